@@ -1,0 +1,347 @@
+"""A lazy index over the DWARF the Go linker writes, and its conversion to :class:`GoType`.
+
+Mirrors what ``cmd/link/internal/ld/dwarf.go`` emits (attribute numbers from
+``cmd/internal/dwarf/dwarf.go``):
+
+* one compilation unit per package (sometimes several: the package's Go and assembly
+  units), named by the package path (``main``, ``strings``, ``example.com/m/pkg``);
+* functions as ``DW_TAG_subprogram`` children of their package's unit, named
+  ``pkg.Func`` / ``pkg.(*T).M``, with ``DW_TAG_formal_parameter`` children in declaration
+  order; ``DW_AT_variable_parameter`` is 1 on results (Go's own convention);
+* **all types in one extra unit** appended to the last ``runtime`` unit, found here by its
+  ``<unspecified>`` type (``dwtypes``); every Go type DIE carries ``DW_AT_go_kind`` (an
+  ``abi.Kind``) and maps/chans ``DW_AT_go_key``/``DW_AT_go_elem``.
+
+pyelftools costs ~16 µs per DIE (research/perf-floors.md), so nothing here walks all of
+``.debug_info``: the package index reads only each unit's top DIE, a function lookup walks
+only its package's units, and type DIEs are reached by their offsets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from typing import Any
+
+from elftools.dwarf.compileunit import CompileUnit
+from elftools.dwarf.die import DIE
+from elftools.dwarf.dwarfinfo import DWARFInfo
+from elftools.elf.elffile import ELFFile
+
+from gocall.binary.gotypes import Field, GoType, Kind, Param, Signature
+
+__all__ = ["Dwarf", "StructLayout", "package_of"]
+
+# cmd/internal/dwarf/dwarf.go: Go's own attributes.
+DW_AT_go_kind = 0x2900
+DW_AT_go_key = 0x2901
+DW_AT_go_elem = 0x2902
+DW_AT_go_embedded_field = 0x2903
+DW_AT_go_runtime_type = 0x2904
+DW_AT_go_package_name = 0x2905
+
+# abi.KindMask: DW_AT_go_kind holds the type's kind byte; mask off any flag bits.
+_KIND_MASK = (1 << 5) - 1
+_PTR_SIZE = 8
+# Name of the first DIE of the linker's type unit (dwarf.go: DW_ABRV_NULLTYPE "<unspecified>").
+_UNSPECIFIED = b"<unspecified>\0"
+
+
+class StructLayout(dict[str, int]):
+    """Field name → byte offset of a struct, nested struct fields as dotted paths
+    (``"sched.sp"``, ``"stack.hi"``), plus the struct's ``size``."""
+
+    def __init__(self, name: str, size: int) -> None:
+        super().__init__()
+        self.name = name
+        self.size = size
+
+
+def package_of(qualified_name: str) -> str | None:
+    """Package path of a function name as Go writes it: ``example.com/m/p.(*T).M`` → ``example.com/m/p``.
+
+    The package ends at the first dot after the last slash; type arguments (``F[...]``) are
+    ignored because they may contain slashes and dots of their own.
+    """
+    name = qualified_name.split("[", 1)[0]
+    dot = name.find(".", name.rfind("/") + 1)
+    return name[:dot] if dot > 0 else None
+
+
+def _name(die: DIE) -> str:
+    attr = die.attributes.get("DW_AT_name")
+    return attr.value.decode("utf-8", "replace") if attr is not None else ""
+
+
+def _attr(die: DIE, key: str | int, default: Any = None) -> Any:
+    attr = die.attributes.get(key)
+    return attr.value if attr is not None else default
+
+
+def _kind(die: DIE) -> Kind | None:
+    """DW_AT_go_kind as a Kind; None when absent or 0 (the linker's internal types)."""
+    value = _attr(die, DW_AT_go_kind, 0) & _KIND_MASK
+    try:
+        return Kind(value) if value else None
+    except ValueError:
+        return Kind.INVALID
+
+
+def _complete(t: GoType, **values: object) -> None:
+    """Fill in fields of a GoType the converter created moments ago.
+
+    GoType is frozen for everyone else. Recursive Go types (``type Node struct{ next *Node }``)
+    need a node to exist before its fields can point back at it, so the converter caches a
+    shell first and completes it here, before handing it out.
+    """
+    for key, value in values.items():
+        object.__setattr__(t, key, value)
+
+
+class Dwarf:
+    """Go-aware, lazy access to a binary's DWARF. Nothing is read until first asked for."""
+
+    def __init__(self, elf: ELFFile) -> None:
+        self._elf = elf
+        self._types: dict[int, GoType] = {}  # by DIE offset
+        self._functions: dict[str, dict[str, int]] = {}  # package → function name → DIE offset
+
+    @cached_property
+    def info(self) -> DWARFInfo:
+        """pyelftools' DWARFInfo; decompresses the ``SHF_COMPRESSED`` sections on first use."""
+        return self._elf.get_dwarf_info()
+
+    @cached_property
+    def _units(self) -> dict[str, list[int]]:
+        """Package path → offsets of its compilation units, from each unit's top DIE only."""
+        units: dict[str, list[int]] = {}
+        for cu in self.info.iter_CUs():
+            units.setdefault(_name(cu.get_top_DIE()), []).append(cu.cu_offset)
+        return units
+
+    @property
+    def packages(self) -> list[str]:
+        """Paths of the packages that have a compilation unit, in link order."""
+        return list(self._units)
+
+    def _unit(self, offset: int) -> CompileUnit:
+        return self.info.get_CU_at(offset)
+
+    def _package_functions(self, package: str) -> dict[str, int]:
+        """Name → DIE offset of every named subprogram in ``package``'s units (walked once)."""
+        index = self._functions.get(package)
+        if index is None:
+            index = {}
+            for offset in self._units.get(package, ()):
+                for die in self._unit(offset).get_top_DIE().iter_children():
+                    if die.tag == "DW_TAG_subprogram" and "DW_AT_name" in die.attributes:
+                        index.setdefault(_name(die), die.offset)
+            self._functions[package] = index
+        return index
+
+    def function_die(self, qualified_name: str) -> DIE | None:
+        """The ``DW_TAG_subprogram`` named ``qualified_name`` (abstract one if it was inlined)."""
+        package = package_of(qualified_name)
+        if package is None:
+            return None
+        offset = self._package_functions(package).get(qualified_name)
+        return None if offset is None else self.info.get_DIE_from_refaddr(offset)
+
+    def function_signature(self, qualified_name: str) -> Signature | None:
+        """Parameters and results of ``main.Add``, ``main.(*T).M``, ``strings.ToUpper``…
+
+        In declaration order, receiver first; None if DWARF has no such function (not
+        linked in, or the binary was built with ``-w``).
+        """
+        die = self.function_die(qualified_name)
+        if die is None:
+            return None
+        params: list[Param] = []
+        results: list[Param] = []
+        for child in die.iter_children():
+            if child.tag != "DW_TAG_formal_parameter":
+                continue
+            if "DW_AT_abstract_origin" in child.attributes:
+                child = child.get_DIE_from_attribute("DW_AT_abstract_origin")
+            is_result = bool(_attr(child, "DW_AT_variable_parameter", False))
+            param = Param(_name(child), self.type_of(_attr(child, "DW_AT_type")), is_result)
+            (results if is_result else params).append(param)
+        return Signature(qualified_name, tuple(params), tuple(results))
+
+    def type_of(self, die: DIE | int) -> GoType:
+        """The GoType described by a type DIE (or its ``.debug_info`` offset); cached per DIE."""
+        offset = die if isinstance(die, int) else die.offset
+        cached = self._types.get(offset)
+        if cached is not None:
+            return cached
+        if isinstance(die, int):
+            die = self.info.get_DIE_from_refaddr(die)
+        return self._convert(die)
+
+    def _convert(self, die: DIE) -> GoType:
+        name = _name(die)
+        kind = _kind(die)
+        tag = die.tag
+        if tag == "DW_TAG_typedef":
+            return self._typedef(die, name, kind)
+        if tag == "DW_TAG_base_type":
+            size = _attr(die, "DW_AT_byte_size", 0)
+            align = size // 2 if kind in (Kind.COMPLEX64, Kind.COMPLEX128) else min(size, _PTR_SIZE)
+            return self._cache(die, GoType(name, kind or Kind.INVALID, size, align))
+        if tag == "DW_TAG_pointer_type":
+            if "DW_AT_type" not in die.attributes:  # only unsafe.Pointer has no pointee
+                return self._cache(die, GoType(name, Kind.UNSAFE_POINTER, _PTR_SIZE, _PTR_SIZE))
+            t = self._cache(die, GoType(name, Kind.POINTER, _PTR_SIZE, _PTR_SIZE))
+            _complete(t, elem=self.type_of(_attr(die, "DW_AT_type")))
+            return t
+        if tag == "DW_TAG_structure_type":
+            return self._struct(die, name, kind or Kind.STRUCT)
+        if tag == "DW_TAG_array_type":
+            length = next((_attr(c, "DW_AT_count", 0) for c in die.iter_children()
+                           if c.tag == "DW_TAG_subrange_type"), 0)
+            t = self._cache(die, GoType(name, Kind.ARRAY, _attr(die, "DW_AT_byte_size", 0), length=length))
+            elem = self.type_of(_attr(die, "DW_AT_type"))
+            _complete(t, elem=elem, align=elem.align or 1)
+            return t
+        if tag == "DW_TAG_subroutine_type":
+            # A func value is one pointer to a closure object; its signature is not needed to pass it.
+            return self._cache(die, GoType(name, Kind.FUNC, _PTR_SIZE, _PTR_SIZE))
+        return self._cache(die, GoType(name, kind or Kind.INVALID, _attr(die, "DW_AT_byte_size", 0)))
+
+    def _cache(self, die: DIE, t: GoType) -> GoType:
+        self._types[die.offset] = t
+        return t
+
+    def _typedef(self, die: DIE, name: str, kind: Kind | None) -> GoType:
+        """Typedefs name a type (``main.Point``) or stand for a map/chan/interface header.
+
+        The linker writes maps and chans as typedefs of a pointer to their runtime header
+        (``*hchan<int>``) and interfaces as typedefs of ``runtime.eface``/``runtime.iface``;
+        DW_AT_go_kind on the typedef says which Go type it really is.
+        """
+        if kind in (Kind.MAP, Kind.CHAN):
+            t = self._cache(die, GoType(name, kind, _PTR_SIZE, _PTR_SIZE))
+            key = _attr(die, DW_AT_go_key)
+            _complete(t, key=self.type_of(key) if key is not None else None,
+                      elem=self.type_of(_attr(die, DW_AT_go_elem)))
+            return t
+        if kind == Kind.INTERFACE:
+            return self._cache(die, self._interface(die, name))
+        target = self.type_of(_attr(die, "DW_AT_type"))
+        if target.name == name and (kind is None or kind == target.kind):
+            return self._cache(die, target)
+        # A renamed type whose DWARF is a typedef (rare: Go emits most named types directly).
+        return self._cache(die, dataclasses.replace(target, name=name, kind=kind or target.kind))
+
+    def _interface(self, die: DIE, name: str) -> GoType:
+        """An interface: two words, named as in runtime.eface (``_type``, ``data``) or
+        runtime.iface (``tab``, ``data``), which tells empty from non-empty interfaces.
+
+        The words are typed as opaque pointers: converting ``*runtime.itab`` would pull in
+        the whole runtime type-descriptor graph.
+        """
+        header = self.info.get_DIE_from_refaddr(_attr(die, "DW_AT_type"))
+        while header.tag == "DW_TAG_typedef":
+            header = self.info.get_DIE_from_refaddr(_attr(header, "DW_AT_type"))
+        fields = tuple(
+            Field(_name(m), GoType(self._member_type_name(m), Kind.UNSAFE_POINTER, _PTR_SIZE, _PTR_SIZE),
+                  _attr(m, "DW_AT_data_member_location", 0))
+            for m in header.iter_children() if m.tag == "DW_TAG_member"
+        )
+        return GoType(name, Kind.INTERFACE, _attr(header, "DW_AT_byte_size", 2 * _PTR_SIZE), _PTR_SIZE,
+                      fields=fields)
+
+    def _member_type_name(self, member: DIE) -> str:
+        return _name(self.info.get_DIE_from_refaddr(_attr(member, "DW_AT_type")))
+
+    def _struct(self, die: DIE, name: str, kind: Kind) -> GoType:
+        """Structs, and the string/slice headers the linker also writes as structs."""
+        t = self._cache(die, GoType(name, kind, _attr(die, "DW_AT_byte_size", 0)))
+        fields = tuple(
+            Field(_name(m), self.type_of(_attr(m, "DW_AT_type")), _attr(m, "DW_AT_data_member_location", 0),
+                  bool(_attr(m, DW_AT_go_embedded_field, False)))
+            for m in die.iter_children() if m.tag == "DW_TAG_member"
+        )
+        elem = None
+        if kind == Kind.SLICE:
+            elem_offset = _attr(die, DW_AT_go_elem)
+            elem = self.type_of(elem_offset) if elem_offset is not None else fields[0].type.elem
+        align = max((f.type.align for f in fields), default=1) or 1
+        _complete(t, fields=fields, elem=elem, align=align)
+        return t
+
+    # --- types by name (runtime structs) ---
+
+    @cached_property
+    def _debug_info(self) -> bytes:
+        stream = self.info.debug_info_sec.stream
+        return stream.getvalue()  # type: ignore[no-any-return, attr-defined]
+
+    @cached_property
+    def _type_unit(self) -> CompileUnit | None:
+        """The unit the linker put every type DIE in (it begins with ``<unspecified>``)."""
+        pos = self._debug_info.find(_UNSPECIFIED)
+        return None if pos < 0 else self.info.get_CU_containing(pos)
+
+    def struct_die(self, type_name: str) -> DIE | None:
+        """The ``DW_TAG_structure_type`` DIE named ``type_name`` (``runtime.g``), or None.
+
+        Instead of walking the type unit (60,000 DIEs, ~1 s in ``cmd/go``) this searches its
+        bytes for the NUL-terminated name: Go writes ``DW_AT_name`` as the first attribute,
+        inline (DW_FORM_string), right after a one-byte abbreviation code. A hit counts only
+        if that code is a structure-type abbreviation, and the parsed DIE must carry the name.
+        Structure abbreviation codes are not characters that occur in Go type names, so a
+        longer name ending in ``type_name`` cannot be mistaken for it.
+        """
+        unit = self._type_unit
+        if unit is None:
+            return None
+        data, needle = self._debug_info, type_name.encode() + b"\0"
+        abbrevs = unit.get_abbrev_table()
+        start, end = unit.cu_offset, unit.cu_offset + unit.size
+        pos = data.find(needle, start + 1, end)
+        while pos > 0:
+            code = data[pos - 1]
+            try:
+                decl = abbrevs.get_abbrev(code) if code < 0x80 else None
+            except KeyError:
+                decl = None
+            if decl is not None and decl["tag"] == "DW_TAG_structure_type":
+                spec = decl["attr_spec"][0]
+                if (spec.name, spec.form) == ("DW_AT_name", "DW_FORM_string"):
+                    die = unit.get_DIE_from_refaddr(pos - 1)
+                    if _name(die) == type_name:
+                        return die
+            pos = data.find(needle, pos + 1, end)
+        return None
+
+    def struct_type(self, type_name: str) -> GoType | None:
+        """The GoType of the struct named ``type_name``, or None."""
+        die = self.struct_die(type_name)
+        return None if die is None else self.type_of(die)
+
+    def struct_layout(self, type_name: str) -> StructLayout | None:
+        """Offsets of the fields of struct ``type_name`` (``runtime.g``, ``runtime.m``…).
+
+        Fields of nested (not pointed-to) structs appear as dotted paths too, as in
+        ``g.sched.sp`` → ``"sched.sp"``. Reads only the DIEs of those structs.
+        """
+        die = self.struct_die(type_name)
+        if die is None:
+            return None
+        layout = StructLayout(type_name, _attr(die, "DW_AT_byte_size", 0))
+        self._add_members(layout, die, "", 0)
+        return layout
+
+    def _add_members(self, layout: StructLayout, die: DIE, prefix: str, base: int) -> None:
+        for member in die.iter_children():
+            if member.tag != "DW_TAG_member":
+                continue
+            name = prefix + _name(member)
+            offset = base + _attr(member, "DW_AT_data_member_location", 0)
+            layout.setdefault(name, offset)
+            target = self.info.get_DIE_from_refaddr(_attr(member, "DW_AT_type"))
+            while target.tag == "DW_TAG_typedef" and DW_AT_go_kind not in target.attributes:
+                target = self.info.get_DIE_from_refaddr(_attr(target, "DW_AT_type"))
+            if target.tag == "DW_TAG_structure_type" and _attr(target, DW_AT_go_kind) in (None, 0, Kind.STRUCT):
+                self._add_members(layout, target, name + ".", offset)

@@ -1,0 +1,255 @@
+"""The debugger side of ``runtime.debugCallV2`` on linux/amd64.
+
+The protocol is specified by the comment above ``debugCallV2`` in
+``runtime/asm_amd64.s`` and by ``runtime/debugcall.go``; the runtime's own
+in-process injector (``export_debug_test.go``) is the reference for each step.
+One call, from a thread stopped at a safe point of a user goroutine:
+
+1. :func:`_save`       save every register, RFLAGS and the XSAVE area.
+2. :func:`_enter`      push the interrupted PC, store the argument frame size
+                       at SP-16, jump to debugCallV2 and run to its first INT3.
+3. the R12 dispatch, one ``match`` in :func:`inject`:
+   * ``REFUSED``     (8)  debugCallCheck said no; its reason is a string at SP.
+   * ``FRAME_READY`` (0)  :func:`_start_callee`: stack arguments at SP, register
+                          arguments, return PC pushed, RIP = the function.
+                          This runs on a *new* goroutine (debugCallWrap), so
+                          the callee may grow its stack freely.
+   * ``RETURNED``    (1)  :func:`_read_results`: results in registers and at SP.
+   * ``PANICKED``    (2)  the recovered panic value, an ``interface{}`` at SP.
+   * ``RESTORE``     (16) :func:`_restore`: every register back as saved.
+4. The thread is left stopped exactly where it was, registers, RFLAGS and
+   vector state identical, ready for another call or for detaching.
+
+Why step 16 does not run the runtime's epilogue: the tail after the R12=16
+INT3 only reloads RAX..R15 from debugCallV2's save area, then ``ADDQ $152,SP;
+POPQ BP; RET``. That ADDQ clobbers RFLAGS after the debugger restored them
+(Delve's injected-call flag corruption bug). gocall checks the tail is exactly
+that code and performs its effect itself in one SETREGS, with the saved RFLAGS;
+this also saves the ~18 single steps Delve pays per call. If the tail is not
+the known code, gocall single-steps it and restores RFLAGS afterwards.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from dataclasses import dataclass
+
+from ..errors import CallRefused, Interrupted, ProcessError
+from ..process import ptrace
+from ..process.memory import Memory
+from ..process.regs import INT_ARG_REGS, user_regs_struct, xmm_set
+from ..process.threads import Thread
+from ..process.waiting import interrupts
+
+log = logging.getLogger("gocall.call")
+
+
+class Code(enum.IntEnum):
+    """The value in R12 at each INT3 of debugCallV2 and friends."""
+
+    FRAME_READY = 0
+    RETURNED = 1
+    PANICKED = 2
+    REFUSED = 8
+    RESTORE = 16
+
+
+# debugCallV2's frame (asm_amd64.s: $152 plus the saved BP): offsets from SP in its body.
+_SAVE_AREA = {  # register -> offset of its saved copy
+    "r15": 0x20, "r14": 0x28, "r13": 0x30, "r12": 0x38, "r11": 0x40, "r10": 0x48,
+    "r9": 0x50, "r8": 0x58, "rdi": 0x60, "rsi": 0x68, "rbp": 0x70, "rbx": 0x78,
+    "rdx": 0x80, "rcx": 0x88, "rax": 0x90,
+}  # fmt: skip
+_SAVED_BP = 0x98
+_RETURN_PC = 0xA0
+_FRAME_TOP = 0xA8  # SP after the epilogue's RET
+
+# The code after the R12=16 INT3, identical in Go 1.19-1.27 (go-runtime-facts §0):
+# 15 x MOVQ off(SP), reg in the order AX CX DX BX BP SI DI R8..R15; ADDQ $0x98, SP; POPQ BP; RET.
+EPILOGUE = bytes.fromhex(
+    "488b842490000000" "488b8c2488000000" "488b942480000000" "488b5c2478" "488b6c2470"
+    "488b742468" "488b7c2460" "4c8b442458" "4c8b4c2450" "4c8b542448" "4c8b5c2440"
+    "4c8b642438" "4c8b6c2430" "4c8b742428" "4c8b7c2420" "4881c498000000" "5d" "c3"
+)
+_MAX_EPILOGUE_STEPS = 64
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Addresses in the target the protocol needs (from the binary)."""
+
+    debug_call_v2: int
+    trap_ranges: tuple[tuple[int, int], ...]  # [lo, hi) of every function that may INT3 for us
+
+
+@dataclass(frozen=True)
+class CallSetup:
+    """What to write at R12=0: register arguments, the stack part of the frame, and the target."""
+
+    fn: int  # entry PC of the function to call
+    frame_size: int  # argument frame size (``_func.args``)
+    int_regs: dict[int, int]  # ABI integer register index -> value
+    float_regs: dict[int, bytes]  # X register index -> low bytes
+    stack: bytes  # image of the argument frame's stack-assigned arguments (from SP up)
+    closure: int = 0  # RDX: the funcval for closure calls
+
+
+@dataclass(frozen=True)
+class Returned:
+    int_regs: tuple[int, ...]  # RAX.. R11 as ABI integer registers 0..8
+    fpregs: bytes  # FXSAVE image holding X0..X14
+    frame: bytes  # the argument frame as the callee left it
+
+
+@dataclass(frozen=True)
+class Panicked:
+    eface_type: int  # *_type of the panic value
+    eface_data: int  # its data word
+
+
+Outcome = Returned | Panicked
+
+
+class Injector:
+    """Runs debugCallV2 calls on one stopped thread."""
+
+    def __init__(self, thread: Thread, mem: Memory, entry: Entry) -> None:
+        self.thread = thread
+        self.mem = mem
+        self.entry = entry
+        self._epilogue_known: bool | None = None
+        self.step_epilogue = False  # force the single-step restore (tests compare both)
+
+    def inject(self, setup: CallSetup) -> Outcome:
+        """Make one call; the thread ends stopped where it was with every register as before."""
+        tid = self.thread.tid
+        regs, xstate = _save(tid)
+        outcome: Outcome | None = None
+        refused: str | None = None
+        stop = self._enter(regs, setup.frame_size)
+        while True:
+            code = self._check_trap(stop)
+            match code:
+                case Code.REFUSED:
+                    refused = self._read_string(stop.rsp)
+                case Code.FRAME_READY:
+                    if interrupts.signal is None:
+                        self._start_callee(stop, setup)
+                    # else: resuming untouched runs straight to R12=1, the callee never starts.
+                case Code.RETURNED:
+                    outcome = self._read_results(stop, setup.frame_size)
+                case Code.PANICKED:
+                    typ, data = struct.unpack("<QQ", self.mem.read(stop.rsp, 16))
+                    outcome = Panicked(typ, data)
+                case Code.RESTORE:
+                    self._restore(stop, regs, xstate)
+                    break
+            stop = self._continue()
+        if interrupts.signal is not None:
+            raise Interrupted("interrupted; the call was unwound and the target restored")
+        if refused is not None:
+            raise CallRefused(refused)
+        if outcome is None:
+            raise ProcessError("debugCallV2 finished without reporting a result")
+        return outcome
+
+    # -- steps ---------------------------------------------------------------
+
+    def _enter(self, regs: user_regs_struct, frame_size: int) -> user_regs_struct:
+        r = regs.copy()
+        r.rsp -= 8
+        self.mem.write_u64(r.rsp, regs.rip)  # the return PC debugCallV2 will RET to
+        self.mem.write_u64(r.rsp - 16, frame_size)
+        r.rip = self.entry.debug_call_v2
+        ptrace.setregs(self.thread.tid, r)
+        return self._continue()
+
+    def _start_callee(self, stop: user_regs_struct, setup: CallSetup) -> None:
+        tid = self.thread.tid
+        r = stop.copy()
+        self.mem.write(r.rsp, setup.stack)
+        for i, value in setup.int_regs.items():
+            setattr(r, INT_ARG_REGS[i], value & 0xFFFFFFFFFFFFFFFF)
+        # ABIInternal entry conditions (abi-internal.md): R14 = current g, X15 = 0.
+        # debugCallNN is ABI0 assembly, so nothing re-established them on the way here.
+        r.r14 = self.mem.u64(r.fs_base - 8)
+        fx = ptrace.getfpregs(tid)
+        for i, raw in setup.float_regs.items():
+            xmm_set(fx, i, raw)
+        xmm_set(fx, 15, b"")
+        ptrace.setfpregs(tid, fx)
+        r.rsp -= 8
+        self.mem.write_u64(r.rsp, stop.rip)  # return into debugCallNN, after its INT3
+        r.rip = setup.fn
+        r.rdx = setup.closure
+        ptrace.setregs(tid, r)
+
+    def _read_results(self, stop: user_regs_struct, frame_size: int) -> Returned:
+        ints = tuple(getattr(stop, name) for name in INT_ARG_REGS)
+        fx = bytes(ptrace.getfpregs(self.thread.tid))
+        return Returned(ints, fx, self.mem.read(stop.rsp, frame_size))
+
+    def _restore(self, stop: user_regs_struct, regs: user_regs_struct, xstate: bytes) -> None:
+        tid = self.thread.tid
+        if self._can_emulate_epilogue(stop.rip):
+            frame = self.mem.read(stop.rsp, _FRAME_TOP)
+            final = regs.copy()  # RFLAGS, segment bases, orig_rax as saved
+            for name, off in _SAVE_AREA.items():
+                setattr(final, name, struct.unpack_from("<Q", frame, off)[0])
+            final.rbp = struct.unpack_from("<Q", frame, _SAVED_BP)[0]
+            final.rip = struct.unpack_from("<Q", frame, _RETURN_PC)[0]
+            final.rsp = stop.rsp + _FRAME_TOP
+            if final != regs:
+                log.warning("registers differ after the call (stack moved?): %r vs %r", final, regs)
+            ptrace.setregs(tid, final)
+            ptrace.setxstate(tid, xstate)
+            return
+        # Let the runtime's own tail run, then put RFLAGS back: the tail's ADDQ changed them.
+        r = regs.copy()
+        r.rip, r.rsp = stop.rip, stop.rsp
+        ptrace.setregs(tid, r)
+        ptrace.setxstate(tid, xstate)
+        for _ in range(_MAX_EPILOGUE_STEPS):
+            step = self.thread.run_until_trap(step=True)
+            assert step is not None
+            if step.regs.rip == regs.rip and step.regs.rsp == regs.rsp:
+                final = step.regs
+                final.eflags = regs.eflags
+                ptrace.setregs(tid, final)
+                return
+        raise ProcessError(f"debugCallV2 did not return to {regs.rip:#x} within {_MAX_EPILOGUE_STEPS} steps")
+
+    # -- helpers -------------------------------------------------------------
+
+    def _continue(self) -> user_regs_struct:
+        stop = self.thread.run_until_trap()
+        assert stop is not None  # no timeout: a started call must be seen through
+        return stop.regs
+
+    def _check_trap(self, stop: user_regs_struct) -> Code:
+        pc = stop.rip - 1
+        if not any(lo <= pc < hi for lo, hi in self.entry.trap_ranges):
+            raise ProcessError(f"thread {self.thread.tid} trapped at {pc:#x}, outside the debug-call functions")
+        try:
+            return Code(stop.r12)
+        except ValueError:
+            raise ProcessError(f"unknown debugCallV2 status R12={stop.r12}") from None
+
+    def _can_emulate_epilogue(self, pc: int) -> bool:
+        if self.step_epilogue:
+            return False
+        if self._epilogue_known is None:
+            self._epilogue_known = self.mem.read(pc, len(EPILOGUE)) == EPILOGUE
+            if not self._epilogue_known:
+                log.info("debugCallV2 epilogue at %#x is not the known code; single-stepping it", pc)
+        return self._epilogue_known
+
+    def _read_string(self, addr: int) -> str:
+        ptr, n = struct.unpack("<QQ", self.mem.read(addr, 16))
+        return self.mem.read(ptr, min(n, 4096)).decode("utf-8", "replace")
+
+
+def _save(tid: int) -> tuple[user_regs_struct, bytes]:
+    return ptrace.getregs(tid), ptrace.getxstate(tid)

@@ -1,0 +1,1 @@
+"""gocall's command-line front end: everything printed goes through console.Console."""

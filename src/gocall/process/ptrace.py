@@ -1,0 +1,143 @@
+"""Raw ptrace(2) bindings through ctypes.
+
+Why by hand: the maintained Python ptrace libraries either stop at PEEK/POKE
+and GETREGS (no PTRACE_GETREGSET / NT_X86_XSTATE, no PTRACE_SEIZE or
+PTRACE_INTERRUPT, which non-stop attaching needs) or wrap every stop in
+objects and event queues that cost tens of microseconds per stop. A call
+injection is four stop/resume round trips; the floor is ~10 µs each
+(shared/research/perf-floors.md), so the binding is a thin ctypes layer with
+the kernel's own names (``include/uapi/linux/ptrace.h``,
+``arch/x86/include/asm/user_64.h``, ``include/uapi/linux/elf.h``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+from typing import Final
+
+from ..errors import PtraceError
+from .regs import user_regs_struct
+
+log = logging.getLogger("gocall.ptrace")
+
+# include/uapi/linux/ptrace.h
+PTRACE_PEEKDATA: Final = 2
+PTRACE_CONT: Final = 7
+PTRACE_SINGLESTEP: Final = 9
+PTRACE_GETREGS: Final = 12
+PTRACE_SETREGS: Final = 13
+PTRACE_GETFPREGS: Final = 14
+PTRACE_SETFPREGS: Final = 15
+PTRACE_ATTACH: Final = 16
+PTRACE_DETACH: Final = 17
+PTRACE_SETOPTIONS: Final = 0x4200
+PTRACE_GETEVENTMSG: Final = 0x4201
+PTRACE_GETSIGINFO: Final = 0x4202
+PTRACE_GETREGSET: Final = 0x4204
+PTRACE_SETREGSET: Final = 0x4205
+PTRACE_SEIZE: Final = 0x4206
+PTRACE_INTERRUPT: Final = 0x4207
+
+PTRACE_O_EXITKILL: Final = 0x100000
+PTRACE_EVENT_STOP: Final = 128
+
+# include/uapi/linux/elf.h
+NT_PRSTATUS: Final = 1
+NT_PRFPREG: Final = 2
+NT_X86_XSTATE: Final = 0x202
+
+# wait(2) flag: wait for clone children (non-leader threads) too.
+WALL: Final = 0x40000000
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_ptrace = _libc.ptrace
+_ptrace.restype = ctypes.c_long
+_ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+
+_NAMES = {v: k for k, v in globals().items() if k.startswith("PTRACE_") and isinstance(v, int)}
+
+
+class iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+def ptrace(request: int, tid: int, addr: int | None = 0, data: int | ctypes.c_void_p | None = 0) -> int:
+    """ptrace(2); raises PtraceError with the errno on failure."""
+    ctypes.set_errno(0)
+    r = _ptrace(request, tid, addr, data)
+    if r == -1:
+        err = ctypes.get_errno()
+        if err:
+            raise PtraceError(_NAMES.get(request, str(request)), tid, err)
+    return int(r)
+
+
+def seize(tid: int) -> None:
+    # SEIZE (not ATTACH) so attaching sends no SIGSTOP that the Go runtime could
+    # observe; the thread is stopped explicitly with interrupt().
+    ptrace(PTRACE_SEIZE, tid, 0, 0)
+
+
+def interrupt(tid: int) -> None:
+    ptrace(PTRACE_INTERRUPT, tid, 0, 0)
+
+
+def cont(tid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_CONT, tid, 0, sig)
+
+
+def singlestep(tid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_SINGLESTEP, tid, 0, sig)
+
+
+def detach(tid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_DETACH, tid, 0, sig)
+
+
+def getregs(tid: int) -> user_regs_struct:
+    regs = user_regs_struct()
+    ptrace(PTRACE_GETREGS, tid, 0, ctypes.addressof(regs))
+    return regs
+
+
+def setregs(tid: int, regs: user_regs_struct) -> None:
+    ptrace(PTRACE_SETREGS, tid, 0, ctypes.addressof(regs))
+
+
+def getfpregs(tid: int) -> bytearray:
+    """The 512-byte FXSAVE image (x87, MXCSR, XMM0-15)."""
+    buf = (ctypes.c_char * 512)()
+    ptrace(PTRACE_GETFPREGS, tid, 0, ctypes.addressof(buf))
+    return bytearray(buf.raw)
+
+
+def setfpregs(tid: int, image: bytes | bytearray) -> None:
+    # The kernel marks the FP/SSE components present in XSTATE_BV itself here,
+    # which is why argument XMMs are written through SETFPREGS and not XSTATE.
+    buf = (ctypes.c_char * 512).from_buffer_copy(bytes(image))
+    ptrace(PTRACE_SETFPREGS, tid, 0, ctypes.addressof(buf))
+
+
+_XSTATE_MAX = 16384  # larger than any XSAVE area (AVX-512 + AMX tiles need ~11 KiB)
+
+
+def getxstate(tid: int) -> bytes:
+    """The whole XSAVE area (SSE, AVX, AVX-512 ... as the CPU has them)."""
+    buf = (ctypes.c_char * _XSTATE_MAX)()
+    iov = iovec(ctypes.addressof(buf), _XSTATE_MAX)
+    ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(iov))
+    return buf.raw[: iov.iov_len]
+
+
+def setxstate(tid: int, image: bytes) -> None:
+    buf = (ctypes.c_char * len(image)).from_buffer_copy(image)
+    iov = iovec(ctypes.addressof(buf), len(image))
+    ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(iov))
+
+
+def geteventmsg(tid: int) -> int:
+    msg = ctypes.c_ulong()
+    ptrace(PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(msg))
+    return msg.value

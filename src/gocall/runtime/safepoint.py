@@ -1,0 +1,64 @@
+"""May a call be injected at this stop? The debugger-side copy of debugCallCheck.
+
+``runtime.debugCallCheck`` (runtime/debugcall.go) refuses calls on the system
+stack, from unknown or runtime functions and at unsafe points. Checking the
+same conditions from outside first saves a refused injection (two extra
+round trips), and adds checks the runtime cannot make for us: the thread is
+not inside a system call, the goroutine has room for debugCallV2's frame,
+and the PC is not in assembly (no unsafe-point tables there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..binary.pclntab import FuncFlag_ASM, Pclntab, UnsafePointSafe
+from ..process.memory import Memory
+from ..process.regs import user_regs_struct
+from .goroutines import G, Status, thread_g
+from .layouts import Layout
+
+# "at least 256 bytes free": the debugCallV2 comment in runtime/asm_amd64.s.
+MIN_FREE_STACK = 256
+_NO_SYSCALL = 0xFFFFFFFFFFFFFFFF  # orig_rax is -1 unless the thread stopped inside a system call
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``reason`` is None when a call may be injected; ``g`` is the goroutine found."""
+
+    reason: str | None
+    g: G | None = None
+    function: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check(regs: user_regs_struct, mem: Memory, layout: Layout, pclntab: Pclntab) -> Verdict:
+    if regs.orig_rax != _NO_SYSCALL:
+        return Verdict("thread is in a system call")
+    tg = thread_g(mem, layout, regs.fs_base)
+    if tg.g is None:
+        return Verdict("thread has no goroutine (not a Go thread yet)")
+    if not tg.on_user_stack or tg.curg is None:
+        return Verdict("executing on Go runtime stack", tg.g)
+    g = tg.curg
+    if g.status != Status.RUNNING:
+        return Verdict(f"goroutine {g.goid} is {g.status_name}, not running", g)
+    if not g.stack_lo < regs.rsp <= g.stack_hi:
+        return Verdict("executing on Go runtime stack", g)
+    if regs.rsp - g.stack_lo < MIN_FREE_STACK + 8:
+        return Verdict(f"goroutine {g.goid} has less than {MIN_FREE_STACK} bytes of free stack", g)
+    f = pclntab.func_for_pc(regs.rip)
+    if f is None:
+        return Verdict("call from unknown function", g)
+    if f.name.startswith("runtime."):
+        return Verdict("call from within the Go runtime", g, f.name)
+    if f.flag & FuncFlag_ASM:
+        return Verdict(f"in assembly function {f.name}", g, f.name)
+    pc = regs.rip if regs.rip == f.entry else regs.rip - 1  # as debugCallCheck looks it up
+    if f.unsafe_point(pc) != UnsafePointSafe:
+        return Verdict("call not at safe point", g, f.name)
+    return Verdict(None, g, f.name)

@@ -1,0 +1,103 @@
+"""Fixtures that build the Go test programs and run them.
+
+Programs live in ``tests/fixtures/<name>/`` (a main package with its go.mod)
+and are built on demand, cached by (sources, Go version, flags) under
+``$XDG_CACHE_HOME/gocall/builds`` (see :mod:`gocall.toolchain`), so only the
+first run after a change pays for a build.
+
+- ``go_toolchain``: the preferred Go (skips the test when there is none);
+- ``build_fixture(name, flags=())``: path of the built ``tests/fixtures/<name>``;
+- ``calls_binary``: the built ``calls`` program;
+- ``start_target(binary=None, args=())``: start any program as a :class:`Target`
+  (``calls`` by default), killed after the test;
+- ``target``: a fresh ``calls`` process for one test, SIGKILLed after it;
+- ``shared_target``: one ``calls`` process per module, for tests that only read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+# harness.py sits beside this file; make it importable whatever pytest's import mode.
+if os.path.dirname(__file__) not in sys.path:
+    sys.path.insert(0, os.path.dirname(__file__))
+
+from harness import FIXTURES, READY_TIMEOUT, Target
+
+if TYPE_CHECKING:
+    # Imported where used, so this root conftest loads even while the package is mid-change.
+    from gocall.toolchain import GoToolchain
+
+BuildFixture = Callable[..., Path]
+StartTarget = Callable[..., Target]
+
+
+@pytest.fixture(scope="session")
+def go_toolchain() -> GoToolchain:
+    """The Go toolchain tests build with; skips when none is installed."""
+    from gocall.toolchain import ToolchainError, find_go
+
+    try:
+        return find_go()
+    except ToolchainError as exc:
+        pytest.skip(f"no Go toolchain: {exc}")
+
+
+@pytest.fixture(scope="session")
+def build_fixture(go_toolchain: GoToolchain) -> BuildFixture:
+    """``build_fixture(name, flags=())`` -> path of ``tests/fixtures/<name>`` built (cached)."""
+
+    def build(name: str, flags: Sequence[str] = ()) -> Path:
+        return go_toolchain.build_cached(FIXTURES / name, tuple(flags))
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def calls_binary(build_fixture: BuildFixture) -> Path:
+    """The ``calls`` test target, default (optimized) build."""
+    return build_fixture("calls")
+
+
+@contextlib.contextmanager
+def _targets(default: Path) -> Iterator[StartTarget]:
+    """Start targets on demand; SIGKILL and reap every one of them afterwards, whatever happened."""
+    started: list[Target] = []
+
+    def start(binary: Path | None = None, args: Sequence[str] = (), ready_timeout: float = READY_TIMEOUT) -> Target:
+        t = Target.start(binary or default, args, ready_timeout)
+        started.append(t)
+        return t
+
+    try:
+        yield start
+    finally:
+        for t in started:
+            t.kill()
+
+
+@pytest.fixture
+def start_target(calls_binary: Path) -> Iterator[StartTarget]:
+    """``start_target(binary=None, args=(), ready_timeout=10.0)`` -> a running :class:`Target`."""
+    with _targets(calls_binary) as start:
+        yield start
+
+
+@pytest.fixture
+def target(start_target: StartTarget) -> Target:
+    """A fresh ``calls`` process for this test alone (it may be changed or killed)."""
+    return start_target()
+
+
+@pytest.fixture(scope="module")
+def shared_target(calls_binary: Path) -> Iterator[Target]:
+    """One ``calls`` process for the whole module: only for tests that leave it as they found it."""
+    with _targets(calls_binary) as start:
+        yield start()
