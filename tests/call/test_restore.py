@@ -1,0 +1,47 @@
+"""The target's registers after a call are exactly the registers before it.
+
+``test_call_injection_flag_corruption`` tells the story of Delve's bug: the
+runtime's epilogue after the R12=16 trap ends in ``ADDQ $152, SP``, which
+changes RFLAGS after the debugger restored them. Both of gocall's restore
+paths (performing the epilogue itself, or single-stepping the runtime's and
+restoring RFLAGS afterwards) must give back every register bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import gocall
+from gocall.call.protocol import Injector, Returned
+from gocall.expr.parse import parse
+from gocall.process import ptrace
+from gocall.process.waiting import signals_held
+
+
+@pytest.mark.parametrize("step_epilogue", [False, True], ids=["emulated-epilogue", "stepped-epilogue"])
+def test_call_injection_flag_corruption(target, step_epilogue):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid) as proc:
+        setup, _, _ = proc._prepare(parse("main.Add(40, 2)"))  # type: ignore[arg-type]
+        with signals_held(), proc._injection_point(time.monotonic() + 10) as (thread, _verdict):
+            tid = thread.tid
+            regs_before, xstate_before = ptrace.getregs(tid), ptrace.getxstate(tid)
+            injector = Injector(thread, proc.mem, proc._entry)
+            injector.step_epilogue = step_epilogue
+            outcome = injector.inject(setup)
+            regs_after, xstate_after = ptrace.getregs(tid), ptrace.getxstate(tid)
+    assert isinstance(outcome, Returned) and outcome.int_regs[0] == 42
+    assert regs_after.as_dict() == regs_before.as_dict()
+    assert xstate_after == xstate_before
+    target.assert_healthy()
+
+
+def test_other_threads_run_during_a_call(target):  # type: ignore[no-untyped-def]
+    """While the injected call sleeps, the reporter goroutine keeps printing."""
+    with gocall.attach(target.pid) as proc:
+        before = len(target.lines)
+        assert proc.eval("main.Sleep(600)") == 600
+        during = len(target.lines) - before
+    assert during >= 5, f"only {during} reports while the call ran 600 ms"
+    target.assert_healthy()

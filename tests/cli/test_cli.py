@@ -1,0 +1,93 @@
+"""``gocall`` as a user runs it: output, JSON, exit status, interruption."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+GOCALL = [sys.executable, "-m", "gocall.cli.main"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GOCALL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_call_prints_go_syntax(shared_target):  # type: ignore[no-untyped-def]
+    r = run("call", str(shared_target.pid), "main.Add(1, 2)")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "3\n", "")
+    r = run("call", str(shared_target.pid), "main.Greet(5)", "main.Multi(2)")
+    assert r.returncode == 0
+    assert r.stdout.splitlines() == ['main.Greet(5) = "hello #5"', 'main.Multi(2) = 4, true, 2.5, "n=2"']
+
+
+def test_call_json(shared_target):  # type: ignore[no-untyped-def]
+    r = run("call", str(shared_target.pid), "--json", "main.Add(1, 2)", "main.Scale(2.5, true)", "main.Boom(1)")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [
+        {"expr": "main.Add(1, 2)", "results": [{"type": "int", "value": 3}], "panic": None, "error": None},
+        {"expr": "main.Scale(2.5, true)", "results": [{"type": "float64", "value": -2.5}], "panic": None, "error": None},
+        {"expr": "main.Boom(1)", "results": [], "panic": {"type": "string", "value": "boom 1"}, "error": None},
+    ]
+
+
+def test_panic_is_a_result_exit_0(shared_target):  # type: ignore[no-untyped-def]
+    r = run("call", str(shared_target.pid), "main.Boom(2)")
+    assert r.returncode == 0
+    assert r.stdout == 'panic: "boom 2" [recovered]\n'
+
+
+def test_unevaluable_expression_exits_1_with_message(shared_target):  # type: ignore[no-untyped-def]
+    r = run("call", str(shared_target.pid), "main.I8(300)")
+    assert r.returncode == 1
+    assert "overflows" in r.stderr and "Traceback" not in r.stderr
+    r = run("call", str(shared_target.pid), "--json", "main.Add(1, 2)", "main.Nope()")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out[0]["results"] == [{"type": "int", "value": 3}]
+    assert "main.Nope is not in the binary" in out[1]["error"]
+    shared_target.assert_healthy()
+
+
+def test_missing_process_exits_1():  # type: ignore[no-untyped-def]
+    r = run("call", "999999999", "main.Add(1, 2)")
+    assert r.returncode == 1
+    assert "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_usage_error_exits_2():  # type: ignore[no-untyped-def]
+    assert run("call").returncode == 2
+    assert run("call", "notapid", "main.Add(1, 2)").returncode == 2
+
+
+def test_help_teaches(shared_target):  # type: ignore[no-untyped-def]
+    r = run("call", "--help")
+    assert r.returncode == 0 and "main.Add(1, 2)" in r.stdout and "--json" in r.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_during_the_callee_unwinds_and_restores(target, sig):  # type: ignore[no-untyped-def]
+    """Ctrl-C while the callee runs: gocall sees the call through, restores, exits 130."""
+    p = subprocess.Popen([*GOCALL, "call", str(target.pid), "main.Sleep(1500)"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.7)  # well inside the 1.5 s call
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "restored" in err
+    assert out == ""
+    target.assert_healthy()
+
+
+def test_target_exiting_mid_call_is_reported(target):  # type: ignore[no-untyped-def]
+    p = subprocess.Popen([*GOCALL, "call", str(target.pid), "main.Sleep(3000)"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.7)
+    target.proc.kill()
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1
+    assert "killed" in err or "exited" in err or "gone" in err
