@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,16 @@ def _text_symbols(nm) -> dict[int, list[tuple[str, int]]]:
     by_addr: dict[int, list[tuple[str, int]]] = {}
     for addr, size, kind, name in nm:
         if kind in "Tt":
-            by_addr.setdefault(addr, []).append((name, size))
+            by_addr.setdefault(addr, []).append((_pclntab_spelling(name), size))
     return by_addr
+
+
+def _pclntab_spelling(symbol: str) -> str:
+    """Go 1.19's linker writes array lengths in generated names as [...] in pclntab only:
+    symbol ``type..eq.[5]internal/cpu.option`` is ``type..eq.[...]internal/cpu.option`` there."""
+    if symbol.startswith("type..eq."):
+        return re.sub(r"\[\d+\]", "[...]", symbol)
+    return symbol
 
 
 def test_every_function_matches_nm(binary: GoBinary, nm) -> None:
@@ -51,7 +60,7 @@ def test_every_sized_nm_function_is_in_pclntab(binary: GoBinary, nm) -> None:
                 continue
             func = binary.pclntab.func_for_pc(addr)
             assert func is not None and func.entry == addr, name
-            assert name in (func.name, func.name + ".abi0")
+            assert _pclntab_spelling(name) in (func.name, func.name + ".abi0")
 
 
 def test_func_by_name_and_for_pc(binary: GoBinary, nm) -> None:
@@ -78,6 +87,8 @@ def test_file_line_matches_addr2line(toolchain, gobin: Path, binary: GoBinary) -
         func = binary.pclntab.func_for_pc(pc)
         assert func is not None
         file, _, line = file_line.rpartition(":")
+        if (file, line) == ("", "-1"):  # debug/gosym's "unknown"; the runtime (and we) say ("?", 0)
+            file, line = "?", "0"
         assert (func.name, func.file_line(pc)) == (func_name, (file, int(line))), hex(pc)
 
 

@@ -76,7 +76,8 @@ def _unquote(s: str) -> str:
 
 
 def _module(fields: list[str]) -> Module:
-    return Module(*(fields + ["", "", ""])[:3])
+    path, version, sum_ = (fields + ["", "", ""])[:3]
+    return Module(path, version, sum_)
 
 
 def parse_modinfo(go_version: str, text: str) -> BuildInfo:

@@ -20,6 +20,7 @@ only its package's units, and type DIEs are reached by their offsets.
 from __future__ import annotations
 
 import dataclasses
+import io
 from functools import cached_property
 from typing import Any
 
@@ -29,6 +30,7 @@ from elftools.dwarf.dwarfinfo import DWARFInfo
 from elftools.elf.elffile import ELFFile
 
 from gocall.binary.gotypes import Field, GoType, Kind, Param, Signature
+from gocall.errors import SymbolNotFound
 
 __all__ = ["Dwarf", "StructLayout", "package_of"]
 
@@ -74,7 +76,9 @@ def _name(die: DIE) -> str:
 
 
 def _attr(die: DIE, key: str | int, default: Any = None) -> Any:
-    attr = die.attributes.get(key)
+    # Go's own attributes (DW_AT_go_*) are unknown to pyelftools and keyed by number.
+    attributes: dict[Any, Any] = die.attributes
+    attr = attributes.get(key)
     return attr.value if attr is not None else default
 
 
@@ -274,8 +278,11 @@ class Dwarf:
 
     @cached_property
     def _debug_info(self) -> bytes:
-        stream = self.info.debug_info_sec.stream
-        return stream.getvalue()  # type: ignore[no-any-return, attr-defined]
+        section = self.info.debug_info_sec
+        assert section is not None  # Dwarf is only made for binaries with .debug_info
+        stream = section.stream
+        # pyelftools copies every DWARF section into a BytesIO (decompressed).
+        return stream.getvalue() if isinstance(stream, io.BytesIO) else bytes(stream.read())
 
     @cached_property
     def _type_unit(self) -> CompileUnit | None:
@@ -320,15 +327,17 @@ class Dwarf:
         die = self.struct_die(type_name)
         return None if die is None else self.type_of(die)
 
-    def struct_layout(self, type_name: str) -> StructLayout | None:
+    def struct_layout(self, type_name: str) -> StructLayout:
         """Offsets of the fields of struct ``type_name`` (``runtime.g``, ``runtime.m``…).
 
         Fields of nested (not pointed-to) structs appear as dotted paths too, as in
-        ``g.sched.sp`` → ``"sched.sp"``. Reads only the DIEs of those structs.
+        ``g.sched.sp`` → ``"sched.sp"``. Reads only the DIEs of those structs. Raises
+        :class:`SymbolNotFound` if DWARF has no struct of that name.
         """
         die = self.struct_die(type_name)
         if die is None:
-            return None
+            raise SymbolNotFound(f"DWARF has no struct type {type_name!r}",
+                                 hint="struct names are package-qualified, as in runtime.g")
         layout = StructLayout(type_name, _attr(die, "DW_AT_byte_size", 0))
         self._add_members(layout, die, "", 0)
         return layout
@@ -341,7 +350,7 @@ class Dwarf:
             offset = base + _attr(member, "DW_AT_data_member_location", 0)
             layout.setdefault(name, offset)
             target = self.info.get_DIE_from_refaddr(_attr(member, "DW_AT_type"))
-            while target.tag == "DW_TAG_typedef" and DW_AT_go_kind not in target.attributes:
+            while target.tag == "DW_TAG_typedef" and _attr(target, DW_AT_go_kind) is None:
                 target = self.info.get_DIE_from_refaddr(_attr(target, "DW_AT_type"))
             if target.tag == "DW_TAG_structure_type" and _attr(target, DW_AT_go_kind) in (None, 0, Kind.STRUCT):
                 self._add_members(layout, target, name + ".", offset)

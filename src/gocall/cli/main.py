@@ -26,7 +26,7 @@ console = Console()
     "log_layers",
     metavar="LAYERS",
     default="",
-    help="Comma-separated layers to log to stderr: call, ptrace, session (or 'all').",
+    help="Comma-separated layers to log to stderr: call, ptrace (or 'all').",
 )
 def cli(log_layers: str) -> None:
     """Call functions inside live Go processes (Linux/amd64), the way the Go runtime
@@ -39,7 +39,7 @@ def cli(log_layers: str) -> None:
     """
     if log_layers:
         logging.basicConfig(format="%(name)s: %(message)s")
-        layers = ["call", "ptrace", "session"] if log_layers == "all" else log_layers.split(",")
+        layers = ["call", "ptrace"] if log_layers == "all" else log_layers.split(",")
         for layer in layers:
             logging.getLogger(f"gocall.{layer.strip()}").setLevel(logging.DEBUG)
 
