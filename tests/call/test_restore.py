@@ -9,22 +9,20 @@ restoring RFLAGS afterwards) must give back every register bit for bit.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import gocall
 from gocall.call.protocol import Injector, Returned
 from gocall.expr.parse import parse
 from gocall.process import ptrace
-from gocall.process.waiting import signals_held
 
 
 @pytest.mark.parametrize("step_epilogue", [False, True], ids=["emulated-epilogue", "stepped-epilogue"])
 def test_call_injection_flag_corruption(target, step_epilogue):  # type: ignore[no-untyped-def]
     with gocall.attach(target.pid) as proc:
         setup, _ = proc.evaluator.prepare(parse("main.Add(40, 2)"))  # type: ignore[arg-type]
-        with signals_held(), proc.engine.site(time.monotonic() + 10) as (thread, _verdict):
+        with proc.engine.hold() as held:
+            thread = held.thread
             tid = thread.tid
             regs_before, xstate_before = ptrace.getregs(tid), ptrace.getxstate(tid)
             injector = Injector(thread, proc.mem, proc.engine.entry)

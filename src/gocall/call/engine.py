@@ -56,18 +56,21 @@ class CallEngine:
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
         """Inject one call; transient refusals are retried at another stop until the timeout."""
         deadline = time.monotonic() + self.timeout
-        with signals_held():
-            while True:
-                with self.site(deadline) as (thread, verdict):
-                    site = Site(thread.tid, verdict.g.goid if verdict.g else None, verdict.function)
-                    injector = Injector(thread, self.mem, self.entry)
-                    injector.step_epilogue = self.step_epilogue
-                    try:
-                        return injector.inject(setup), site
-                    except CallRefused as e:
-                        if not e.transient or time.monotonic() > deadline:
-                            raise
-                        log.debug("refused at %s (%s); trying again", verdict.function, e.reason)
+        while True:
+            with self.hold(deadline) as held:
+                try:
+                    return held.call(setup), held.site
+                except CallRefused as e:
+                    if not e.transient or time.monotonic() > deadline:
+                        raise
+                    log.debug("refused at %s (%s); trying again", held.site.function, e.reason)
+
+    @contextlib.contextmanager
+    def hold(self, deadline: float | None = None) -> Iterator[Held]:
+        """One thread stopped at an injection site for several calls (an expression's
+        nested calls); released, registers as found, when the block ends."""
+        with signals_held(), self.site(deadline or time.monotonic() + self.timeout) as (thread, verdict):
+            yield Held(self, thread, verdict)
 
     @contextlib.contextmanager
     def site(self, deadline: float) -> Iterator[tuple[Thread, safepoint.Verdict]]:
@@ -112,6 +115,19 @@ class CallEngine:
             tids.remove(self._preferred_tid)
             tids.insert(0, self._preferred_tid)
         return tids
+
+
+class Held:
+    """A thread held at an injection site; each :meth:`call` leaves it exactly as found."""
+
+    def __init__(self, engine: CallEngine, thread: Thread, verdict: safepoint.Verdict) -> None:
+        self.thread = thread
+        self.site = Site(thread.tid, verdict.g.goid if verdict.g else None, verdict.function)
+        self._injector = Injector(thread, engine.mem, engine.entry)
+        self._injector.step_epilogue = engine.step_epilogue
+
+    def call(self, setup: CallSetup) -> Outcome:
+        return self._injector.inject(setup)
 
 
 def protocol_entry(binary: GoBinary) -> Entry:

@@ -137,6 +137,12 @@ def setxstate(tid: int, image: bytes) -> None:
     ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(iov))
 
 
+def tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send ``sig`` to one thread (tgkill(2); os.kill would pick any thread of the group)."""
+    if _libc.tgkill(pid, tid, sig) == -1:
+        raise PtraceError("tgkill", tid, ctypes.get_errno())
+
+
 def geteventmsg(tid: int) -> int:
     msg = ctypes.c_ulong()
     ptrace(PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(msg))

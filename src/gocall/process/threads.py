@@ -40,6 +40,9 @@ class Thread:
         self.tid = tid
         self.traced = False
         self.stopped = False
+        # Signals that arrived while single-stepping: delivering one then would make the
+        # next step land in the signal handler, so they wait for the next plain resume.
+        self.deferred: list[int] = []
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
@@ -77,15 +80,19 @@ class Thread:
         return ptrace.getregs(self.tid)
 
     def resume(self, sig: int = 0) -> None:
-        ptrace.cont(self.tid, sig)
+        ptrace.cont(self.tid, sig or self._take_deferred())
         self.stopped = False
 
     def run_until_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
         """Resume (or single-step) and wait for the next SIGTRAP; None if ``timeout`` passed.
 
-        Other signals are passed through to the thread as they arrive.
+        Other signals are passed through to the thread as they arrive, except while
+        single-stepping, where they are deferred to the next plain resume.
         """
-        (ptrace.singlestep if step else ptrace.cont)(self.tid, 0)
+        if step:
+            ptrace.singlestep(self.tid, 0)
+        else:
+            ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
         while True:
             status = self._wait(timeout)
@@ -97,26 +104,38 @@ class Thread:
                 return TrapStop(ptrace.getregs(self.tid))
             if self._is_event_stop(status):
                 sig = 0  # a group-stop or stray interrupt: nothing to deliver
-            log.debug("thread %d: passing signal %d through", self.tid, sig)
-            (ptrace.singlestep if step else ptrace.cont)(self.tid, sig)
+            if step:
+                if sig:
+                    self.deferred.append(sig)
+                ptrace.singlestep(self.tid, 0)
+            else:
+                log.debug("thread %d: passing signal %d through", self.tid, sig)
+                ptrace.cont(self.tid, sig)
+
+    def _take_deferred(self) -> int:
+        return self.deferred.pop(0) if self.deferred else 0
 
     def detach(self) -> None:
         """Detach; the thread continues from its current registers.
 
         PTRACE_DETACH needs a stopped tracee, so a running one is interrupted
-        first; a signal that arrives meanwhile is handed over with the detach.
+        first. A signal that arrives meanwhile is handed over with the detach;
+        deferred ones are sent again, so none is lost.
         """
         if not self.traced:
             return
-        sig = 0
+        pending = list(self.deferred)
+        self.deferred.clear()
         try:
             if not self.stopped:
                 ptrace.interrupt(self.tid)
                 status = self._wait(None)
                 assert status is not None
                 if not self._is_event_stop(status):
-                    sig = os.WSTOPSIG(status)
-            ptrace.detach(self.tid, sig)
+                    pending.insert(0, os.WSTOPSIG(status))
+            ptrace.detach(self.tid, pending[0] if pending else 0)
+            for sig in pending[1:]:
+                ptrace.tgkill(self.pid, self.tid, sig)
         except (PtraceError, TargetExited) as e:
             if isinstance(e, PtraceError) and e.errno != 3:  # ESRCH: the thread is gone
                 raise
