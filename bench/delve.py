@@ -1,0 +1,100 @@
+"""Delve as the baseline: ``dlv attach --headless`` driven through its JSON-RPC API.
+
+Delve's API (service/rpc2) is Go's net/rpc JSON codec over TCP: one JSON object
+per request, ``{"method": "RPCServer.<Name>", "params": [<args>], "id": n}``, one
+object per reply, each followed by a newline. Delve needs the target stopped in
+user code before it can ``call``, so :meth:`Delve.park` sets a breakpoint on
+``main.tick`` (the worker's function), continues to it and clears it; the calls
+then run on the worker's goroutine, as gocall's do. Delve resumes and stops
+every thread for each of its stops; that is the cost being compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any
+
+# What Delve loads of each result; a nil ReturnInfoLoadConfig is refused.
+_LOAD = {"FollowPointers": True, "MaxVariableRecurse": 1, "MaxStringLen": 64, "MaxArrayValues": 64, "MaxStructFields": -1}
+
+
+def unavailable() -> str | None:
+    """Why Delve cannot be measured here, or None."""
+    if shutil.which("dlv") is None:
+        return "dlv is not on PATH (apt-get install -y delve)"
+    return None
+
+
+class DelveError(RuntimeError):
+    pass
+
+
+class Delve:
+    """One ``dlv attach`` server and a connection to it."""
+
+    def __init__(self, pid: int) -> None:
+        with socket.socket() as s:  # a free port: bind to 0 and let dlv take it right after
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            ["dlv", "attach", str(pid), "--headless", "--api-version=2", f"--listen=127.0.0.1:{port}",
+             "--accept-multiclient"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "API server listening at: ..." once it is ready
+        if "listening" not in line:
+            self.proc.kill()
+            raise DelveError(f"dlv attach {pid} failed: {line.strip()}")
+        self._sock = socket.create_connection(("127.0.0.1", port))
+        self._io = self._sock.makefile("rwb")
+        self._id = 0
+        self.peak_rss_mb: float | None = None
+
+    def rpc(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        self._io.write(json.dumps({"method": f"RPCServer.{method}", "params": [params], "id": self._id}).encode())
+        self._io.write(b"\n")
+        self._io.flush()
+        reply = json.loads(self._io.readline())
+        if reply.get("error"):
+            raise DelveError(f"{method}: {reply['error']}")
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    def park(self, function: str = "main.tick") -> None:
+        """Stop the target with its worker goroutine in ``function``: where Delve can call."""
+        bp = self.rpc("CreateBreakpoint", Breakpoint={"functionName": function})["Breakpoint"]
+        self.rpc("Command", name="continue")
+        self.rpc("ClearBreakpoint", Id=bp["id"])
+
+    def call(self, expr: str) -> list[str]:
+        """``call expr`` on the parked goroutine; the results' values as Delve prints them."""
+        state = self.rpc("Command", name="call", Expr=expr, ReturnInfoLoadConfig=_LOAD, UnsafeCall=False)["State"]
+        thread = state.get("currentThread") or {}
+        if not thread.get("CallReturn"):
+            raise DelveError(f"call {expr} did not return: {state.get('err') or state}")
+        return [v["value"] for v in thread.get("ReturnValues") or []]
+
+    def detach(self) -> None:
+        """Detach, leaving the target running, and reap dlv (its peak RSS is kept)."""
+        try:
+            self.rpc("Detach", Kill=False)
+        finally:
+            self._io.close()
+            self._sock.close()
+            deadline = time.monotonic() + 10
+            while (waited := os.wait4(self.proc.pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if waited[0] == 0:
+                self.proc.kill()
+                waited = os.wait4(self.proc.pid, 0)
+            self.proc.returncode = os.waitstatus_to_exitcode(waited[1])
+            self.peak_rss_mb = waited[2].ru_maxrss / 1024
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()

@@ -1,0 +1,165 @@
+"""What the benchmarks measure against: the Go 1.19 targets, and how a run is recorded.
+
+Delve 1.20.2 (Debian's ``delve``) can only ``call`` into binaries of Go <= 1.20
+built without optimizations, so every benchmark target is built by Debian's
+Go 1.19 (``golang-1.19-go``) with ``-gcflags=all=-N -l``, and gocall is measured
+on the very same binary. Two targets run ``fixtures/small/hot.go`` (a busy
+worker goroutine and the call targets):
+
+- ``small``: nothing else (1.8 MB);
+- ``cmdgo``: the real ``cmd/go`` with ``hot.go`` overlaid into its main package
+  (``go build -overlay``), so the call targets sit in a 16 MB binary with 15 MB
+  of DWARF, the size the cold-attach goal is about.
+
+Both are cached under gocall's build cache, keyed by sources, Go version and flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gocall.toolchain import GoToolchain, ToolchainError, default_cache_dir
+
+HERE = Path(__file__).resolve().parent
+SMALL = HERE / "fixtures" / "small"
+
+GO119_ROOT = "/usr/lib/go-1.19"
+# Delve refuses to call optimized functions under regabi ("can not call optimized function").
+BUILD_FLAGS = ("-gcflags=all=-N -l",)
+
+READY_TIMEOUT = 30.0
+
+
+def go119() -> GoToolchain:
+    """Debian's Go 1.19, which both gocall and Delve 1.20 handle."""
+    try:
+        return GoToolchain.from_goroot(GO119_ROOT)
+    except ToolchainError as e:
+        raise ToolchainError(f"{e}", "apt-get install -y golang-1.19-go (the benchmarks compare with Delve 1.20)") from e
+
+
+def small_binary() -> Path:
+    return go119().build_cached(SMALL, BUILD_FLAGS)
+
+
+def cmdgo_binary() -> Path:
+    """cmd/go of Go 1.19 with hot.go added to its main package (a 10-60 s build, then cached)."""
+    go = go119()
+    hot = SMALL / "hot.go"
+    key = hashlib.sha256(hot.read_bytes() + go.version.encode() + " ".join(BUILD_FLAGS).encode()).hexdigest()
+    out = default_cache_dir() / f"cmdgo-{go.version}-{key[:24]}"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        overlay = Path(tmp) / "overlay.json"
+        overlay.write_text(json.dumps({"Replace": {str(go.goroot / "src/cmd/go/gocall_bench_hot.go"): str(hot)}}))
+        built = Path(tmp) / "cmdgo"
+        cmd = [str(go.go), "build", f"-overlay={overlay}", *BUILD_FLAGS, "-o", str(built), "."]
+        # cmd/go lives in GOROOT's own module: no go.mod of ours, no -mod flag.
+        env = {**go.env(), "GOFLAGS": ""}
+        proc = subprocess.run(cmd, cwd=go.goroot / "src/cmd/go", env=env, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise ToolchainError(f"building cmd/go with the benchmark overlay failed:\n{proc.stderr.strip()}")
+        os.replace(built, out)
+    return out
+
+
+@dataclass
+class Target:
+    """A running benchmark target (its worker is busy in Go code)."""
+
+    binary: Path
+    proc: subprocess.Popen[str]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@contextlib.contextmanager
+def running(binary: Path) -> Iterator[Target]:
+    """Start ``binary`` as a benchmark target, wait for its ``ready`` line; SIGKILL it afterwards."""
+    env = {**os.environ, "GOCALL_BENCH_TARGET": "1"}
+    proc = subprocess.Popen(
+        [str(binary)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the target prints nothing else, so this cannot block on a full pipe
+        if not line.startswith(f"ready pid={proc.pid}"):
+            raise RuntimeError(f"{binary} did not start: {line!r}")
+        yield Target(binary, proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ---- Recording a run -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Milliseconds."""
+
+    n: int
+    median: float
+    p90: float
+    min: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Stats:
+        ms = sorted(s * 1e3 for s in seconds)
+        p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
+        return cls(len(ms), statistics.median(ms), p90, ms[0])
+
+    def to_json(self) -> dict[str, float]:
+        return {"n": self.n, "median_ms": round(self.median, 4), "p90_ms": round(self.p90, 4), "min_ms": round(self.min, 4)}
+
+
+def load() -> list[float]:
+    """The 1/5/15-minute load averages (2 vCPUs shared with other jobs: read numbers with it)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def self_peak_rss_mb() -> float:
+    """Peak RSS of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass(frozen=True)
+class Run:
+    """A child process run to completion: wall time, exit status, output and its own peak RSS."""
+
+    seconds: float
+    returncode: int
+    stdout: str
+    peak_rss_mb: float
+
+
+def run_measured(cmd: Sequence[str]) -> Run:
+    """Run ``cmd``; wall time from spawn to exit, peak RSS from wait4 (that child alone)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    out = proc.stdout.read()  # ends when the child exits (EOF)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
+    proc.stdout.close()
+    return Run(seconds, proc.returncode, out.decode(errors="replace"), usage.ru_maxrss / 1024)
