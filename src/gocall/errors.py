@@ -55,6 +55,15 @@ class TargetExited(ProcessError):
     """The target process (or the thread we drove) exited or was killed."""
 
 
+class ThreadGone(PtraceError, TargetExited):
+    """ptrace said ESRCH: the thread exited (or the whole target did) under our hands."""
+
+    def __init__(self, request: str, tid: int, errno: int, hint: str | None = None) -> None:
+        super().__init__(request, tid, errno, hint)
+        self.message = f"thread {tid} is gone: the target exited or was killed"
+        self.args = (self.message,)
+
+
 class NoGoroutine(GocallError):
     """No goroutine could be found in a state where a call may be injected."""
 

@@ -69,12 +69,22 @@ def test_help_teaches(shared_target):  # type: ignore[no-untyped-def]
     assert r.returncode == 0 and "main.Add(1, 2)" in r.stdout and "--json" in r.stdout
 
 
+def start_call_in_flight(pid: int, expr: str) -> subprocess.Popen[str]:
+    """Run ``gocall call`` and return once its callee runs (its ``--log call`` line says so)."""
+    p = subprocess.Popen([*GOCALL, "--log", "call", "call", str(pid), expr], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stderr is not None
+    for line in p.stderr:
+        if "starting the callee" in line:
+            return p
+    raise AssertionError(f"gocall ended before starting the callee: {p.wait()}")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_during_the_callee_unwinds_and_restores(target, sig):  # type: ignore[no-untyped-def]
     """Ctrl-C while the callee runs: gocall sees the call through, restores, exits 130."""
-    p = subprocess.Popen([*GOCALL, "call", str(target.pid), "main.Sleep(1500)"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(0.7)  # well inside the 1.5 s call
+    p = start_call_in_flight(target.pid, "main.Sleep(1500)")
+    time.sleep(0.2)  # inside the 1.5 s call
     p.send_signal(sig)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 130, err
@@ -84,9 +94,7 @@ def test_interrupt_during_the_callee_unwinds_and_restores(target, sig):  # type:
 
 
 def test_target_exiting_mid_call_is_reported(target):  # type: ignore[no-untyped-def]
-    p = subprocess.Popen([*GOCALL, "call", str(target.pid), "main.Sleep(3000)"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(0.7)
+    p = start_call_in_flight(target.pid, "main.Sleep(3000)")
     target.proc.kill()
     out, err = p.communicate(timeout=30)
     assert p.returncode == 1

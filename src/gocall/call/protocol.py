@@ -168,6 +168,7 @@ class Injector:
 
     def _start_callee(self, stop: user_regs_struct, setup: CallSetup) -> None:
         tid = self.thread.tid
+        log.debug("thread %d: starting the callee at %#x", tid, setup.fn)
         r = stop.copy()
         self.mem.write(r.rsp, setup.stack)
         for i, value in setup.int_regs.items():

@@ -40,9 +40,9 @@ class Memory:
         try:
             data = os.pread(self._fd, size, addr)
         except OSError as e:
-            raise ProcessError(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+            raise self._error(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
         if len(data) != size:
-            raise ProcessError(f"short read at {addr:#x} in process {self.pid}: {len(data)} of {size} bytes")
+            raise self._error(f"short read at {addr:#x} in process {self.pid}: {len(data)} of {size} bytes")
         return data
 
     def write(self, addr: int, data: bytes) -> None:
@@ -51,9 +51,20 @@ class Memory:
         try:
             n = os.pwrite(self._fd, data, addr)
         except OSError as e:
-            raise ProcessError(f"cannot write {len(data)} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+            raise self._error(f"cannot write {len(data)} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
         if n != len(data):
-            raise ProcessError(f"short write at {addr:#x} in process {self.pid}")
+            raise self._error(f"short write at {addr:#x} in process {self.pid}")
+
+    def _error(self, message: str) -> ProcessError:
+        """A failed access to a dying process says so: its memory goes before its pid does."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                state = f.read().rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            state = b"X"
+        if state in (b"Z", b"X", b"x"):
+            return TargetExited(f"process {self.pid} exited or was killed")
+        return ProcessError(message)
 
     def u64(self, addr: int) -> int:
         return int(struct.unpack("<Q", self.read(addr, 8))[0])

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import logging
 from typing import Final
 
-from ..errors import PtraceError
+from ..errors import PtraceError, ThreadGone
 from .regs import user_regs_struct
 
 log = logging.getLogger("gocall.ptrace")
 
 # include/uapi/linux/ptrace.h
 PTRACE_PEEKDATA: Final = 2
+PTRACE_PEEKUSER: Final = 3
+PTRACE_POKEUSER: Final = 6
 PTRACE_CONT: Final = 7
 PTRACE_SINGLESTEP: Final = 9
 PTRACE_GETREGS: Final = 12
@@ -48,6 +51,9 @@ NT_PRSTATUS: Final = 1
 NT_PRFPREG: Final = 2
 NT_X86_XSTATE: Final = 0x202
 
+# offsetof(struct user, u_debugreg), arch/x86/include/asm/user_64.h: DR0..DR7, 8 bytes each.
+U_DEBUGREG: Final = 848
+
 # wait(2) flag: wait for clone children (non-leader threads) too.
 WALL: Final = 0x40000000
 
@@ -69,6 +75,8 @@ def ptrace(request: int, tid: int, addr: int | None = 0, data: int | ctypes.c_vo
     r = _ptrace(request, tid, addr, data)
     if r == -1:
         err = ctypes.get_errno()
+        if err == errno.ESRCH:
+            raise ThreadGone(_NAMES.get(request, str(request)), tid, err)
         if err:
             raise PtraceError(_NAMES.get(request, str(request)), tid, err)
     return int(r)
@@ -147,3 +155,13 @@ def geteventmsg(tid: int) -> int:
     msg = ctypes.c_ulong()
     ptrace(PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(msg))
     return msg.value
+
+
+def get_debugreg(tid: int, n: int) -> int:
+    """DR``n`` of a stopped thread (PTRACE_PEEKUSER returns the word itself)."""
+    return ptrace(PTRACE_PEEKUSER, tid, U_DEBUGREG + 8 * n, 0) & 0xFFFFFFFFFFFFFFFF
+
+
+def set_debugreg(tid: int, n: int, value: int) -> None:
+    """Write DR``n`` of a stopped thread; the kernel validates DR7 against DR0-DR3."""
+    ptrace(PTRACE_POKEUSER, tid, U_DEBUGREG + 8 * n, value)
