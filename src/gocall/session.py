@@ -19,6 +19,9 @@ from .expr.eval import Evaluation, Evaluator
 from .expr.parse import Call, Const, Name, parse
 from .process.memory import Memory
 from .runtime import layouts
+from .runtime.roots import FrameRoots
+from .runtime.unwind import Frame
+from .runtime.view import GoroutineInfo, RuntimeView
 
 
 class Process:
@@ -34,6 +37,7 @@ class Process:
         self.mem = Memory(pid)
         self.engine = CallEngine(pid, self.binary, self.mem, self.layout, timeout)
         self.evaluator = Evaluator(self.binary, self.mem, self.layout, self.engine)
+        self.runtime = RuntimeView(pid, self.binary, self.mem, self.layout)
 
     def __enter__(self) -> Process:
         return self
@@ -54,6 +58,24 @@ class Process:
     def eval(self, expr: str) -> Any:
         """Evaluate a Go expression (``"main.Add(1, 2)"``) and return Python values."""
         return self.evaluate(expr).python_value
+
+    def goroutines(self) -> list[GoroutineInfo]:
+        """Every live goroutine: id, state, thread, innermost user frame, creator.
+
+        Read from ``runtime.allgs`` while the program runs; the thread of each running
+        goroutine is stopped for a few microseconds to read where it is."""
+        return [self.runtime.info(g) for g in self.runtime.goroutines()]
+
+    def stack(self, goid: int) -> list[Frame]:
+        """The physical frames of goroutine ``goid``, innermost first; each lists its
+        source frames (inlined calls first) in ``Frame.calls``."""
+        return self.runtime.frames(self.runtime.goroutine(goid))
+
+    def roots(self, goid: int) -> list[FrameRoots]:
+        """How the GC would scan each frame of goroutine ``goid``: precise frames with their
+        live pointer slots, conservative ones (injected frames and what they interrupted)
+        with every word that points into the heap or the stack."""
+        return self.runtime.roots(self.runtime.goroutine(goid))
 
     def evaluate(self, expr: str) -> Evaluation:
         """Evaluate a Go expression. Problems with the expression itself are reported in

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..process.memory import Memory
@@ -89,3 +90,116 @@ def thread_g(mem: Memory, layout: Layout, fs_base: int) -> ThreadG:
     curg_addr = mem.u64(g.m + layout.m_curg)
     curg = g if curg_addr == g.addr else (read_g(mem, layout, curg_addr) if curg_addr else None)
     return ThreadG(g, curg)
+
+
+# ---- Every goroutine: runtime.allgs, read while the program runs (runtime/proc.go).
+
+# gStatusStrings (runtime/traceback.go): the words the traceback header uses.
+_STATUS_WORDS = {
+    Status.IDLE: "idle",
+    Status.RUNNABLE: "runnable",
+    Status.RUNNING: "running",
+    Status.SYSCALL: "syscall",
+    Status.WAITING: "waiting",
+    Status.DEAD: "dead",
+    Status.COPYSTACK: "copystack",
+    Status.PREEMPTED: "preempted",
+    Status.LEAKED: "leaked",
+    Status.DEADEXTRA: "waiting for cgo callback",
+}
+
+
+@dataclass(frozen=True)
+class Goroutine:
+    """A runtime.g with what a traceback header and an unwinder need.
+
+    ``state`` is worded as the runtime's own traceback header words it
+    (``goroutineheader``): the wait reason for a waiting goroutine
+    (``"chan receive"``), else the status (``"running"``, ``"syscall"``).
+    """
+
+    g: G
+    state: str
+    waitreason: int
+    locked: bool  # g.lockedm != 0: ", locked to thread" in the header
+    sched_pc: int
+    sched_sp: int
+    syscall_pc: int
+    syscall_sp: int
+    gopc: int  # the go statement that created it
+    startpc: int
+    parent_goid: int  # 0 when unknown (Go 1.19 has no g.parentGoid)
+    m_id: int | None  # the M it runs on, if any
+    tid: int | None  # that M's thread (m.procid)
+
+    @property
+    def goid(self) -> int:
+        return self.g.goid
+
+    @property
+    def status(self) -> int:
+        return self.g.status
+
+    @property
+    def header(self) -> str:
+        """The bracketed part of the runtime's header: ``chan receive, locked to thread``."""
+        return self.state + (", locked to thread" if self.locked else "")
+
+
+def wait_reasons(read: Callable[[int, int], bytes], array: int, size: int) -> list[str]:
+    """runtime.waitReasonStrings, a ``[N]string`` of ``size`` bytes at ``array``.
+
+    Read from the binary (the strings are static data) rather than tabled per release:
+    the list grows in almost every release.
+    """
+    raw = read(array, size)
+    reasons = []
+    for ptr, length in struct.iter_unpack("<QQ", raw):
+        reasons.append(read(ptr, length).decode("utf-8", "replace") if length else "")
+    return reasons
+
+
+def allgs(mem: Memory, allglen: int, allgptr: int) -> list[int]:
+    """Addresses of every g ever created (dead ones included), as the runtime's own
+    lock-free readers see them: ``allglen`` first, then ``allgptr`` (runtime/proc.go
+    ``forEachGRace``); the array only grows, so the prefix read is valid."""
+    n = mem.u64(allglen)
+    base = mem.u64(allgptr)
+    if n == 0 or base == 0:
+        return []
+    return list(struct.unpack(f"<{n}Q", mem.read(base, 8 * n)))
+
+
+def read_goroutine(mem: Memory, layout: Layout, addr: int, reasons: list[str]) -> Goroutine:
+    """Snapshot the g at ``addr`` (fields read in one go; racy while it runs)."""
+    g = read_g(mem, layout, addr)
+    last = max(layout.g_sched_pc, layout.g_syscallpc, layout.g_syscallsp, layout.g_waitreason,
+               layout.g_lockedm, layout.g_gopc, layout.g_startpc, layout.g_parentgoid)
+    raw = mem.read(addr, last + 8)
+
+    def word(off: int) -> int:
+        return int(struct.unpack_from("<Q", raw, off)[0]) if off >= 0 else 0
+
+    waitreason = raw[layout.g_waitreason]
+    state = _STATUS_WORDS.get(g.status, "???")  # type: ignore[call-overload]  # IntEnum keys match ints
+    if g.status in (Status.WAITING, Status.LEAKED) and 0 < waitreason < len(reasons):
+        state = reasons[waitreason]
+    m_id = tid = None
+    if g.m:
+        m_id = mem.u64(g.m + layout.m_id)
+        tid = mem.u64(g.m + layout.m_procid)
+    return Goroutine(
+        g=g,
+        state=state,
+        waitreason=waitreason,
+        locked=word(layout.g_lockedm) != 0,
+        sched_pc=word(layout.g_sched_pc),
+        sched_sp=word(layout.g_sched_sp),
+        syscall_pc=word(layout.g_syscallpc),
+        syscall_sp=word(layout.g_syscallsp),
+        gopc=word(layout.g_gopc),
+        startpc=word(layout.g_startpc),
+        parent_goid=word(layout.g_parentgoid),
+        m_id=m_id,
+        tid=tid,
+    )

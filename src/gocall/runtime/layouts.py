@@ -9,7 +9,7 @@ tests/runtime/test_layouts.py checks every row against DWARF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from typing import Protocol
 
 from ..errors import UnsupportedGo
@@ -27,18 +27,63 @@ class Layout:
     m_gsignal: int  # m.gsignal
     m_curg: int  # m.curg (the user goroutine running on this M)
     md_types: int  # moduledata.types: base of the nameOff/typeOff of type descriptors
+    # g.sched.sp/pc (gobuf at g+0x38: sp, pc first): the same in 1.19-1.27 (facts §4.2).
+    g_sched_sp: int = 0x38
+    g_sched_pc: int = 0x40
+    # Goroutine listing, unwinding and GC roots (runtime/unwind.py, roots.py, heap.py);
+    # measured from DWARF of the tests/fixtures/runtime builds of every release.
+    _: KW_ONLY
+    g_syscallsp: int  # g.syscallsp: where a goroutine in a system call is unwound from
+    g_syscallpc: int  # g.syscallpc
+    g_waitreason: int  # g.waitreason (uint8, index into runtime.waitReasonStrings)
+    g_lockedm: int  # g.lockedm ("locked to thread")
+    g_gopc: int  # g.gopc: the go statement that created it
+    g_startpc: int  # g.startpc
+    g_parentgoid: int  # g.parentGoid; -1 before Go 1.21 (no such field)
+    m_id: int  # m.id
+    md_gofunc: int  # moduledata.gofunc: base of FUNCDATA offsets
+    mheap_arenas: int  # mheap.arenas ([1 << arenaL1Bits]*[1 << arenaL2Bits]*heapArena)
+    heaparena_spans: int  # heapArena.spans ([pagesPerArena]*mspan)
+    mspan_limit: int  # mspan.limit (end of the span's objects)
+    mspan_state: int  # mspan.state (mSpanStateBox, one byte)
+    mspan_elemsize: int  # mspan.elemsize
+    mspan_startaddr: int = 0x18  # mspan.startAddr
 
 
 # (major, minor) -> offsets. Go 1.20 has not been measured (no toolchain here).
 _LAYOUTS: dict[tuple[int, int], Layout] = {
-    (1, 19): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x118),
-    (1, 21): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128),
-    (1, 22): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128),
-    (1, 23): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128),
-    (1, 24): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128),
-    (1, 25): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128),
-    (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128),
-    (1, 27): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128),
+    (1, 19): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x118,
+                    g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xE8, g_gopc=0x128, g_startpc=0x138,
+                    g_parentgoid=-1, m_id=0xE8, md_gofunc=0x130, mheap_arenas=0x10190, heaparena_spans=0x200000,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+    (1, 21): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
+                    g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
+                    g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x10198, heaparena_spans=0x104000,
+                    mspan_limit=0x78, mspan_state=0x6B, mspan_elemsize=0x70),
+    (1, 22): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
+                    g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
+                    g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+    (1, 23): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
+                    g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
+                    g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+    (1, 24): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
+                    g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
+                    g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+    (1, 25): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
+                    g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
+                    g_parentgoid=0x110, m_id=0xE0, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+    (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
+                    g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
+                    g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+    (1, 27): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
+                    g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
+                    g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x158, mheap_arenas=0x101D8, heaparena_spans=0x0,
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
 }
 
 # Layout field -> (runtime struct, field path) in DWARF, for releases not in the table.
@@ -53,6 +98,23 @@ _DWARF_NAMES = {
     "m_gsignal": ("runtime.m", "gsignal"),
     "m_curg": ("runtime.m", "curg"),
     "md_types": ("runtime.moduledata", "types"),
+    "g_sched_sp": ("runtime.g", "sched.sp"),
+    "g_sched_pc": ("runtime.g", "sched.pc"),
+    "g_syscallsp": ("runtime.g", "syscallsp"),
+    "g_syscallpc": ("runtime.g", "syscallpc"),
+    "g_waitreason": ("runtime.g", "waitreason"),
+    "g_lockedm": ("runtime.g", "lockedm"),
+    "g_gopc": ("runtime.g", "gopc"),
+    "g_startpc": ("runtime.g", "startpc"),
+    "g_parentgoid": ("runtime.g", "parentGoid"),
+    "m_id": ("runtime.m", "id"),
+    "md_gofunc": ("runtime.moduledata", "gofunc"),
+    "mheap_arenas": ("runtime.mheap", "arenas"),
+    "heaparena_spans": ("runtime.heapArena", "spans"),
+    "mspan_limit": ("runtime.mspan", "limit"),
+    "mspan_state": ("runtime.mspan", "state"),
+    "mspan_elemsize": ("runtime.mspan", "elemsize"),
+    "mspan_startaddr": ("runtime.mspan", "startAddr"),
 }
 
 
@@ -86,7 +148,7 @@ def from_dwarf(dwarf: _StructLayouts) -> Layout:
         for part in path.split("."):
             layout = cache.setdefault(struct, dwarf.struct_layout(struct))
             total += layout[part]
-            struct = {"stack": "runtime.stack"}.get(part, struct)
+            struct = {"stack": "runtime.stack", "sched": "runtime.gobuf"}.get(part, struct)
         return total
 
     values = {f.name: offset(*_DWARF_NAMES[f.name]) for f in fields(Layout)}

@@ -1,0 +1,132 @@
+"""The runtime of one live process, seen from outside: goroutines, stacks, GC roots.
+
+Ties the binary (pclntab, FUNCDATA, symbols) to the process memory. Reads run while
+the program runs, as the runtime's own racy readers do (``forEachGRace``): a parked
+goroutine's stack does not move while it stays parked, and a goroutine that changes
+state meanwhile is simply shown as it was. Only a goroutine *running* on a thread needs
+that thread's registers; :meth:`RuntimeView.thread_regs` stops that one thread for a
+few microseconds (PTRACE_SEIZE + INTERRUPT, GETREGS, DETACH) and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..binary import GoBinary
+from ..binary.funcdata import FuncData
+from ..errors import GocallError, NoGoroutine, ProcessError, SymbolNotFound
+from ..process.memory import Memory
+from ..process.threads import Thread
+from ..process.waiting import signals_held
+from .goroutines import Goroutine, Status, allgs, read_goroutine, thread_g, wait_reasons
+from .heap import Heap
+from .layouts import Layout
+from .roots import FrameRoots, scan_frames
+from .unwind import Frame, SourceFrame, Unwinder, shown_frames
+
+__all__ = ["GoroutineInfo", "RuntimeView"]
+
+
+@dataclass(frozen=True)
+class GoroutineInfo:
+    """A goroutine with where it is: its innermost user-code frame and its creator."""
+
+    goroutine: Goroutine
+    location: SourceFrame | None  # innermost frame runtime.Stack would print
+    location_pc: int
+    created_by: SourceFrame | None
+    created_by_offset: int
+    system: bool  # started by the runtime (runtime.Stack hides these)
+
+
+class RuntimeView:
+    """Goroutines, stacks and roots of the process behind ``mem``."""
+
+    def __init__(self, pid: int, binary: GoBinary, mem: Memory, layout: Layout) -> None:
+        self.pid = pid
+        self.binary = binary
+        self.mem = mem
+        self.layout = layout
+
+    def _symbol(self, name: str) -> int:
+        addr = self.binary.symbol(name)
+        if addr is None:
+            raise SymbolNotFound(f"{name} is not in the binary's symbol table",
+                                 hint="goroutines, stacks and roots need a binary not stripped with -s")
+        return addr
+
+    @cached_property
+    def funcdata(self) -> FuncData:
+        md = self._symbol("runtime.firstmoduledata")
+        gofunc = int.from_bytes(self.binary.read(md + self.layout.md_gofunc, 8), "little")
+        return FuncData(self.binary, self.binary.pclntab, gofunc)
+
+    @cached_property
+    def unwinder(self) -> Unwinder:
+        return Unwinder(self.mem, self.binary.pclntab, self.funcdata)
+
+    @cached_property
+    def _reasons(self) -> list[str]:
+        array = self._symbol("runtime.waitReasonStrings")
+        return wait_reasons(self.binary.read, array, self.binary.symbol_size("runtime.waitReasonStrings") or 0)
+
+    def goroutines(self, include_dead: bool = False) -> list[Goroutine]:
+        """Every goroutine in ``allgs`` (dead ones only if asked), in creation order."""
+        addrs = allgs(self.mem, self._symbol("runtime.allglen"), self._symbol("runtime.allgptr"))
+        result = []
+        for addr in addrs:
+            try:
+                g = read_goroutine(self.mem, self.layout, addr, self._reasons)
+            except ProcessError:
+                continue  # freed under us: allgs never shrinks, but be safe
+            if include_dead or g.status not in (Status.DEAD, Status.IDLE):
+                result.append(g)
+        return result
+
+    def goroutine(self, goid: int) -> Goroutine:
+        for g in self.goroutines():
+            if g.goid == goid:
+                return g
+        raise NoGoroutine(f"process {self.pid} has no goroutine {goid}", hint="list them with: gocall goroutines PID")
+
+    def thread_regs(self, g: Goroutine) -> tuple[int, int] | None:
+        """(rip, rsp) of the thread running ``g`` on its own stack, stopping it briefly;
+        None if ``g`` is not running Go code there (or the thread is traced by another)."""
+        if g.status != Status.RUNNING or not g.tid:
+            return None
+        with signals_held():
+            thread = Thread(self.pid, g.tid)
+            try:
+                thread.seize()
+            except GocallError:
+                return None  # gone, or traced by someone else (e.g. a gocall call in flight)
+            try:
+                regs = thread.stop()
+                tg = thread_g(self.mem, self.layout, regs.fs_base)
+                if tg.g is None or tg.g.addr != g.g.addr or not g.g.stack_lo < regs.rsp <= g.g.stack_hi:
+                    return None  # on g0/gsignal, or already running another goroutine
+                return regs.rip, regs.rsp
+            finally:
+                thread.detach()
+
+    def frames(self, g: Goroutine, stop_running: bool = True) -> list[Frame]:
+        """The physical frames of ``g``, innermost first."""
+        regs = self.thread_regs(g) if stop_running else None
+        return self.unwinder.frames(g, regs)
+
+    def info(self, g: Goroutine, stop_running: bool = True) -> GoroutineInfo:
+        frames = self.frames(g, stop_running)
+        shown = shown_frames(frames, self.unwinder.ids)
+        location, location_pc = (shown[0][1], shown[0][0].pc) if shown else (None, 0)
+        created = self.unwinder.created_by(g)
+        start = self.binary.pclntab.func_for_pc(g.startpc)
+        system = start is not None and start.name.startswith("runtime.") and start.name != "runtime.main"
+        return GoroutineInfo(g, location, location_pc, created[0] if created else None,
+                             created[1] if created else 0, system)
+
+    def roots(self, g: Goroutine, stop_running: bool = True) -> list[FrameRoots]:
+        """How the GC would scan each frame of ``g`` (precise or conservative)."""
+        frames = self.frames(g, stop_running)
+        heap = Heap(self.mem, self.layout, self._symbol("runtime.mheap_"))
+        return scan_frames(frames, g, self.mem, self.funcdata, heap, self.unwinder.ids, self.binary.dwarf)
