@@ -25,7 +25,7 @@ from .layouts import Layout
 from .roots import FrameRoots, scan_frames
 from .unwind import Frame, SourceFrame, Unwinder, shown_frames
 
-__all__ = ["GoroutineInfo", "RuntimeView"]
+__all__ = ["GoroutineInfo", "RuntimeView", "funcdata_of"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,16 @@ class GoroutineInfo:
     created_by: SourceFrame | None
     created_by_offset: int
     system: bool  # started by the runtime (runtime.Stack hides these)
+
+
+def funcdata_of(binary: GoBinary, layout: Layout) -> FuncData:
+    """The binary's FUNCDATA, based at ``firstmoduledata.gofunc`` as the file initialises it."""
+    md = binary.symbol("runtime.firstmoduledata")
+    if md is None:
+        raise SymbolNotFound("runtime.firstmoduledata is not in the binary's symbol table",
+                             hint="stacks and roots need a binary not stripped with -s")
+    gofunc = int.from_bytes(binary.read(md + layout.md_gofunc, 8), "little")
+    return FuncData(binary, binary.pclntab, gofunc)
 
 
 class RuntimeView:
@@ -58,9 +68,7 @@ class RuntimeView:
 
     @cached_property
     def funcdata(self) -> FuncData:
-        md = self._symbol("runtime.firstmoduledata")
-        gofunc = int.from_bytes(self.binary.read(md + self.layout.md_gofunc, 8), "little")
-        return FuncData(self.binary, self.binary.pclntab, gofunc)
+        return funcdata_of(self.binary, self.layout)
 
     @cached_property
     def unwinder(self) -> Unwinder:
