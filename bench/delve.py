@@ -55,6 +55,7 @@ class Delve:
         self._io = self._sock.makefile("rwb")
         self._id = 0
         self.peak_rss_mb: float | None = None
+        self.cpu_seconds: float | None = None  # dlv's user + system time, once reaped
 
     def rpc(self, method: str, **params: Any) -> dict[str, Any]:
         self._id += 1
@@ -96,5 +97,6 @@ class Delve:
                 waited = os.wait4(self.proc.pid, 0)
             self.proc.returncode = os.waitstatus_to_exitcode(waited[1])
             self.peak_rss_mb = waited[2].ru_maxrss / 1024
+            self.cpu_seconds = waited[2].ru_utime + waited[2].ru_stime
             if self.proc.stdout is not None:
                 self.proc.stdout.close()

@@ -66,12 +66,15 @@ def cmdgo_binary() -> Path:
         overlay = Path(tmp) / "overlay.json"
         overlay.write_text(json.dumps({"Replace": {str(go.goroot / "src/cmd/go/gocall_bench_hot.go"): str(hot)}}))
         built = Path(tmp) / "cmdgo"
-        cmd = [str(go.go), "build", f"-overlay={overlay}", *BUILD_FLAGS, "-o", str(built), "."]
-        # cmd/go lives in GOROOT's own module: no go.mod of ours, no -mod flag.
-        env = {**go.env(), "GOFLAGS": ""}
-        proc = subprocess.run(cmd, cwd=go.goroot / "src/cmd/go", env=env, capture_output=True, text=True, timeout=600)
+        # By import path, from outside GOROOT: the overlay names the file under $GOROOT/src as
+        # the go command spells it (Debian's src is a symlink, so a cwd there would not match).
+        cmd = [str(go.go), "build", f"-overlay={overlay}", *BUILD_FLAGS, "-o", str(built), "cmd/go"]
+        env = {**go.env(), "GOFLAGS": ""}  # cmd/go is in GOROOT's own module: no -mod flag
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise ToolchainError(f"building cmd/go with the benchmark overlay failed:\n{proc.stderr.strip()}")
+        if b"main.tick" not in built.read_bytes():
+            raise ToolchainError("the overlay was not applied: cmd/go was built without hot.go")
         os.replace(built, out)
     return out
 
@@ -144,9 +147,10 @@ def self_peak_rss_mb() -> float:
 
 @dataclass(frozen=True)
 class Run:
-    """A child process run to completion: wall time, exit status, output and its own peak RSS."""
+    """A child process run to completion: wall time, CPU time, exit status, output, peak RSS."""
 
     seconds: float
+    cpu_seconds: float  # user + system: what the run costs regardless of how loaded the machine is
     returncode: int
     stdout: str
     peak_rss_mb: float
@@ -162,4 +166,5 @@ def run_measured(cmd: Sequence[str]) -> Run:
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
     proc.stdout.close()
-    return Run(seconds, proc.returncode, out.decode(errors="replace"), usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, cpu, proc.returncode, out.decode(errors="replace"), usage.ru_maxrss / 1024)
