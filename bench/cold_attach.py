@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delve  # noqa: E402
-from targets import Stats, cmdgo_binary, load, run_measured, running, small_binary  # noqa: E402
+from targets import Stats, cli_peak_rss_mb, cmdgo_binary, load, run_measured, running, small_binary  # noqa: E402
 
 EXPR = "main.Add(1, 2)"
 BINARIES = {"small": small_binary, "cmdgo": cmdgo_binary}
@@ -50,7 +50,7 @@ def measure(name: str, runs: int) -> dict[str, object]:
         else:
             out["gocall"] = Stats.of([r.seconds for r in cli])
             out["gocall_cpu"] = Stats.of([r.cpu_seconds for r in cli])
-            out["gocall_rss_mb"] = max(r.peak_rss_mb for r in cli)
+            out["gocall_rss_mb"] = cli_peak_rss_mb(["call", str(target.pid), EXPR])
         if (why := delve.unavailable()) is not None:
             out["delve_note"] = f"skipped: {why}"
             return out
@@ -84,7 +84,7 @@ def main(runs: int = 5, names: str = "small,cmdgo") -> dict[str, object]:
         return f"{s.median:8.1f} {s.p90:8.1f}" if isinstance(s, Stats) else f"{'-':>8} {'-':>8}"
 
     def ratio(a: object, b: object) -> float | None:
-        return round(a.median / b.median, 2) if isinstance(a, Stats) and isinstance(b, Stats) else None
+        return round(a.median / b.median, 3) if isinstance(a, Stats) and isinstance(b, Stats) else None
 
     print(f"cold attach -> {EXPR} -> detach, ms (median p90), {runs} runs; load {load_before} -> {load_after}")
     print(f"{'':<14} {'gocall CLI':>17} {'(its imports)':>17} {'Delve 1st result':>17} {'Delve +detach':>17} "

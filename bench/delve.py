@@ -19,6 +19,8 @@ import subprocess
 import time
 from typing import Any
 
+from targets import peak_rss_mb
+
 # What Delve loads of each result; a nil ReturnInfoLoadConfig is refused.
 _LOAD = {"FollowPointers": True, "MaxVariableRecurse": 1, "MaxStringLen": 64, "MaxArrayValues": 64, "MaxStructFields": -1}
 
@@ -83,7 +85,9 @@ class Delve:
         return [v["value"] for v in thread.get("ReturnValues") or []]
 
     def detach(self) -> None:
-        """Detach, leaving the target running, and reap dlv (its peak RSS is kept)."""
+        """Detach, leaving the target running, and reap dlv (its peak RSS and CPU time are kept)."""
+        # Read before it exits: dlv's wait4 peak would include our own RSS when we forked it.
+        self.peak_rss_mb = peak_rss_mb(self.proc.pid)
         try:
             self.rpc("Detach", Kill=False)
         finally:
@@ -96,7 +100,6 @@ class Delve:
                 self.proc.kill()
                 waited = os.wait4(self.proc.pid, 0)
             self.proc.returncode = os.waitstatus_to_exitcode(waited[1])
-            self.peak_rss_mb = waited[2].ru_maxrss / 1024
             self.cpu_seconds = waited[2].ru_utime + waited[2].ru_stime
             if self.proc.stdout is not None:
                 self.proc.stdout.close()

