@@ -1,0 +1,74 @@
+"""The seed's situation made visible: a goroutine in the middle of an injected call.
+
+A ``gocall call PID 'main.Block()'`` subprocess interrupts the fixture's spinning goroutine
+and keeps the call in flight (Block waits for SIGUSR2). Meanwhile this test reads the target
+through /proc/PID/mem only (the thread belongs to the other tracer): the interrupted
+goroutine must be parked in "debug call" with debugCallV2's frame and the frame it
+interrupted scanned conservatively, and the new goroutine must run Block under
+debugCallNN → debugCallWrap2 → debugCallWrap1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gocall
+from gocall.runtime.roots import CONSERVATIVE, PRECISE
+
+
+def _wait_for(predicate, timeout: float = 60.0, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_roots_during_injected_call_show_both_conservative_frames(runtime_target) -> None:
+    call = subprocess.Popen([sys.executable, "-m", "gocall.cli.main", "call", "--timeout", "300", str(runtime_target.pid), "main.Block()"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with gocall.attach(runtime_target.pid) as proc:
+            view = proc.runtime
+            caller = _wait_for(lambda: next((g for g in view.goroutines() if g.header == "debug call"), None),
+                               what="a goroutine parked in 'debug call'")
+            callee = _wait_for(lambda: next((g for g in view.goroutines() if any(
+                sf.function == "main.Block" for fr in view.frames(g, stop_running=False) for sf in fr.calls)), None),
+                what="the goroutine running main.Block")
+            roots = proc.roots(caller.goid)
+            stack = [fr.function for fr in proc.stack(callee.goid)]
+            spin_item = proc.mem.u64(proc.binary.symbol("main.SpinItem"))
+            go119 = proc.binary.go_version_tuple[:2] == (1, 19)
+        modes = [(r.frame.function, r.mode) for r in roots]
+        names = [name for name, _ in modes]
+        v2 = names.index("runtime.debugCallV2")
+        # debugCallWrap (parked in mcall) and its ABI wrapper are precise; debugCallV2 and the
+        # interrupted user frame are conservative; everything older is precise again.
+        assert modes[:v2] == [("runtime.debugCallWrap", PRECISE)] * v2 and v2 >= 1
+        assert modes[v2] == ("runtime.debugCallV2", CONSERVATIVE)
+        assert modes[v2 + 1] in (("main.work", CONSERVATIVE), ("main.spin", CONSERVATIVE))
+        assert all(mode == PRECISE for _, mode in modes[v2 + 2:])
+        assert roots[v2 + 1].frame.trap  # resumes at the interrupted instruction, not after a call
+        assert names[-1] == "runtime.goexit"
+        # SpinItem is held by work's register (saved in debugCallV2's frame) or spin's frame.
+        conservative = [s for r in roots[v2 : v2 + 2] for s in r.slots]
+        assert any(s.heap is not None and s.heap.base == spin_item for s in conservative), conservative
+        assert stack[0] == "main.Block" or "main.Block" in stack
+        tail = stack[stack.index("main.Block") + 1 :]
+        assert tail[0].startswith("debugCall") and tail[1:] == [
+            "runtime.debugCallWrap2", "runtime.debugCallWrap1", "runtime.goexit"]
+    finally:
+        os.kill(runtime_target.pid, signal.SIGUSR2)
+        out, err = call.communicate(timeout=60)
+    if go119:
+        # Go 1.19 lets the callee's goroutine migrate when it blocks (facts sheet 1.7), so its
+        # return trap may hit an untraced thread: the call engine does not follow that yet.
+        return
+    assert call.returncode == 0, err + runtime_target.target.stderr()[:3000]
+    assert out.strip() == "2"
