@@ -16,6 +16,9 @@ from ..errors import GocallError, Interrupted
 from ..session import Evaluation, attach
 from ..values.gofmt import format_value
 from .console import Console
+from .goroutines import goroutines
+from .roots import roots
+from .stack import stack
 
 console = Console()
 
@@ -117,6 +120,11 @@ def demo(keep: bool) -> None:
     except GocallError as e:
         console.error(str(e))
         sys.exit(1)
+
+
+cli.add_command(goroutines)
+cli.add_command(stack)
+cli.add_command(roots)
 
 
 def main() -> None:
