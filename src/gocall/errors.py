@@ -111,3 +111,14 @@ class GoPanic(GocallError):
         self.value = value
         self.text = text
         super().__init__(f"panic: {text}")
+
+
+class GoError(GocallError):
+    """The call returned a non-nil ``error``. ``text`` is its ``Error()``, ``results`` every
+    result of the call (the error included) as Python values."""
+
+    def __init__(self, text: str, results: list[object], go_value: str) -> None:
+        self.text = text
+        self.results = results
+        self.go_value = go_value
+        super().__init__(f"error: {text}")

@@ -47,6 +47,8 @@ _KIND_MASK = (1 << 5) - 1
 _PTR_SIZE = 8
 # Name of the first DIE of the linker's type unit (dwarf.go: DW_ABRV_NULLTYPE "<unspecified>").
 _UNSPECIFIED = b"<unspecified>\0"
+_TYPE_TAGS = frozenset({"DW_TAG_base_type", "DW_TAG_pointer_type", "DW_TAG_structure_type", "DW_TAG_array_type",
+                        "DW_TAG_subroutine_type", "DW_TAG_typedef"})
 
 
 class StructLayout(dict[str, int]):
@@ -109,6 +111,8 @@ class Dwarf:
         self._elf = elf
         self._types: dict[int, GoType] = {}  # by DIE offset
         self._functions: dict[str, dict[str, int]] = {}  # package → function name → DIE offset
+        self._variables: dict[str, dict[str, int]] = {}  # package → variable name → DIE offset
+        self._runtime_types: dict[int, int] = {}  # id(GoType) → DW_AT_go_runtime_type
 
     @cached_property
     def info(self) -> DWARFInfo:
@@ -137,9 +141,21 @@ class Dwarf:
         if index is None:
             index = {}
             for offset in self._units.get(package, ()):
+                concrete: dict[int, int] = {}  # abstract DIE offset -> its out-of-line instance
+                named: dict[str, int] = {}
                 for die in self._unit(offset).get_top_DIE().iter_children():
-                    if die.tag == "DW_TAG_subprogram" and "DW_AT_name" in die.attributes:
-                        index.setdefault(_name(die), die.offset)
+                    if die.tag != "DW_TAG_subprogram":
+                        continue
+                    if "DW_AT_name" in die.attributes:
+                        named.setdefault(_name(die), die.offset)
+                    elif "DW_AT_abstract_origin" in die.attributes and "DW_AT_low_pc" in die.attributes:
+                        concrete.setdefault(die.attributes["DW_AT_abstract_origin"].value + die.cu.cu_offset
+                                            if die.attributes["DW_AT_abstract_origin"].form != "DW_FORM_ref_addr"
+                                            else die.attributes["DW_AT_abstract_origin"].value, die.offset)
+                # A function also inlined somewhere has an abstract DIE without its unnamed
+                # results (~r0); the out-of-line instance lists them, so prefer it.
+                for name, off in named.items():
+                    index.setdefault(name, concrete.get(off, off))
             self._functions[package] = index
         return index
 
@@ -214,7 +230,42 @@ class Dwarf:
 
     def _cache(self, die: DIE, t: GoType) -> GoType:
         self._types[die.offset] = t
+        rtype = _attr(die, DW_AT_go_runtime_type)
+        if rtype is not None:
+            self._runtime_types.setdefault(id(t), rtype)
         return t
+
+    def runtime_type(self, t: GoType) -> int | None:
+        """DW_AT_go_runtime_type of a type read here: its ``abi.Type`` descriptor, as an
+        offset from ``moduledata.types`` (what the linker writes), or None."""
+        return self._runtime_types.get(id(t))
+
+    def variable(self, qualified_name: str) -> tuple[int, GoType] | None:
+        """Address and type of the package-level variable ``main.VInt`` (DW_OP_addr location)."""
+        package = package_of(qualified_name)
+        if package is None:
+            return None
+        index = self._variables.get(package)
+        if index is None:
+            index = {}
+            for offset in self._units.get(package, ()):
+                for die in self._unit(offset).get_top_DIE().iter_children():
+                    if die.tag == "DW_TAG_variable" and "DW_AT_name" in die.attributes:
+                        index.setdefault(_name(die), die.offset)
+            self._variables[package] = index
+        offset = index.get(qualified_name)
+        if offset is None:
+            return None
+        die = self.info.get_DIE_from_refaddr(offset)
+        loc = _attr(die, "DW_AT_location")
+        if not isinstance(loc, list) or len(loc) != 9 or loc[0] != 0x03:  # DW_OP_addr <8 bytes>
+            return None
+        return int.from_bytes(bytes(loc[1:]), "little"), self.type_of(_attr(die, "DW_AT_type"))
+
+    def type_named(self, type_name: str) -> GoType | None:
+        """The GoType Go names ``type_name`` (``main.Point``, ``[]int``, ``map[string]int``), or None."""
+        die = self._named_die(type_name, None)
+        return None if die is None else self.type_of(die)
 
     def _typedef(self, die: DIE, name: str, kind: Kind | None) -> GoType:
         """Typedefs name a type (``main.Point``) or stand for a map/chan/interface header.
@@ -291,7 +342,11 @@ class Dwarf:
         return None if pos < 0 else self.info.get_CU_containing(pos)
 
     def struct_die(self, type_name: str) -> DIE | None:
-        """The ``DW_TAG_structure_type`` DIE named ``type_name`` (``runtime.g``), or None.
+        """The ``DW_TAG_structure_type`` DIE named ``type_name`` (``runtime.g``), or None."""
+        return self._named_die(type_name, "DW_TAG_structure_type")
+
+    def _named_die(self, type_name: str, tag: str | None) -> DIE | None:
+        """The type DIE with tag ``tag`` (any type tag when None) named ``type_name``, or None.
 
         Instead of walking the type unit (60,000 DIEs, ~1 s in ``cmd/go``) this searches its
         bytes for the NUL-terminated name: Go writes ``DW_AT_name`` as the first attribute,
@@ -309,11 +364,13 @@ class Dwarf:
         pos = data.find(needle, start + 1, end)
         while pos > 0:
             code = data[pos - 1]
+            if code == 0x20 and data[pos - 2] in b")n-":
+                code = 0  # " main.T" ending "func() main.T" or "chan main.T": part of a longer name
             try:
                 decl = abbrevs.get_abbrev(code) if code < 0x80 else None
             except KeyError:
                 decl = None
-            if decl is not None and decl["tag"] == "DW_TAG_structure_type":
+            if decl is not None and (decl["tag"] == tag or (tag is None and decl["tag"] in _TYPE_TAGS)):
                 spec = decl["attr_spec"][0]
                 if (spec.name, spec.form) == ("DW_AT_name", "DW_FORM_string"):
                     die = unit.get_DIE_from_refaddr(pos - 1)

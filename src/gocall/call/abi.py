@@ -127,3 +127,23 @@ def assign(params: tuple[Param, ...], results: tuple[Param, ...]) -> Frame:
             a.stack = _align(a.stack, s.param.type.align or 1) + s.param.type.size
     a.stack = _align(a.stack, PTR_SIZE)
     return Frame(pslots, rslots, a.stack)
+
+
+def place(frame: Frame, images: list[bytes]) -> tuple[dict[int, int], dict[int, bytes], bytes]:
+    """Where each argument's memory image goes: integer registers, X registers, and the
+    stack part of the frame (``images`` in the order of ``frame.params``)."""
+    int_regs: dict[int, int] = {}
+    float_regs: dict[int, bytes] = {}
+    stack = bytearray(frame.size)
+    for slot, image in zip(frame.params, images, strict=True):
+        if slot.pieces is None:
+            assert slot.stack_offset is not None
+            stack[slot.stack_offset : slot.stack_offset + len(image)] = image
+            continue
+        for p in slot.pieces:
+            part = image[p.offset : p.offset + p.size]
+            if p.is_float:
+                float_regs[p.reg] = part
+            else:
+                int_regs[p.reg] = int.from_bytes(part, "little")
+    return int_regs, float_regs, bytes(stack)

@@ -123,6 +123,7 @@ class Held:
     def __init__(self, engine: CallEngine, thread: Thread, verdict: safepoint.Verdict) -> None:
         self.thread = thread
         self.site = Site(thread.tid, verdict.g.goid if verdict.g else None, verdict.function)
+        self.g = verdict.g  # its stack bounds: expr/ refuses pointers into it (escape check)
         self._injector = Injector(thread, engine.mem, engine.entry)
         self._injector.step_epilogue = engine.step_epilogue
 

@@ -1,30 +1,42 @@
 """Evaluating expressions: from a parsed tree to injected calls and decoded values.
 
-The evaluator resolves names in the binary (pclntab for the entry and the
-argument frame size, DWARF for the signature), converts arguments to the
-parameter types, lays them out per ABIInternal, asks the call engine to
-inject, and decodes what came back.
+One expression runs on one held thread (``CallEngine.hold``), taken only when
+the first call is needed: an expression that fails before (unknown name, wrong
+argument type...) never stops a thread. Everything the expression allocates in
+the target (call/alloc.py) stays pinned until it is done. Operands follow Go's
+rules: untyped constants take the parameter's type (lossy conversions are
+refused with the compiler's wording), methods get ``&x`` or ``*p`` as their
+receiver wants, interface methods dispatch through the itab, variadic
+arguments are packed into a new slice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..binary import GoBinary
 from ..binary.gotypes import GoType, Kind
 from ..call import abi
-from ..call.engine import CallEngine
+from ..call.alloc import TargetHeap, pin_support
+from ..call.engine import CallEngine, Held
 from ..call.protocol import CallSetup, Panicked
 from ..errors import ArgumentError, CallRefused, ExprError, GocallError, GoPanic, SymbolNotFound
 from ..process.memory import Memory
 from ..runtime.layouts import Layout
-from ..runtime.types import read_type
-from ..values.decode import decode, image_from_slot
+from ..runtime.maps import MapReader
+from ..runtime.types import RuntimeTypes
+from ..values.decode import Decoder, image_from_slot, is_error
 from ..values.encode import encode
 from ..values.gofmt import format_value
 from ..values.model import GoValue
-from .parse import Call, Const, Expr
+from .build import Builder, Escape
+from .names import Names
+from .operand import Fn, Operand
+from .parse import Call, Const, Expr, Name
 
 
 @dataclass
@@ -38,6 +50,7 @@ class Evaluation:
     goroutine: int | None = None  # the goroutine the call was injected into
     location: str | None = None  # the function it was stopped in
     exception: GocallError | None = field(default=None, repr=False)  # what the API raises for ``error``
+    calls: int = 0  # injected calls, allocations and pins included
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,14 +62,90 @@ class Evaluation:
 
     @property
     def python_value(self) -> Any:
-        """What the Python API returns: one value, a tuple for several, None for none."""
+        """What the Python API returns: one value, a tuple for several, None for none.
+        A panic raises GoPanic; a non-nil ``error`` result raises GoError."""
         if self.error is not None:
             raise self.exception or GocallError(self.error)
         if self.panic is not None:
             raise GoPanic(self.panic.type.name, self.panic.value, format_value(self.panic))
+        for r in self.results:
+            if is_error(r.type) and r.value is not None:
+                from ..errors import GoError
+
+                raise GoError(r.text or "", [x.value for x in self.results], format_value(r))
         if len(self.results) == 1:
             return self.results[0].value
         return tuple(r.value for r in self.results) if self.results else None
+
+
+class _Panicked(Exception):
+    def __init__(self, value: GoValue) -> None:
+        self.value = value
+
+
+class Session:
+    """The target side of one expression: a lazily held thread and the objects allocated."""
+
+    def __init__(self, ev: Evaluator, unsafe: bool) -> None:
+        self.ev = ev
+        self.unsafe = unsafe
+        self.held: Held | None = None
+        self._stack: contextlib.ExitStack = contextlib.ExitStack()
+        self.calls = 0
+        runtime_types = ev.runtime_types
+        pointer = ev.names.type("unsafe.Pointer")
+        off = ev.names.runtime_type(pointer) if pointer is not None else None
+        self.heap = TargetHeap(self.runtime_call, ev.mem.write,
+                               pin_support(ev.binary.pclntab.func_by_name,
+                                           None if off is None else runtime_types.rtype_addr(off)))
+
+    def thread(self) -> Held:
+        if self.held is None:
+            self.held = self._stack.enter_context(self.ev.engine.hold())
+        return self.held
+
+    def close(self) -> None:
+        try:
+            if self.held is not None:
+                self.heap.release()
+        finally:
+            self._stack.close()
+
+    def call(self, fn: Fn, images: list[bytes]) -> list[bytes]:
+        """Inject ``fn`` with argument images; the results' images, or _Panicked."""
+        frame = abi.assign(fn.sig.params, fn.sig.results)
+        f = self.ev.binary.pclntab.func_by_name(fn.name)
+        if f is not None and f.args >= 0 and frame.size != f.args:
+            raise ArgumentError(f"argument frame of {fn.name} computed as {frame.size} bytes but the binary "
+                                f"says {f.args}", hint="gocall misread the signature; please report this")
+        ints, floats, stack = abi.place(frame, images)
+        setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure)
+        outcome = self._inject(setup)
+        if isinstance(outcome, Panicked):
+            raise _Panicked(self.ev.panic_value(outcome))
+        return [image_from_slot(s, outcome.int_regs, outcome.fpregs, outcome.frame) for s in frame.results]
+
+    def _inject(self, setup: CallSetup) -> Any:
+        deadline = time.monotonic() + self.ev.engine.timeout
+        while True:
+            held = self.thread()
+            try:
+                self.calls += 1
+                return held.call(setup)
+            except CallRefused as e:
+                # Before anything was allocated, another stop may accept the call.
+                if not e.transient or self.calls > 1 or time.monotonic() > deadline:
+                    raise
+                self._stack.close()
+                self._stack, self.held, self.calls = contextlib.ExitStack(), None, 0
+
+    def runtime_call(self, name: str, args: tuple[int | bytes, ...]) -> int:
+        """Call a runtime helper with word (int) or memory-image (bytes) arguments; its first word back."""
+        fn = self.ev.runtime_fn(name)
+        images = [a if isinstance(a, bytes) else (a & (1 << 64) - 1).to_bytes(8, "little")[: p.type.size]
+                  for a, p in zip(args, fn.sig.params, strict=True)]
+        out = self.call(fn, images)
+        return int.from_bytes(out[0][:8], "little") if out else 0
 
 
 class Evaluator:
@@ -65,87 +154,74 @@ class Evaluator:
         self.mem = mem
         self.layout = layout
         self.engine = engine
+        self.names = Names(binary)
+        self._runtime_fns: dict[str, Fn] = {}
+        self._runtime_types: RuntimeTypes | None = None
 
-    def evaluate(self, tree: Expr, text: str) -> Evaluation:
-        if not isinstance(tree, Call):
-            e = ExprError(f"{text!r} is not a function call; gocall evaluates calls like main.Add(1, 2)")
-            return Evaluation(text, error=str(e), exception=e)
-        try:
-            setup, frame = self.prepare(tree)
-        except (ArgumentError, SymbolNotFound, ExprError) as e:
-            return Evaluation(text, error=str(e), exception=e)
+    @property
+    def runtime_types(self) -> RuntimeTypes:
+        if self._runtime_types is None:
+            base = self.mem.u64(self._firstmoduledata() + self.layout.md_types)
+            self._runtime_types = RuntimeTypes(self.mem, base, self.binary.dwarf, self.binary.pclntab,
+                                               MapReader(self.mem, self.binary.dwarf))
+        return self._runtime_types
+
+    def decoder(self) -> Decoder:
+        return Decoder(self.mem, self.runtime_types)
+
+    def runtime_fn(self, name: str) -> Fn:
+        fn = self._runtime_fns.get(name)
+        if fn is None:
+            found = self.names.function(name)
+            if found is None:
+                raise SymbolNotFound(f"{name} is not in the binary")
+            fn = self._runtime_fns[name] = found
+        return fn
+
+    def evaluate(self, tree: Expr, text: str, unsafe: bool = False) -> Evaluation:
         ev = Evaluation(text)
+        session = Session(self, unsafe)
         try:
-            outcome, site = self.engine.call(setup)
-        except CallRefused as e:
+            try:
+                b = Builder(self, session)
+                op = b.eval(tree)
+                ev.results = b.results(op)
+            finally:
+                ev.calls = session.calls
+                if session.held is not None:
+                    ev.goroutine, ev.location = session.held.site.goroutine, session.held.site.function
+                session.close()
+        except _Panicked as p:
+            ev.panic = p.value
+        except (ArgumentError, SymbolNotFound, ExprError, CallRefused, Escape) as e:
             ev.error, ev.exception = str(e), e
-            return ev
-        ev.goroutine, ev.location = site.goroutine, site.function
-        if isinstance(outcome, Panicked):
-            ev.panic = self._panic_value(outcome)
-        else:
-            ev.results = [
-                decode(s.param.type, image_from_slot(s, outcome.int_regs, outcome.fpregs, outcome.frame), self.mem)
-                for s in frame.results
-            ]
         return ev
 
     def prepare(self, call: Call) -> tuple[CallSetup, abi.Frame]:
-        """Everything the R12=0 step writes, computed before the target is touched."""
-        name = call.func.qualified if "." in call.func.qualified else f"main.{call.func.qualified}"
-        f = self.binary.pclntab.func_by_name(name)
-        if f is None:
-            raise SymbolNotFound(
-                f"function {name} is not in the binary",
-                hint="check the spelling; unexported or unused functions may be dead-code eliminated or inlined away "
-                "(mark them //go:noinline and use them)",
-            )
-        dwarf = self.binary.dwarf
-        sig = dwarf.function_signature(name) if dwarf is not None else None
-        if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {name}", hint="build without -ldflags=-w")
-        if len(call.args) != len(sig.params):
-            want = ", ".join(p.type.name for p in sig.params)
-            which = "not enough" if len(call.args) < len(sig.params) else "too many"
-            raise ArgumentError(f"{which} arguments in call to {name} (want ({want}), have {len(call.args)})")
-        frame = abi.assign(sig.params, sig.results)
-        if frame.size != f.args:
-            raise ArgumentError(
-                f"argument frame of {name} computed as {frame.size} bytes but the binary says {f.args}",
-                hint="gocall misread the signature; please report this",
-            )
-        return self._setup(f.entry, frame, call.args, name), frame
+        """The R12=0 setup of a call with constant scalar arguments, computed without touching
+        the target (tests drive the protocol with it)."""
+        if not isinstance(call.func, Name):
+            raise ExprError(f"{call.text!r}: prepare takes a call of a named function")
+        fn = self.names.function(self.names.qualify(call.func.qualified))
+        if fn is None:
+            raise SymbolNotFound(f"function {call.func.qualified} is not in the binary")
+        if len(call.args) != len(fn.sig.params):
+            raise ArgumentError(f"wrong number of arguments in call to {fn.name}")
+        images = []
+        for a, p in zip(call.args, fn.sig.params, strict=True):
+            if not isinstance(a, Const):
+                raise ExprError(f"prepare takes constant arguments, not {a}")
+            images.append(encode(p.type, a.value, f"argument to {fn.name}"))
+        frame = abi.assign(fn.sig.params, fn.sig.results)
+        ints, floats, stack = abi.place(frame, images)
+        return CallSetup(fn.entry, frame.size, ints, floats, stack), frame
 
-    def _setup(self, fn: int, frame: abi.Frame, args: tuple[Expr, ...], name: str) -> CallSetup:
-        int_regs: dict[int, int] = {}
-        float_regs: dict[int, bytes] = {}
-        stack = bytearray(frame.size)
-        for i, (slot, arg) in enumerate(zip(frame.params, args, strict=True)):
-            if not isinstance(arg, Const):
-                raise ExprError(f"argument {i + 1} of {name} must be a constant for now, not {arg}")
-            image = encode(slot.param.type, arg.value, f"argument to {name}")
-            if slot.pieces is None:
-                assert slot.stack_offset is not None
-                stack[slot.stack_offset : slot.stack_offset + len(image)] = image
-                continue
-            for p in slot.pieces:
-                part = image[p.offset : p.offset + p.size]
-                if p.is_float:
-                    float_regs[p.reg] = part
-                else:
-                    int_regs[p.reg] = int.from_bytes(part, "little")
-        return CallSetup(fn, frame.size, int_regs, float_regs, bytes(stack))
-
-    def _panic_value(self, p: Panicked) -> GoValue:
+    def panic_value(self, p: Panicked) -> GoValue:
         if p.eface_type == 0:
             return GoValue(GoType("nil", Kind.INVALID, 0), None)
-        types_base = self.mem.u64(self._firstmoduledata() + self.layout.md_types)
-        rt = read_type(self.mem, types_base, p.eface_type)
-        t = GoType(rt.name, rt.kind, rt.size)
-        if rt.kind == Kind.STRING or t.is_integer or t.is_float or rt.kind == Kind.BOOL:
-            # The data word of an interface points at the boxed value.
-            return decode(t, self.mem.read(p.eface_data, rt.size), self.mem)
-        return GoValue(t, f"<{rt.name} value at {p.eface_data:#x}>")
+        t = GoType("interface {}", Kind.INTERFACE, 16, 8)
+        v = self.decoder().decode(t, struct.pack("<QQ", p.eface_type, p.eface_data))
+        return v.parts[0] if v.parts else v
 
     def _firstmoduledata(self) -> int:
         addr = self.binary.symbol("runtime.firstmoduledata")

@@ -20,7 +20,7 @@ from ..errors import ExprError
 
 @dataclass(frozen=True)
 class Const:
-    """An untyped Go constant: int, float, complex, bool, str (rune constants are ints)."""
+    """An untyped Go constant: int, float, complex, bool, str (rune constants are ints), None for nil."""
 
     value: int | float | complex | bool | str | None
     text: str
@@ -28,19 +28,78 @@ class Const:
 
 @dataclass(frozen=True)
 class Name:
-    """A possibly package-qualified identifier: ``main.Add``, ``strings.ToUpper``."""
+    """A possibly package-qualified identifier: ``main.Add``, ``strings.ToUpper``, ``int8``."""
 
     qualified: str
+
+    @property
+    def text(self) -> str:
+        return self.qualified
+
+
+@dataclass(frozen=True)
+class TypeExpr:
+    """Type syntax that is not a plain name: ``[]int``, ``*main.Point``, ``map[string]int``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Selector:
+    """``x.f``: a field, a method, or (when ``x`` is a package) a package member."""
+
+    x: Expr
+    field: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Index:
+    x: Expr
+    index: Expr
+    text: str
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # & * - + ! ^
+    x: Expr
+    text: str
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    x: Expr
+    y: Expr
+    text: str
 
 
 @dataclass(frozen=True)
 class Call:
-    func: Name
+    func: Expr
     args: tuple[Expr, ...]
+    text: str
+    spread: bool = False  # the last argument is followed by ``...``
+
+
+@dataclass(frozen=True)
+class Composite:
+    """``T{...}``: elements as (key or None, value); nested literals may omit their type (``type`` None)."""
+
+    type: Expr | None
+    elems: tuple[tuple[Expr | None, Expr], ...]
     text: str
 
 
-Expr = Const | Name | Call
+@dataclass(frozen=True)
+class TypeAssert:
+    x: Expr
+    type: Expr
+    text: str
+
+
+Expr = Const | Name | TypeExpr | Selector | Index | Unary | Binary | Call | Composite | TypeAssert
 
 _PREFIX = b"package p\nvar _ = "
 
@@ -82,6 +141,17 @@ def _text(n: Node, src: bytes) -> str:
     return src[n.start_byte : n.end_byte].decode()
 
 
+def _field(n: Node, name: str) -> Node:
+    child = n.child_by_field_name(name)
+    assert child is not None, (n.type, name)
+    return child
+
+
+_TYPE_NODES = {"slice_type", "array_type", "map_type", "pointer_type", "channel_type", "function_type",
+               "interface_type", "struct_type", "qualified_type", "type_identifier", "generic_type",
+               "implicit_length_array_type"}
+
+
 def _convert(n: Node, src: bytes) -> Expr:
     t = n.type
     text = _text(n, src)
@@ -105,32 +175,72 @@ def _convert(n: Node, src: bytes) -> Expr:
             return Const(t == "true", text)
         case "nil":
             return Const(None, text)
-        case "identifier":
+        case "identifier" | "type_identifier" | "field_identifier" | "package_identifier":
+            return Name(text)
+        case "qualified_type":
             return Name(text)
         case "selector_expression":
-            operand = n.child_by_field_name("operand")
-            field = n.child_by_field_name("field")
-            if operand is not None and operand.type == "identifier" and field is not None:
-                return Name(f"{_text(operand, src)}.{_text(field, src)}")
+            operand = _field(n, "operand")
+            field = _text(_field(n, "field"), src)
+            if operand.type == "identifier":
+                return Name(f"{_text(operand, src)}.{field}")
+            return Selector(_convert(operand, src), field, text)
+        case "index_expression":
+            return Index(_convert(_field(n, "operand"), src), _convert(_field(n, "index"), src), text)
         case "unary_expression":
             return _unary(n, src, text)
+        case "binary_expression":
+            op = _text(_field(n, "operator"), src)
+            x, y = _convert(_field(n, "left"), src), _convert(_field(n, "right"), src)
+            return _fold(op, x, y, text)
         case "call_expression":
-            fn = _convert(n.child_by_field_name("function"), src)  # type: ignore[arg-type]
-            if not isinstance(fn, Name):
-                raise ExprError(f"calling the result of {text!r} is not supported yet")
+            fn = _convert(_field(n, "function"), src)
             args_node = n.child_by_field_name("arguments")
-            args = tuple(_convert(a, src) for a in args_node.named_children) if args_node else ()
-            if any(a.type == "variadic_argument" for a in (args_node.named_children if args_node else [])):
-                raise ExprError("'...' arguments are not supported yet")
-            return Call(fn, args, text)
-    raise ExprError(f"{_describe(t)} ({text!r}) is not supported yet: use pkg.Func(constant, ...)")
+            nodes = args_node.named_children if args_node else []
+            spread = bool(nodes) and nodes[-1].type == "variadic_argument"
+            args = tuple(_convert(a.named_children[0] if a.type == "variadic_argument" else a, src) for a in nodes)
+            return Call(fn, args, text, spread)
+        case "type_conversion_expression":
+            return Call(_convert(_field(n, "type"), src), (_convert(_field(n, "operand"), src),), text)
+        case "composite_literal":
+            return Composite(_convert(_field(n, "type"), src), _elements(_field(n, "body"), src), text)
+        case "literal_value":
+            return Composite(None, _elements(n, src), text)
+        case "literal_element":
+            return _convert(n.named_children[0], src)
+        case "type_assertion_expression":
+            return TypeAssert(_convert(_field(n, "operand"), src), _convert(_field(n, "type"), src), text)
+    if t in _TYPE_NODES:
+        return TypeExpr(text)
+    raise ExprError(f"{_describe(t)} ({text!r}) is not supported")
 
 
-def _unary(n: Node, src: bytes, text: str) -> Const:
-    op = _text(n.child_by_field_name("operator"), src)  # type: ignore[arg-type]
-    x = _convert(n.child_by_field_name("operand"), src)  # type: ignore[arg-type]
+def _elements(body: Node, src: bytes) -> tuple[tuple[Expr | None, Expr], ...]:
+    out: list[tuple[Expr | None, Expr]] = []
+    for e in body.named_children:
+        if e.type == "keyed_element":
+            out.append((_convert(_field(e, "key"), src), _convert(_field(e, "value"), src)))
+        elif e.type != "comment":
+            out.append((None, _convert(e, src)))
+    return out and tuple(out) or ()
+
+
+def _fold(op: str, x: Expr, y: Expr, text: str) -> Expr:
+    """Constant expressions are evaluated here, as the compiler does (exact integer arithmetic)."""
+    if isinstance(x, Const) and isinstance(y, Const) and x.value is not None and y.value is not None:
+        from ..values.arith import binary_const
+
+        return Const(binary_const(op, x.value, y.value, x.text, y.text), text)
+    return Binary(op, x, y, text)
+
+
+def _unary(n: Node, src: bytes, text: str) -> Expr:
+    op = _text(_field(n, "operator"), src)
+    x = _convert(_field(n, "operand"), src)
     if not isinstance(x, Const) or x.value is None:
-        raise ExprError(f"operator {op} on {text!r} is not supported yet (constants only)")
+        if isinstance(x, (TypeExpr, Name)) and op == "*" and isinstance(x, TypeExpr):
+            return TypeExpr(text)
+        return Unary(op, x, text)
     v = x.value
     if op == "-" and isinstance(v, (int, float, complex)) and not isinstance(v, bool):
         return Const(-v, text)

@@ -1,9 +1,10 @@
 """Go values to bytes: the memory image of an argument of a given type.
 
 Arguments arrive as Go *untyped constants* (Python ``int``, ``float``,
-``bool``, ``str``) and are converted the way the Go compiler converts a
-constant to a parameter type; what Go would reject is rejected with the
-compiler's wording, before anything is written to the target.
+``complex``, ``bool``, ``None`` for nil) and are converted the way the Go
+compiler converts a constant to a parameter type; what Go would reject is
+rejected with the compiler's wording, before anything is written to the
+target. String constants need memory in the target: expr/ allocates them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def go_literal(v: object) -> str:
         from .gofmt import quote
 
         return quote(v)
+    if v is None:
+        return "nil"
+    if isinstance(v, complex):
+        return f"({v.real:g} + {v.imag:g}i)"
     return repr(v)
 
 
@@ -78,9 +83,31 @@ def encode(t: GoType, v: object, context: str) -> bytes:
         if math.isinf(f) or abs(f) > limit:
             raise refuse("overflows")
         return struct.pack("<f" if k == Kind.FLOAT32 else "<d", f)
-    if k == Kind.STRING and isinstance(v, str):
-        raise ArgumentError(
-            f"string arguments are not supported yet ({context}): "
-            "they must be allocated in the target (gocall issue 3)"
-        )
-    raise ArgumentError(f"arguments of type {t.name} are not supported yet ({context})")
+    if k in (Kind.COMPLEX64, Kind.COMPLEX128):
+        if isinstance(v, bool) or not isinstance(v, (int, float, complex)):
+            raise refuse()
+        c = complex(v)
+        fmt = "<ff" if k == Kind.COMPLEX64 else "<dd"
+        return struct.pack(fmt, c.real, c.imag)
+    if v is None and k in NILABLE:
+        return bytes(t.size)
+    if v is None:
+        raise ArgumentError(f"cannot use nil as {t.name} value in {context}")
+    raise refuse()
+
+
+# Kinds whose zero value is nil (the spec's "predeclared identifier nil").
+NILABLE = frozenset({Kind.POINTER, Kind.UNSAFE_POINTER, Kind.SLICE, Kind.MAP, Kind.CHAN, Kind.FUNC, Kind.INTERFACE})
+
+
+def default_type_name(v: object) -> str:
+    """The type an untyped constant takes where no type is asked for (``any`` arguments)."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float64"
+    if isinstance(v, complex):
+        return "complex128"
+    return "string"

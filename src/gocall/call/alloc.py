@@ -1,0 +1,108 @@
+"""Memory in the target for values an expression builds: strings, ``&T{...}``,
+slice backing arrays, boxed interface values.
+
+Every object is allocated by the target's own allocator, with its real size
+and type, by an injected ``runtime.mallocgc(size, typ, needzero)`` (typ nil
+for pointer-free bytes), so the GC knows its size and where its pointers are
+(Delve allocates ``&T{}`` with size 1; research/delve-call-anchor.md). Never
+is a debugger-side address passed into the target.
+
+Keeping objects alive until the expression is done:
+
+* Go >= 1.23: the runtime exports ``debugPinnerV1`` for exactly this. The
+  first allocation obtains a self-pinned ``runtime.Pinner``; every object is
+  then ``Pin``-ned (receiver in RAX, the ``any`` argument's type word in RBX
+  and data word in RCX) and all are released with one ``Unpin`` at the end.
+* Go < 1.23 has no such hook, and nothing else can hold a reference for a
+  debugger. gocall relies on the held thread instead: between injected calls
+  its goroutine never runs, and an object allocated during a GC cycle is
+  allocated black (survives it). An object can still be lost if a whole new
+  cycle starts *and* finishes during a later injected call of the same
+  expression before the object is used (e.g. a callee that runs
+  ``runtime.GC()`` twice); such expressions are rare, and the risk is the
+  runtime's, documented here rather than hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import CallError, SymbolNotFound
+
+log = logging.getLogger("gocall.call")
+
+# Calls one runtime function: (name, arguments as words or memory images) -> its first result word.
+RuntimeCall = Callable[[str, tuple[int | bytes, ...]], int]
+
+
+class AllocationFailed(CallError):
+    """The target's allocator did not return memory (it panicked, or the call was refused)."""
+
+
+@dataclass(frozen=True)
+class PinSupport:
+    """What pinning needs from the binary (None when it has no runtime.debugPinnerV1)."""
+
+    pointer_rtype: int  # a pointer-kind *_type (unsafe.Pointer's) for Pin's ``any`` argument
+
+
+class TargetHeap:
+    """Objects one expression allocates in the target, pinned until :meth:`release`."""
+
+    def __init__(self, call: RuntimeCall, write: Callable[[int, bytes], None], pin: PinSupport | None) -> None:
+        self._call = call
+        self._write = write
+        self._pin = pin
+        self._pinner = 0
+        self.objects: list[int] = []  # every address allocated, in order
+        self.pinned = 0
+
+    def alloc(self, size: int, rtype: int, data: bytes = b"") -> int:
+        """A new object of ``size`` bytes and runtime type ``rtype`` (0: no pointers),
+        zeroed, then ``data`` written at its start. Size 0 gives runtime.zerobase."""
+        addr = self._call("runtime.mallocgc", (size, rtype, 1))
+        if addr == 0:
+            raise AllocationFailed(f"runtime.mallocgc({size}) returned nil in the target")
+        self.objects.append(addr)
+        if data:
+            self._write(addr, data)
+        if size:
+            self.keep(addr)
+        return addr
+
+    def string(self, data: bytes) -> bytes:
+        """The image of a Go string with these bytes, its data allocated in the target."""
+        if not data:
+            return struct.pack("<QQ", 0, 0)
+        return struct.pack("<QQ", self.alloc(len(data), 0, data), len(data))
+
+    def keep(self, addr: int) -> None:
+        """Keep the object at ``addr`` alive and in place until :meth:`release` (Go >= 1.23)."""
+        if self._pin is None or addr == 0:
+            return
+        if self._pinner == 0:
+            self._pinner = self._call("runtime.debugPinnerV1", ())
+            if self._pinner == 0:
+                raise AllocationFailed("runtime.debugPinnerV1 returned nil")
+        pointer = struct.pack("<QQ", self._pin.pointer_rtype, addr)  # Pin(pointer any): an unsafe.Pointer
+        self._call("runtime.(*Pinner).Pin", (self._pinner, pointer))
+        self.pinned += 1
+
+    def release(self) -> None:
+        """Unpin everything (the Pinner too: it was its own first pin)."""
+        if self._pinner:
+            pinner, self._pinner = self._pinner, 0
+            self._call("runtime.(*Pinner).Unpin", (pinner,))
+
+
+def pin_support(symbols: Callable[[str], object | None], pointer_rtype: int | None) -> PinSupport | None:
+    """Pinning is available when the binary has runtime.debugPinnerV1 (Go >= 1.23)."""
+    if symbols("runtime.debugPinnerV1") is None:
+        return None
+    if pointer_rtype is None:
+        raise SymbolNotFound("no runtime type for unsafe.Pointer in DWARF; cannot pin objects",
+                             hint="build the target with DWARF (without -ldflags=-w)")
+    return PinSupport(pointer_rtype)

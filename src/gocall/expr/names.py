@@ -1,0 +1,150 @@
+"""What names in an expression mean in the target binary: functions (pclntab for
+the entry, DWARF for the signature), package variables and types (DWARF), and
+methods (``pkg.T.M`` / ``pkg.(*T).M``, promoted through embedded fields).
+
+Package names are resolved as Go source spells them: ``filepath.Join`` is
+``path/filepath.Join`` in the binary; an unqualified name is in ``main``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from ..binary import GoBinary
+from ..binary.gotypes import GoType, Kind, Param, Signature
+from ..errors import ExprError, SymbolNotFound
+from .operand import Fn
+
+_BASIC_TYPES = frozenset({
+    "bool", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr",
+    "float32", "float64", "complex64", "complex128", "string", "byte", "rune", "error", "any",
+    "unsafe.Pointer",
+})  # fmt: skip
+_ALIASES = {"byte": "uint8", "rune": "int32", "any": "interface {}"}
+
+_BASIC_KINDS = {
+    "bool": (Kind.BOOL, 1), "int": (Kind.INT, 8), "int8": (Kind.INT8, 1), "int16": (Kind.INT16, 2),
+    "int32": (Kind.INT32, 4), "int64": (Kind.INT64, 8), "uint": (Kind.UINT, 8), "uint8": (Kind.UINT8, 1),
+    "uint16": (Kind.UINT16, 2), "uint32": (Kind.UINT32, 4), "uint64": (Kind.UINT64, 8),
+    "uintptr": (Kind.UINTPTR, 8), "float32": (Kind.FLOAT32, 4), "float64": (Kind.FLOAT64, 8),
+    "complex64": (Kind.COMPLEX64, 8), "complex128": (Kind.COMPLEX128, 16), "string": (Kind.STRING, 16),
+}  # fmt: skip
+
+_NOT_LINKED = ("check the spelling; unexported or unused functions may be dead-code eliminated or "
+               "inlined away (mark them //go:noinline and use them)")
+
+
+class Names:
+    def __init__(self, binary: GoBinary) -> None:
+        self.binary = binary
+        self.dwarf = binary.dwarf
+        self._types: dict[str, GoType | None] = {}
+
+    @cached_property
+    def _packages(self) -> dict[str, list[str]]:
+        """Short package name -> package paths (``filepath`` -> ``path/filepath``)."""
+        out: dict[str, list[str]] = {}
+        for path in self.dwarf.packages if self.dwarf is not None else ():
+            out.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+        return out
+
+    def is_package(self, name: str) -> bool:
+        return name in self._packages
+
+    def qualify(self, name: str) -> str:
+        """``Add`` -> ``main.Add``; ``filepath.Join`` -> ``path/filepath.Join``."""
+        if "." not in name:
+            return f"main.{name}"
+        pkg, rest = name.split(".", 1)
+        paths = self._packages.get(pkg, [])
+        if len(paths) == 1:
+            return f"{paths[0]}.{rest}"
+        return name
+
+    # -- functions -------------------------------------------------------------
+
+    def function(self, qualified: str) -> Fn | None:
+        f = self.binary.pclntab.func_by_name(qualified)
+        if f is None:
+            return None
+        sig = self.dwarf.function_signature(qualified) if self.dwarf is not None else None
+        if sig is None:
+            raise SymbolNotFound(f"no DWARF signature for {qualified}", hint="build without -ldflags=-w")
+        return Fn(qualified, f.entry, sig)
+
+    def function_at(self, pc: int) -> Fn:
+        """The function whose entry is ``pc`` (a func value's code pointer or an itab slot)."""
+        f = self.binary.pclntab.func_for_pc(pc)
+        if f is None:
+            raise ExprError(f"no function at {pc:#x} in the binary")
+        sig = self.dwarf.function_signature(f.name) if self.dwarf is not None else None
+        if sig is None:
+            raise SymbolNotFound(f"no DWARF signature for {f.name}", hint="build without -ldflags=-w")
+        return Fn(f.name, f.entry, sig)
+
+    def method(self, t: GoType, name: str) -> tuple[Fn, bool] | None:
+        """Method ``name`` of type ``t`` (or ``*t``): (function, wants a pointer receiver)."""
+        base = t.elem if t.kind == Kind.POINTER and t.elem is not None else t
+        pkg, _, tname = base.name.rpartition(".")
+        if not pkg:
+            return None
+        for qualified, pointer in ((f"{pkg}.{tname}.{name}", False), (f"{pkg}.(*{tname}).{name}", True)):
+            fn = self.function(qualified)
+            if fn is not None:
+                return fn, pointer
+        return None
+
+    def interface_method(self, entry_pc: int) -> Fn:
+        """The function an itab slot points at; its receiver is the interface's data word."""
+        fn = self.function_at(entry_pc)
+        if fn.sig.params:
+            recv = fn.sig.params[0]
+            if recv.type.kind != Kind.POINTER:  # a value method reached through its pointer wrapper
+                word = GoType("*" + recv.type.name, Kind.POINTER, 8, 8, elem=recv.type)
+                params = (Param(recv.name, word, False), *fn.sig.params[1:])
+                fn = Fn(fn.name, fn.entry, Signature(fn.sig.name, params, fn.sig.results))
+        return fn
+
+    # -- variables and types ---------------------------------------------------
+
+    def variable(self, qualified: str) -> tuple[int, GoType] | None:
+        return self.dwarf.variable(qualified) if self.dwarf is not None else None
+
+    def type(self, text: str) -> GoType | None:
+        """The type spelled ``text`` in Go source (``int``, ``Point``, ``[]main.Point``)."""
+        text = _ALIASES.get(text, text)
+        if text not in self._types:
+            self._types[text] = self._lookup(text)
+        return self._types[text]
+
+    def _lookup(self, text: str) -> GoType | None:
+        names = [text]
+        if text not in _BASIC_TYPES and "." not in text and text[:1].isalpha():
+            names.insert(0, f"main.{text}")
+        elif "." in text and text[:1].isalpha():
+            names.insert(0, self.qualify(text))
+        for n in names:
+            t = self.dwarf.type_named(n) if self.dwarf is not None else None
+            if t is not None:
+                return t
+        if text in _BASIC_KINDS:
+            kind, size = _BASIC_KINDS[text]
+            return GoType(text, kind, size, min(size, 8) if kind not in (Kind.COMPLEX64, Kind.COMPLEX128) else size // 2)
+        if text.startswith("*"):
+            elem = self.type(text[1:])
+            return None if elem is None else pointer_to(elem)
+        return None
+
+    def runtime_type(self, t: GoType) -> int | None:
+        """Offset of ``t``'s ``abi.Type`` from ``moduledata.types`` (DW_AT_go_runtime_type)."""
+        if self.dwarf is None:
+            return None
+        off = self.dwarf.runtime_type(t)
+        if off is None:
+            same = self.dwarf.type_named(t.name)
+            off = self.dwarf.runtime_type(same) if same is not None else None
+        return off
+
+
+def pointer_to(t: GoType) -> GoType:
+    return GoType("*" + t.name, Kind.POINTER, 8, 8, elem=t)
