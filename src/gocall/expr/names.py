@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from ..binary import GoBinary
+from ..call import abi
 from ..binary.gotypes import GoType, Kind, Param, Signature
 from ..errors import ExprError, SymbolNotFound
 from .operand import Fn
@@ -97,6 +98,15 @@ class Names:
     def interface_method(self, entry_pc: int) -> Fn:
         """The function an itab slot points at; its receiver is the interface's data word."""
         fn = self.function_at(entry_pc)
+        if fn.name == "runtime.unreachableMethod":
+            raise SymbolNotFound("the linker removed this method: the program never calls it through an interface",
+                                 hint="call it on the concrete type (x.(T).M()) or use it in the program")
+        f = self.binary.pclntab.func_for_pc(entry_pc)
+        if not fn.sig.params or (f is not None and abi.assign(fn.sig.params, fn.sig.results).size != f.args):
+            # DWARF leaves out a receiver the method never uses; the frame size tells.
+            word = GoType("unsafe.Pointer", Kind.UNSAFE_POINTER, 8, 8)
+            return Fn(fn.name, fn.entry, Signature(fn.sig.name, (Param("", word, False), *fn.sig.params),
+                                                   fn.sig.results))
         if fn.sig.params:
             recv = fn.sig.params[0]
             if recv.type.kind != Kind.POINTER:  # a value method reached through its pointer wrapper
