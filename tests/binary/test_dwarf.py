@@ -131,7 +131,7 @@ RUNTIME_LAYOUTS = {
 
 @pytest.mark.parametrize("struct", ["g", "m"])
 def test_runtime_struct_layout_matches_facts(toolchain, dwarf: Dwarf, struct: str) -> None:
-    expected = RUNTIME_LAYOUTS.get(toolchain.version_tuple)
+    expected = RUNTIME_LAYOUTS.get(toolchain.release)
     if expected is None:
         pytest.skip(f"no recorded runtime layouts for {toolchain.version}")
     layout = dwarf.struct_layout(f"runtime.{struct}")

@@ -24,7 +24,9 @@ from elftools.elf.sections import Section
 
 from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
 from gocall.binary.dwarf import Dwarf
+from gocall.binary.gotypes import Signature
 from gocall.binary.pclntab import Pclntab
+from gocall.binary.stripped import find_allgs, find_firstmoduledata
 from gocall.errors import BinaryError, NotGoBinary, UnsupportedGo
 
 __all__ = ["GoBinary"]
@@ -38,6 +40,8 @@ _SHT_NOBITS = "SHT_NOBITS"
 _PCLNTAB_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab")
 # runtime.moduledata.text: the same offset in every version 1.19-1.27 (facts sheet 3.8).
 _MODULEDATA_TEXT = 0xB0
+# Runtime variables symbol() finds in stripped binaries too.
+_RECOVERABLE = frozenset({"runtime.firstmoduledata", "runtime.allgs"})
 _VERSION = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -82,7 +86,7 @@ class GoBinary:
         return elf
 
     def _check_go(self) -> None:
-        if self._pclntab_section is None and self.symbol("runtime.pclntab") is None:
+        if self._pclntab_section is None and "runtime.pclntab" not in self._symtab:
             raise NotGoBinary(f"{self.path} is an ELF file but not a Go executable (no .gopclntab)",
                               hint="point gocall at a binary built by the go command")
 
@@ -111,6 +115,11 @@ class GoBinary:
     def section(self, name: str) -> Section | None:
         """The pyelftools section called ``name``, or None."""
         return self._sections.get(name)
+
+    def section_address(self, name: str) -> int | None:
+        """Virtual address of section ``name``, or None if absent."""
+        section = self._sections.get(name)
+        return None if section is None else int(section["sh_addr"])
 
     def section_data(self, name: str) -> bytes | None:
         """Contents of section ``name`` (decompressed if ``SHF_COMPRESSED``), or None if absent."""
@@ -151,9 +160,28 @@ class GoBinary:
     def symbol(self, name: str) -> int | None:
         """Address of symbol ``name``; also finds assembly functions under their
         ``.abi0`` symbol name (``runtime.asyncPreempt`` → ``runtime.asyncPreempt.abi0``),
-        the spelling pclntab and DWARF use."""
+        the spelling pclntab and DWARF use.
+
+        Without a symbol table (``-ldflags=-s``), functions come from pclntab and the
+        runtime variables a call needs (``runtime.firstmoduledata``, ``runtime.allgs``)
+        are recovered from data and code (:mod:`gocall.binary.stripped`).
+        """
         entry = self._symtab.get(name) or self._symtab.get(name + ".abi0")
-        return None if entry is None else entry[0]
+        if entry is not None:
+            return entry[0]
+        if self._symtab:
+            return None
+        return self._stripped_symbols.get(name) if name in _RECOVERABLE else self._function_entry(name)
+
+    def _function_entry(self, name: str) -> int | None:
+        func = self.pclntab.func_by_name(name)
+        return None if func is None else func.entry
+
+    @cached_property
+    def _stripped_symbols(self) -> dict[str, int | None]:
+        pclntab = self._pclntab_section
+        md = None if pclntab is None else find_firstmoduledata(self, int(pclntab["sh_addr"]))
+        return {"runtime.firstmoduledata": md, "runtime.allgs": find_allgs(self, self.pclntab)}
 
     def symbol_size(self, name: str) -> int | None:
         """``st_size`` of symbol ``name`` (same ``.abi0`` rule as :meth:`symbol`)."""
@@ -214,9 +242,9 @@ class GoBinary:
         1.26); else ``firstmoduledata.text`` from ``.go.module`` (1.26+); else the ``.text``
         section, which is wrong for externally linked binaries whose ``.text`` starts with C code.
         """
-        text = self.symbol("runtime.text")
-        if text is not None:
-            return text
+        entry = self._symtab.get("runtime.text")  # not symbol(): its stripped fallback needs pclntab
+        if entry is not None:
+            return entry[0]
         if self._pclntab_header_text:
             return self._pclntab_header_text
         module = self.section_data(".go.module")
@@ -234,10 +262,10 @@ class GoBinary:
         section = self._pclntab_section
         if section is not None:
             return section.data()
-        start, end = self.symbol("runtime.pclntab"), self.symbol("runtime.epclntab")
+        start, end = self._symtab.get("runtime.pclntab"), self._symtab.get("runtime.epclntab")
         if start is None or end is None:
             raise NotGoBinary(f"{self.path} has no pclntab")
-        return self.read(start, end - start)
+        return self.read(start[0], end[0] - start[0])
 
     @cached_property
     def _pclntab_header_text(self) -> int:
@@ -248,6 +276,22 @@ class GoBinary:
     def pclntab(self) -> Pclntab:
         """The runtime's function table (names, entries, pc-value tables)."""
         return Pclntab(self._pclntab_data, self.text_start)
+
+    def declare(self, signature: Signature) -> None:
+        """Use ``signature`` for the function it names, as if DWARF said so (for binaries
+        built with ``-w``, which have none; see :mod:`gocall.expr.signature`)."""
+        self._declared[signature.name] = signature
+
+    def function_signature(self, name: str) -> Signature | None:
+        """The declared signature of function ``name``, else DWARF's, else None."""
+        declared = self._declared.get(name)
+        if declared is not None:
+            return declared
+        return None if self.dwarf is None else self.dwarf.function_signature(name)
+
+    @cached_property
+    def _declared(self) -> dict[str, Signature]:
+        return {}
 
     @cached_property
     def dwarf(self) -> Dwarf | None:

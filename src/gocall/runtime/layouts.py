@@ -139,6 +139,10 @@ def for_go(version: tuple[int, ...], dwarf: _StructLayouts | None = None) -> Lay
     )
 
 
+# Fields some supported releases lack; the table (and from_dwarf) say -1 for them there.
+_ABSENT_BEFORE = {"parentGoid": (1, 21)}
+
+
 def from_dwarf(dwarf: _StructLayouts) -> Layout:
     """Read every offset from DWARF (``stack.lo`` = offset of g.stack + offset of stack.lo)."""
     cache: dict[str, dict[str, int]] = {}
@@ -146,8 +150,11 @@ def from_dwarf(dwarf: _StructLayouts) -> Layout:
     def offset(struct: str, path: str) -> int:
         total = 0
         for part in path.split("."):
-            layout = cache.setdefault(struct, dwarf.struct_layout(struct))
-            total += layout[part]
+            if struct not in cache:
+                cache[struct] = dwarf.struct_layout(struct)
+            if part not in cache[struct] and path in _ABSENT_BEFORE:
+                return -1  # a field younger than this release (the table's -1)
+            total += cache[struct][part]
             struct = {"stack": "runtime.stack", "sched": "runtime.gobuf"}.get(part, struct)
         return total
 

@@ -1,0 +1,79 @@
+"""The runtime variables gocall needs, found in a binary without a symbol table (``-s``).
+
+``-ldflags=-s`` drops ``.symtab`` but keeps ``.gopclntab`` (facts sheet 3.8), so functions
+are still known by name; package variables are not. Two of them are needed to call
+into a process, and both can be recovered from what remains:
+
+* ``runtime.firstmoduledata``: its first word, ``pcHeader``, is the address of
+  ``.gopclntab`` (facts sheet 3.8). It lives in ``.noptrdata`` up to Go 1.25 and is the
+  whole of ``.go.module`` from 1.26; the first 8-aligned word there equal to that address
+  is it (the linker writes no other pointer to the header in those sections).
+* ``runtime.allgs`` (``[]*g``, the goroutine list): ``runtime.allgadd`` appends to it, so
+  its code addresses the slice header's three words ``allgs``, ``allgs+8``, ``allgs+16``
+  RIP-relatively. The lowest address among its RIP-relative operands that is accompanied
+  by the next two words is the header. Instructions are matched by their encoding
+  (REX.W ``MOV``/``LEA``/store with a ``[RIP+disp32]`` ModRM, Intel SDM vol. 2 §2.2.1.6),
+  which is how the Go assembler emits every global access on amd64.
+
+tests/binary/test_stripped.py checks both against the symbol table of the same program
+for every release of the matrix.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Protocol
+
+from gocall.binary.pclntab import Pclntab
+
+__all__ = ["find_allgs", "find_firstmoduledata"]
+
+_MODULEDATA_SECTIONS = (".go.module", ".noptrdata", ".data")
+# REX.W (+R) prefixes and the opcodes whose ModRM operand may be [RIP+disp32].
+_REX_W = frozenset({0x48, 0x4C})
+_OPCODES = frozenset({0x89, 0x8B, 0x8D})  # MOV r/m,r; MOV r,r/m; LEA
+
+
+class _Sections(Protocol):
+    def section_data(self, name: str) -> bytes | None: ...
+
+    def section_address(self, name: str) -> int | None: ...
+
+
+def find_firstmoduledata(binary: _Sections, pclntab_address: int) -> int | None:
+    """Address of ``runtime.firstmoduledata``: the word that holds ``pclntab_address``."""
+    needle = struct.pack("<Q", pclntab_address)
+    for name in _MODULEDATA_SECTIONS:
+        data, base = binary.section_data(name), binary.section_address(name)
+        if data is None or base is None:
+            continue
+        pos = data.find(needle)
+        while pos >= 0 and pos % 8:
+            pos = data.find(needle, pos + 1)
+        if pos >= 0:
+            return base + pos
+    return None
+
+
+def rip_relative_targets(code: bytes, address: int) -> list[int]:
+    """Addresses of every ``[RIP+disp32]`` operand of REX.W MOV/LEA in ``code`` (at ``address``)."""
+    targets = []
+    for i in range(len(code) - 6):
+        if code[i] in _REX_W and code[i + 1] in _OPCODES and code[i + 2] & 0xC7 == 0x05:
+            (disp,) = struct.unpack_from("<i", code, i + 3)
+            targets.append(address + i + 7 + disp)
+    return targets
+
+
+class _Code(Protocol):
+    def read(self, address: int, size: int) -> bytes: ...
+
+
+def find_allgs(image: _Code, pclntab: Pclntab) -> int | None:
+    """Address of the ``runtime.allgs`` slice header, from the code of ``runtime.allgadd``."""
+    f = pclntab.func_by_name("runtime.allgadd")
+    if f is None:
+        return None
+    targets = set(rip_relative_targets(image.read(f.entry, f.end - f.entry), f.entry))
+    headers = sorted(t for t in targets if t % 8 == 0 and t + 8 in targets and t + 16 in targets)
+    return headers[0] if headers else None

@@ -1,0 +1,54 @@
+"""Stripped binaries (``-ldflags='-s -w'``): what gocall recovers without symbols.
+
+The finders run on the unstripped build too, where the symbol table is the oracle; in
+the stripped build (whose data moves by a few bytes) their results must be consistent
+with the rest of the file. Every release of the matrix.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from gocall.binary import GoBinary
+from gocall.binary.stripped import find_allgs, find_firstmoduledata
+
+_MODULEDATA_TEXT = 0xB0  # moduledata.text, every release 1.19-1.27 (facts sheet 3.8)
+
+
+def _pclntab_address(binary: GoBinary) -> int:
+    for name in (".gopclntab", ".data.rel.ro.gopclntab"):
+        address = binary.section_address(name)
+        if address is not None:
+            return address
+    raise AssertionError("no pclntab section")
+
+
+def test_finders_agree_with_the_symbol_table(gobin: Path) -> None:
+    with GoBinary.open(gobin) as full:
+        assert find_firstmoduledata(full, _pclntab_address(full)) == full.symbol("runtime.firstmoduledata")
+        assert find_allgs(full, full.pclntab) == full.symbol("runtime.allgs") is not None
+
+
+def test_runtime_variables_found_without_symbols(gobin_stripped: Path) -> None:
+    with GoBinary.open(gobin_stripped) as stripped:
+        assert stripped.symbols == {}
+        md = stripped.symbol("runtime.firstmoduledata")
+        assert md is not None
+        pc_header, = struct.unpack("<Q", stripped.read(md, 8))
+        text, = struct.unpack("<Q", stripped.read(md + _MODULEDATA_TEXT, 8))
+        assert (pc_header, text) == (_pclntab_address(stripped), stripped.text_start)
+        allgs = stripped.symbol("runtime.allgs")
+        bss = stripped.section(".bss")
+        assert allgs is not None and bss is not None
+        assert bss["sh_addr"] <= allgs < bss["sh_addr"] + bss["sh_size"]  # a pointerful zero-initialised var
+        add = stripped.pclntab.func_by_name("main.Add")
+        assert add is not None and stripped.symbol("main.Add") == add.entry  # functions: from pclntab
+        assert stripped.symbol("runtime.noSuchVariable") is None
+
+
+def test_stripped_binary_keeps_pclntab_and_buildinfo(gobin: Path, gobin_stripped: Path) -> None:
+    with GoBinary.open(gobin) as full, GoBinary.open(gobin_stripped) as stripped:
+        assert stripped.dwarf is None
+        assert stripped.go_version == full.go_version
+        assert [f.name for f in stripped.pclntab] == [f.name for f in full.pclntab]
