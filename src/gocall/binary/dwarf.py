@@ -185,6 +185,8 @@ class Dwarf:
                 child = child.get_DIE_from_attribute("DW_AT_abstract_origin")
             is_result = bool(_attr(child, "DW_AT_variable_parameter", False))
             param = Param(_name(child), self.type_of(_attr(child, "DW_AT_type")), is_result)
+            if is_result and param.name.startswith("~r") and any(r.name == param.name for r in results):
+                continue  # go1.19 out-of-line instances list ~rN both directly and through the abstract DIE
             (results if is_result else params).append(param)
         return Signature(qualified_name, tuple(params), tuple(results))
 
