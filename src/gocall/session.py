@@ -55,6 +55,13 @@ class Process:
         tree = Call(Name(func), tuple(Const(a, repr(a)) for a in args), text)
         return self.evaluator.evaluate(tree, text).python_value
 
+    def declare(self, signature: str) -> None:
+        """Declare a function's signature for a binary without DWARF (``-ldflags=-w``):
+        ``proc.declare("func main.Add(a, b int) int")`` (syntax: :mod:`gocall.expr.signature`)."""
+        from .expr.signature import parse_signature
+
+        self.binary.declare(parse_signature(signature))
+
     def eval(self, expr: str) -> Any:
         """Evaluate a Go expression (``"main.Add(1, 2)"``) and return Python values."""
         return self.evaluate(expr).python_value

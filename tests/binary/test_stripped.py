@@ -52,3 +52,36 @@ def test_stripped_binary_keeps_pclntab_and_buildinfo(gobin: Path, gobin_stripped
         assert stripped.dwarf is None
         assert stripped.go_version == full.go_version
         assert [f.name for f in stripped.pclntab] == [f.name for f in full.pclntab]
+
+
+def test_runtime_type_found_by_name_agrees_with_dwarf(toolchain, gobin: Path) -> None:  # type: ignore[no-untyped-def]
+    from gocall.binary.gotypes import Kind
+    from gocall.runtime import layouts
+
+    md_types = layouts.for_go(toolchain.release + (0,)).md_types
+    with GoBinary.open(gobin) as full:
+        assert full.dwarf is not None
+        checked = 0
+        for name, kind in (("int", Kind.INT), ("string", Kind.STRING), ("float64", Kind.FLOAT64),
+                           ("main.Point", Kind.STRUCT), ("*main.Point", Kind.POINTER)):
+            t = full.dwarf.type_named(name)
+            want = full.dwarf.runtime_type(t) if t is not None else None
+            if want is not None:
+                assert full.runtime_type(name, kind, md_types) == want, name
+                checked += 1
+        assert checked >= 2
+
+
+def test_runtime_type_found_in_stripped_binary(toolchain, gobin_stripped: Path) -> None:  # type: ignore[no-untyped-def]
+    from gocall.binary.gotypes import Kind
+    from gocall.runtime import layouts
+
+    md_types = layouts.for_go(toolchain.release + (0,)).md_types
+    with GoBinary.open(gobin_stripped) as stripped:
+        off = stripped.runtime_type("unsafe.Pointer", Kind.UNSAFE_POINTER, md_types)
+        md = stripped.symbol("runtime.firstmoduledata")
+        assert off is not None and md is not None
+        (types,) = struct.unpack("<Q", stripped.read(md + md_types, 8))
+        size, _, _, _, _, _, kind = struct.unpack("<QQIBBBB", stripped.read(types + off, 24))
+        assert (size, kind & 31) == (8, Kind.UNSAFE_POINTER)
+        assert stripped.runtime_type("no.SuchType", Kind.STRUCT, md_types) is None

@@ -26,6 +26,7 @@ from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
 from gocall.binary.dwarf import Dwarf
 from gocall.binary.gotypes import Signature
 from gocall.binary.pclntab import Pclntab
+from gocall.binary.rtype import find_rtype
 from gocall.binary.stripped import find_allgs, find_firstmoduledata
 from gocall.errors import BinaryError, NotGoBinary, UnsupportedGo
 
@@ -288,6 +289,20 @@ class GoBinary:
         if declared is not None:
             return declared
         return None if self.dwarf is None else self.dwarf.function_signature(name)
+
+    def runtime_type(self, name: str, kind: int, md_types: int) -> int | None:
+        """Offset from ``moduledata.types`` of the type descriptor named ``name`` (of abi.Kind
+        ``kind``), found in the file without DWARF (:mod:`gocall.binary.rtype`); ``md_types``
+        is the offset of ``moduledata.types`` for this release (runtime/layouts.py)."""
+        md = self.symbol("runtime.firstmoduledata")
+        if md is None:
+            return None
+        (types,) = struct.unpack("<Q", self.read(md + md_types, 8))
+        section = next((sec for sec in self._sections.values()
+                        if sec["sh_addr"] <= types < sec["sh_addr"] + sec["sh_size"]), None)
+        if section is None:
+            return None
+        return find_rtype(self.read(types, section["sh_addr"] + section["sh_size"] - types), name, kind)
 
     @cached_property
     def _declared(self) -> dict[str, Signature]:

@@ -58,13 +58,17 @@ def cli(log_layers: str) -> None:
     show_default=True,
     help="Seconds to wait for a goroutine running Go code where a call may be injected.",
 )
-def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float) -> None:
+@click.option("--declare", "declared", metavar="SIG", multiple=True,
+              help="Signature of a function in a binary without DWARF (-ldflags='-s -w'), "
+              "e.g. 'func main.Add(a, b int) int'. Repeatable.")
+def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declared: tuple[str, ...] = ()) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
     gocall call 12345 'main.Add(1, 2)'                 prints 3
     gocall call 12345 'Add(1, 2)' 'main.Scale(2.5, true)'
     gocall call 12345 --json 'main.Add(1, 2)'
+    gocall call 12345 --declare 'func main.Add(a, b int) int' 'main.Add(1, 2)'
 
     Arguments are Go constants converted as the compiler would (300 is refused
     for an int8). Only the thread running the chosen goroutine is paused, for
@@ -79,6 +83,8 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float) -> Non
     evaluations: list[Evaluation] = []
     try:
         with attach(pid, timeout=timeout) as proc:
+            for sig in declared:
+                proc.declare(sig)
             for expr in exprs:
                 evaluations.append(proc.evaluate(expr))
                 if not as_json:

@@ -29,10 +29,15 @@ _BASIC_KINDS = {
     "uint16": (Kind.UINT16, 2), "uint32": (Kind.UINT32, 4), "uint64": (Kind.UINT64, 8),
     "uintptr": (Kind.UINTPTR, 8), "float32": (Kind.FLOAT32, 4), "float64": (Kind.FLOAT64, 8),
     "complex64": (Kind.COMPLEX64, 8), "complex128": (Kind.COMPLEX128, 16), "string": (Kind.STRING, 16),
+    "unsafe.Pointer": (Kind.UNSAFE_POINTER, 8),  # for stripped binaries, which have no DWARF to say it
 }  # fmt: skip
 
 _NOT_LINKED = ("check the spelling; unexported or unused functions may be dead-code eliminated or "
                "inlined away (mark them //go:noinline and use them)")
+
+
+_DECLARE_HINT = ("build without -ldflags=-w, or declare it: --declare 'func main.Add(a, b int) int' "
+                 "(Process.declare in Python)")
 
 
 class Names:
@@ -68,9 +73,9 @@ class Names:
         f = self.binary.pclntab.func_by_name(qualified)
         if f is None:
             return None
-        sig = self.dwarf.function_signature(qualified) if self.dwarf is not None else None
+        sig = self.binary.function_signature(qualified)  # declared (expr/signature.py) or DWARF
         if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {qualified}", hint="build without -ldflags=-w")
+            raise SymbolNotFound(f"no DWARF signature for {qualified}", hint=_DECLARE_HINT)
         return Fn(qualified, f.entry, sig)
 
     def function_at(self, pc: int) -> Fn:
@@ -78,9 +83,9 @@ class Names:
         f = self.binary.pclntab.func_for_pc(pc)
         if f is None:
             raise ExprError(f"no function at {pc:#x} in the binary")
-        sig = self.dwarf.function_signature(f.name) if self.dwarf is not None else None
+        sig = self.binary.function_signature(f.name)
         if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {f.name}", hint="build without -ldflags=-w")
+            raise SymbolNotFound(f"no DWARF signature for {f.name}", hint=_DECLARE_HINT)
         return Fn(f.name, f.entry, sig)
 
     def method(self, t: GoType, name: str) -> tuple[Fn, bool] | None:
@@ -147,8 +152,10 @@ class Names:
 
     def runtime_type(self, t: GoType) -> int | None:
         """Offset of ``t``'s ``abi.Type`` from ``moduledata.types`` (DW_AT_go_runtime_type)."""
-        if self.dwarf is None:
-            return None
+        if self.dwarf is None:  # stripped: search the type descriptors by name (binary/rtype.py)
+            from ..runtime.layouts import for_go
+
+            return self.binary.runtime_type(t.name, t.kind, for_go(self.binary.go_version_tuple).md_types)
         off = self.dwarf.runtime_type(t)
         if off is None:
             same = self.dwarf.type_named(t.name)
