@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark 1 (and 4 for it): warm call latency, gocall vs Delve vs the ptrace floor.
 
-Usage: python bench/call_latency.py [N] [N_CLI]    (defaults 500 and 20)
+Usage: python bench/call_latency.py [N] [N_CLI]    (defaults 500 and 10)
 
 On one running ``small`` target (targets.py: Go 1.19, -N -l, a busy worker), for
 each of three expressions (a plain call, a string literal argument, a method on
@@ -145,7 +145,7 @@ def ratio(a: Stats | None, b: Stats | None) -> float | None:
     return round(a.median / b.median, 3) if a and b else None
 
 
-def main(n: int = 500, n_cli: int = 20) -> dict[str, object]:
+def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
     binary = small_binary()
     rows = [Row(label, expr) for label, expr, _, _ in EXPRESSIONS]
     load_before = load()
