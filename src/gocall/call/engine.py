@@ -1,10 +1,24 @@
 """Where and how a call is made: find a thread stopped at a place the runtime
 will accept, run the protocol there, release the thread.
 
-The thread search is the debugger-side half of debugCallCheck: each thread of
-the process is seized in turn, interrupted, and checked (runtime/safepoint.py);
-the first that runs a user goroutine at a safe point is used. The others are
-detached at once, so they never stop for more than a few microseconds.
+Finding the place, cheapest first (each bounded by the engine's timeout):
+
+1. every thread is seized in turn, interrupted and checked (runtime/safepoint.py,
+   the debugger-side half of debugCallCheck); the first that runs a user
+   goroutine at a safe point is used, the others are detached at once;
+2. a thread whose goroutine is running but in the runtime or at an unsafe
+   point is advanced to the nearest safe point (call/advance.py);
+3. when no goroutine runs user code (an idle program), the goroutines' next
+   returns into user code get hardware breakpoints on every thread, and the
+   first goroutine to get there is used; if none does, the error names what
+   each one is blocked in.
+
+``goroutine`` asks for one goroutine instead: followed on its thread when it
+runs, caught at its next return into user code when it is parked or runnable
+(the route the debugCallV2 comment in runtime/asm_amd64.s gives for _Grunnable).
+
+Non-stop by default: only the thread that runs the call is ever stopped.
+``stop_the_world`` stops every thread whenever that one is stopped (Delve).
 """
 
 from __future__ import annotations
@@ -12,16 +26,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..binary import GoBinary
 from ..errors import CallRefused, Interrupted, NoGoroutine, SymbolNotFound, TargetExited
+from ..process import breakpoints
+from ..process.group import ThreadGroup
 from ..process.memory import Memory
+from ..process.regs import user_regs_struct
 from ..process.threads import Thread, thread_ids
 from ..process.waiting import interrupts, signals_held
-from ..runtime import safepoint
+from ..runtime import safepoint, sched
+from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout
+from .advance import Advanced, advance, where_next
 from .protocol import CallSetup, Entry, Injector, Outcome
 
 log = logging.getLogger("gocall.call")
@@ -29,6 +48,12 @@ log = logging.getLogger("gocall.call")
 _DEBUG_CALL_FUNCS = ("runtime.debugCallV2", "runtime.debugCallPanicked") + tuple(
     f"debugCall{1 << n}" for n in range(5, 17)
 )
+_ADVANCE_SLICE = 0.05  # seconds one thread may take to reach a safe point before others are tried
+_CATCH_SLICE = 0.5  # seconds of waiting for parked goroutines between two looks at running ones
+# From this release on debugCallWrap locks the callee to the interrupted thread (lockOSThread);
+# before it the callee may migrate when it blocks and trap on any thread (go-runtime-facts §1.7),
+# so every thread is traced during the call.
+_WRAP_LOCKS_THREAD = (1, 21)
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,18 @@ class Site:
     tid: int
     goroutine: int | None
     function: str | None
+    file: str = "?"
+    line: int = 0
+    steps: int = 0  # single steps taken to get to a safe point
+    hops: int = 0  # returns from the runtime waited for (hardware breakpoints)
+
+    @property
+    def where(self) -> str:
+        """``goroutine 7 at main.work (main.go:42)`` plus how it got there."""
+        text = f"goroutine {self.goroutine} at {self.function} ({self.file}:{self.line})"
+        if self.steps or self.hops:
+            text += f", advanced {self.steps} steps and {self.hops} returns"
+        return text
 
 
 class CallEngine:
@@ -50,7 +87,12 @@ class CallEngine:
         self.layout = layout
         self.timeout = timeout
         self.entry = protocol_entry(binary)
+        self.advance = True  # False: keep the runtime's refusal instead of moving on to a safe point
+        self.goroutine: int | None = None  # inject into this goroutine only
+        self.stop_the_world = False  # stop every thread while the calling one is stopped
         self.step_epilogue = False  # tests: restore through the runtime's own epilogue
+        self.protocol_hook: Callable[[str], None] | None = None  # tests: called at each protocol step
+        self.last_site: Site | None = None
         self._preferred_tid: int | None = None
 
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
@@ -69,45 +111,201 @@ class CallEngine:
     def hold(self, deadline: float | None = None) -> Iterator[Held]:
         """One thread stopped at an injection site for several calls (an expression's
         nested calls); released, registers as found, when the block ends."""
-        with signals_held(), self.site(deadline or time.monotonic() + self.timeout) as (thread, verdict):
-            yield Held(self, thread, verdict)
+        with signals_held():
+            deadline = deadline or time.monotonic() + self.timeout
+            thread, found = self._find_goroutine(deadline) if self.goroutine is not None else self._find_any(deadline)
+            others = None
+            held: Held | None = None
+            try:
+                if self.stop_the_world or self.binary.go_version_tuple[:2] < _WRAP_LOCKS_THREAD:
+                    others = ThreadGroup(self.pid, exclude=[thread.tid])
+                    others.seize_all()
+                    if self.stop_the_world:
+                        others.stop_all()
+                held = Held(self, thread, found, others)
+                self.last_site = held.site
+                yield held
+            finally:
+                (held.thread if held is not None else thread).detach()
+                if others is not None:
+                    others.detach_all()
 
-    @contextlib.contextmanager
-    def site(self, deadline: float) -> Iterator[tuple[Thread, safepoint.Verdict]]:
-        """A thread stopped where a call may be injected; detached again afterwards.
+    # -- any goroutine ------------------------------------------------------------
 
-        Must run inside :func:`~gocall.process.waiting.signals_held`.
-        """
+    def _find_any(self, deadline: float) -> tuple[Thread, Advanced]:
         seen: dict[int, str] = {}
         attempts = 0
         while True:
+            movable: list[int] = []
             for tid in self._candidate_tids():
-                if interrupts.signal is not None:
-                    raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
-                thread = Thread(self.pid, tid)
-                try:
-                    thread.seize()
-                except TargetExited:
-                    continue  # the thread ended between listing and seizing
-                try:
-                    regs = thread.stop()
-                    verdict = safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
-                    attempts += 1
-                    if verdict.ok:
-                        self._preferred_tid = tid
-                        yield thread, verdict
-                        return
-                    seen[tid] = verdict.reason or ""
-                finally:
-                    thread.detach()
+                got = self._look(tid)
+                if got is None:
+                    continue
+                thread, regs, verdict = got
+                attempts += 1
+                if verdict.ok:
+                    self._preferred_tid = tid
+                    return thread, Advanced(regs, verdict, 0, 0)
+                seen[tid] = verdict.reason or ""
+                if self.advance and where_next(regs, self.mem, self.layout, self.binary.pclntab) is not None:
+                    movable.append(tid)
+                thread.detach()
+            for tid in movable if self.advance else ():
+                found = self._advance_thread(tid, min(deadline, time.monotonic() + _ADVANCE_SLICE), None)
+                if found is not None:
+                    return found
+            if self.advance and not movable:
+                caught = self._catch_parked(None, min(deadline, time.monotonic() + _CATCH_SLICE))
+                if caught is not None:
+                    return caught
             if time.monotonic() > deadline:
-                detail = "; ".join(f"thread {t}: {r}" for t, r in sorted(seen.items()))
+                raise self._nothing_found(seen, attempts)
+            time.sleep(0.0005)
+
+    def _look(self, tid: int) -> tuple[Thread, user_regs_struct, safepoint.Verdict] | None:
+        """Seize and stop thread ``tid`` and check it; None if it exited meanwhile."""
+        if interrupts.signal is not None:
+            raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
+        thread = Thread(self.pid, tid)
+        try:
+            thread.seize()
+        except TargetExited:
+            return None  # the thread ended between listing and seizing
+        try:
+            regs = thread.stop()
+            return thread, regs, safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
+        except BaseException:
+            thread.detach()
+            raise
+
+    def _advance_thread(self, tid: int, deadline: float, goid: int | None) -> tuple[Thread, Advanced] | None:
+        got = self._look(tid)
+        if got is None:
+            return None
+        thread, regs, _ = got
+        try:
+            found = advance(thread, regs, self.mem, self.layout, self.binary.pclntab, deadline, goid)
+        except BaseException:
+            thread.detach()
+            raise
+        if found is None:
+            thread.detach()
+            return None
+        self._preferred_tid = tid
+        return thread, found
+
+    def _nothing_found(self, seen: dict[int, str], attempts: int) -> NoGoroutine:
+        blocked = self._blocked()
+        if blocked:
+            return NoGoroutine(
+                f"no goroutine reached Go user code within {self.timeout:g} s; " + "; ".join(blocked),
+                hint="every goroutine is blocked: make the program do some work, or raise --timeout",
+            )
+        detail = "; ".join(f"thread {t}: {r}" for t, r in sorted(seen.items()))
+        return NoGoroutine(
+            f"no goroutine was running Go user code at a safe point in {self.timeout:g} s "
+            f"({attempts} looks; last seen: {detail})",
+            hint="the program may be idle (all goroutines blocked); raise --timeout or call while it works",
+        )
+
+    # -- one goroutine ------------------------------------------------------------
+
+    def _find_goroutine(self, deadline: float) -> tuple[Thread, Advanced]:
+        goid = self.goroutine
+        assert goid is not None
+        while True:
+            g = self._goroutine(goid)
+            if g.status == Status.RUNNING and g.m:
+                tid = self.mem.u64(g.m + self.layout.m_procid)
+                found = self._advance_thread(tid, min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)
+                if found is not None:
+                    return found
+            else:
+                caught = self._catch_parked(goid, min(deadline, time.monotonic() + _CATCH_SLICE))
+                if caught is not None:
+                    return caught
+            if time.monotonic() > deadline:
                 raise NoGoroutine(
-                    f"no goroutine was running Go user code at a safe point in {self.timeout:g} s "
-                    f"({attempts} looks; last seen: {detail})",
-                    hint="the program may be idle (all goroutines blocked); raise --timeout or call while it works",
+                    f"goroutine {goid} did not reach Go user code within {self.timeout:g} s: "
+                    + self._describe(self._goroutine(goid)),
+                    hint="raise --timeout, or pick another goroutine",
                 )
             time.sleep(0.0005)
+
+    def _goroutine(self, goid: int) -> G:
+        for g in self._goroutines():
+            if g.goid == goid:
+                return g
+        raise NoGoroutine(f"there is no goroutine {goid} in process {self.pid}",
+                          hint="goroutines now: " + ", ".join(str(g.goid) for g in self._goroutines()))  # fmt: skip
+
+    def _goroutines(self) -> list[G]:
+        allgs = self.binary.symbol("runtime.allgs")
+        if allgs is None:
+            raise SymbolNotFound("runtime.allgs is not in the symbol table (stripped binary)",
+                                 hint="goroutines can only be listed in binaries built without -ldflags=-s")  # fmt: skip
+        return sched.all_goroutines(self.mem, self.layout, allgs)
+
+    # -- parked goroutines ----------------------------------------------------------
+
+    def _catch_parked(self, goid: int | None, deadline: float) -> tuple[Thread, Advanced] | None:
+        """Hardware breakpoints on every thread where parked goroutines (or ``goid``) next
+        return into user code; the first to arrive, advanced to a safe point."""
+        pcs: list[int] = []
+        for g in self._goroutines():
+            if g.status == Status.RUNNING or (goid is not None and g.goid != goid):
+                continue
+            point = sched.parked_resume_point(self.mem, self.layout, self.binary.pclntab, g)
+            if point is not None and point.pc not in pcs:
+                pcs.append(point.pc)
+        if not pcs:
+            return None
+        pcs = pcs[: breakpoints.SLOTS]
+        group = ThreadGroup(self.pid)
+        try:
+            group.seize_all()
+            group.stop_all()
+            group.arm(pcs)
+            group.resume_all()
+            while time.monotonic() < deadline and interrupts.signal is None:
+                got = group.wait_trap(deadline - time.monotonic())
+                if got is None:
+                    break
+                thread, trap = got
+                breakpoints.set_breakpoints(thread.tid, [])
+                found = advance(thread, trap.regs, self.mem, self.layout, self.binary.pclntab,
+                                min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)  # fmt: skip
+                if found is not None:
+                    group.release(thread)
+                    return thread, Advanced(found.regs, found.verdict, found.steps, found.hops + 1)
+                # Another goroutine, or ours lost again: step off the breakpoint, re-arm, go on.
+                thread.run_until_trap(step=True)
+                breakpoints.set_breakpoints(thread.tid, pcs)
+                thread.resume()
+            return None
+        finally:
+            group.detach_all()
+
+    def _blocked(self) -> list[str]:
+        """What each user goroutine is blocked in, for the all-blocked message."""
+        try:
+            gs = self._goroutines()
+        except SymbolNotFound:
+            return []
+        out = []
+        for g in gs:
+            text = self._describe(g)
+            if "system goroutine" not in text:
+                out.append(f"goroutine {g.goid}: {text}")
+        return out
+
+    def _describe(self, g: G) -> str:
+        if g.status == Status.RUNNING:
+            return "running"
+        point = sched.parked_resume_point(self.mem, self.layout, self.binary.pclntab, g)
+        if point is None:
+            return f"{g.status_name}, system goroutine (never returns to user code)"
+        return f"{g.status_name} in {point.callee} called from {point.function} ({point.file}:{point.line})"
 
     def _candidate_tids(self) -> list[int]:
         tids = thread_ids(self.pid)
@@ -118,14 +316,30 @@ class CallEngine:
 
 
 class Held:
-    """A thread held at an injection site; each :meth:`call` leaves it exactly as found."""
+    """A thread held at an injection site; each :meth:`call` leaves it exactly as found.
 
-    def __init__(self, engine: CallEngine, thread: Thread, verdict: safepoint.Verdict) -> None:
-        self.thread = thread
-        self.site = Site(thread.tid, verdict.g.goid if verdict.g else None, verdict.function)
-        self.g = verdict.g  # its stack bounds: expr/ refuses pointers into it (escape check)
+    ``others``: the rest of the threads, traced when a call's traps may arrive on any of
+    them (Go < 1.21) or when they are to stop with ours (stop-the-world).
+    """
+
+    def __init__(self, engine: CallEngine, thread: Thread, found: Advanced, others: ThreadGroup | None) -> None:
+        v = found.verdict
+        f = engine.binary.pclntab.func_for_pc(found.regs.rip)
+        file, line = f.file_line(found.regs.rip) if f is not None else ("?", 0)
+        self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops)
+        self.g = v.g  # its stack bounds: expr/ refuses pointers into it (escape check)
+        self.g = v.g  # its stack bounds: expr/ refuses pointers into it (escape check)
         self._injector = Injector(thread, engine.mem, engine.entry)
         self._injector.step_epilogue = engine.step_epilogue
+        self._injector.others = others
+        self._injector.stop_others = engine.stop_the_world
+        self._injector.hook = engine.protocol_hook
+        self._injector.callee_timeout = engine.timeout
+
+    @property
+    def thread(self) -> Thread:
+        """The thread the goroutine is on now (a Go 1.19 callee may end on another one)."""
+        return self._injector.thread
 
     def call(self, setup: CallSetup) -> Outcome:
         return self._injector.inject(setup)

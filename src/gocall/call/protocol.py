@@ -34,13 +34,15 @@ from __future__ import annotations
 import enum
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import CallRefused, Interrupted, ProcessError
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import INT_ARG_REGS, user_regs_struct, xmm_set
-from ..process.threads import Thread
+from ..process.group import ThreadGroup
+from ..process.threads import Thread, TrapStop
 from ..process.waiting import interrupts
 
 log = logging.getLogger("gocall.call")
@@ -121,6 +123,11 @@ class Injector:
         self.entry = entry
         self._epilogue_known: bool | None = None
         self.step_epilogue = False  # force the single-step restore (tests compare both)
+        self.others: ThreadGroup | None = None  # the other threads, when traced (see engine.Held)
+        self.stop_others = False  # stop-the-world: they are stopped whenever ours is
+        self.hook: Callable[[str], None] | None = None  # tests: told each step ("enter", Code names)
+        self.callee_timeout: float | None = None  # after this many seconds, say the callee still runs
+        self.notify: Callable[[str], None] = log.warning
 
     def inject(self, setup: CallSetup) -> Outcome:
         """Make one call; the thread ends stopped where it was with every register as before."""
@@ -128,15 +135,21 @@ class Injector:
         regs, xstate = _save(tid)
         outcome: Outcome | None = None
         refused: str | None = None
+        self._step("enter")
+        if interrupts.signal is not None:
+            raise Interrupted("interrupted before the call started; nothing was changed")
         stop = self._enter(regs, setup.frame_size)
         while True:
             code = self._check_trap(stop)
+            self._step(code.name)
             match code:
                 case Code.REFUSED:
                     refused = self._read_string(stop.rsp)
                 case Code.FRAME_READY:
                     if interrupts.signal is None:
                         self._start_callee(stop, setup)
+                        stop = self._continue(self.callee_timeout)
+                        continue
                     # else: resuming untouched runs straight to R12=1, the callee never starts.
                 case Code.RETURNED:
                     outcome = self._read_results(stop, setup.frame_size)
@@ -196,13 +209,17 @@ class Injector:
         tid = self.thread.tid
         if self._can_emulate_epilogue(stop.rip):
             frame = self.mem.read(stop.rsp, _FRAME_TOP)
-            final = regs.copy()  # RFLAGS, segment bases, orig_rax as saved
+            final = regs.copy()  # RFLAGS, orig_rax as saved
+            # The thread's own TLS: on Go 1.19 the goroutine may come back on another thread.
+            final.fs_base, final.gs_base = stop.fs_base, stop.gs_base
             for name, off in _SAVE_AREA.items():
                 setattr(final, name, struct.unpack_from("<Q", frame, off)[0])
             final.rbp = struct.unpack_from("<Q", frame, _SAVED_BP)[0]
             final.rip = struct.unpack_from("<Q", frame, _RETURN_PC)[0]
             final.rsp = stop.rsp + _FRAME_TOP
-            if final != regs:
+            expected = regs.copy()
+            expected.fs_base, expected.gs_base = final.fs_base, final.gs_base
+            if final != expected:
                 log.warning("registers differ after the call (stack moved?): %r vs %r", final, regs)
             ptrace.setregs(tid, final)
             ptrace.setxstate(tid, xstate)
@@ -210,6 +227,7 @@ class Injector:
         # Let the runtime's own tail run, then put RFLAGS back: the tail's ADDQ changed them.
         r = regs.copy()
         r.rip, r.rsp = stop.rip, stop.rsp
+        r.fs_base, r.gs_base = stop.fs_base, stop.gs_base
         ptrace.setregs(tid, r)
         ptrace.setxstate(tid, xstate)
         for _ in range(_MAX_EPILOGUE_STEPS):
@@ -224,10 +242,45 @@ class Injector:
 
     # -- helpers -------------------------------------------------------------
 
-    def _continue(self) -> user_regs_struct:
-        stop = self.thread.run_until_trap()
-        assert stop is not None  # no timeout: a started call must be seen through
+    def _continue(self, timeout: float | None = None) -> user_regs_struct:
+        """Resume to the next trap. A started call must be seen through (an untraced thread
+        would die on the next INT3), so a ``timeout`` only produces a notice."""
+        stop = self._resume_and_wait(timeout)
+        if stop is None:
+            self.notify(f"the called function is still running after {timeout:g} s; it is left to finish "
+                        "on its own goroutine, and the thread is restored when it returns (Ctrl-C does not "
+                        "stop it)")  # fmt: skip
+            stop = self._resume_and_wait(None, resumed=True)
+        assert stop is not None
         return stop.regs
+
+    def _resume_and_wait(self, timeout: float | None, resumed: bool = False) -> TrapStop | None:
+        others = self.others
+        if others is None:
+            return self.thread.wait_trap(timeout) if resumed else self.thread.run_until_trap(timeout)
+        if not resumed:
+            others.resume_all()
+            ptrace.setoptions(self.thread.tid, ptrace.PTRACE_O_TRACECLONE)
+            self.thread.resume()
+        others.threads[self.thread.tid] = self.thread
+        got = others.wait_trap(timeout)
+        others.release(self.thread)
+        if got is None:
+            return None
+        thread, stop = got
+        ptrace.setoptions(thread.tid, 0)
+        if thread is not self.thread:
+            log.debug("the call moved from thread %d to thread %d", self.thread.tid, thread.tid)
+            others.release(thread)
+            others.threads[self.thread.tid] = self.thread  # still running, traced with the others
+            self.thread = thread
+        if self.stop_others:
+            others.stop_all()
+        return stop
+
+    def _step(self, name: str) -> None:
+        if self.hook is not None:
+            self.hook(name)
 
     def _check_trap(self, stop: user_regs_struct) -> Code:
         pc = stop.rip - 1

@@ -43,7 +43,9 @@ PTRACE_SETREGSET: Final = 0x4205
 PTRACE_SEIZE: Final = 0x4206
 PTRACE_INTERRUPT: Final = 0x4207
 
+PTRACE_O_TRACECLONE: Final = 0x8
 PTRACE_O_EXITKILL: Final = 0x100000
+PTRACE_EVENT_CLONE: Final = 3
 PTRACE_EVENT_STOP: Final = 128
 
 # include/uapi/linux/elf.h
@@ -82,10 +84,14 @@ def ptrace(request: int, tid: int, addr: int | None = 0, data: int | ctypes.c_vo
     return int(r)
 
 
-def seize(tid: int) -> None:
+def seize(tid: int, options: int = 0) -> None:
     # SEIZE (not ATTACH) so attaching sends no SIGSTOP that the Go runtime could
     # observe; the thread is stopped explicitly with interrupt().
-    ptrace(PTRACE_SEIZE, tid, 0, 0)
+    ptrace(PTRACE_SEIZE, tid, 0, options)
+
+
+def setoptions(tid: int, options: int) -> None:
+    ptrace(PTRACE_SETOPTIONS, tid, 0, options)
 
 
 def interrupt(tid: int) -> None:
@@ -165,3 +171,15 @@ def get_debugreg(tid: int, n: int) -> int:
 def set_debugreg(tid: int, n: int, value: int) -> None:
     """Write DR``n`` of a stopped thread; the kernel validates DR7 against DR0-DR3."""
     ptrace(PTRACE_POKEUSER, tid, U_DEBUGREG + 8 * n, value)
+
+
+# si_code of SIGTRAP (include/uapi/asm-generic/siginfo.h): our single steps and hardware breakpoints.
+TRAP_TRACE: Final = 2
+TRAP_HWBKPT: Final = 4
+
+
+def getsiginfo_code(tid: int) -> int:
+    """``si_code`` of the signal that stopped the thread (siginfo_t: signo, errno, code, ...)."""
+    buf = (ctypes.c_int * 32)()  # sizeof(siginfo_t) is 128 bytes
+    ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(buf))
+    return int(buf[2])

@@ -43,13 +43,16 @@ class Thread:
         # Signals that arrived while single-stepping: delivering one then would make the
         # next step land in the signal handler, so they wait for the next plain resume.
         self.deferred: list[int] = []
+        # Threads this one created while traced with PTRACE_O_TRACECLONE (they start traced,
+        # in an event stop): the owner of the thread group adopts them (process/group.py).
+        self.cloned: list[int] = []
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
 
-    def seize(self) -> None:
+    def seize(self, options: int = 0) -> None:
         try:
-            ptrace.seize(self.tid)
+            ptrace.seize(self.tid, options)
         except PtraceError as e:
             if e.errno == 3:  # ESRCH
                 raise TargetExited(f"thread {self.tid} of process {self.pid} exited") from None
@@ -73,7 +76,11 @@ class Thread:
                 raise ProcessError(f"thread {self.tid} did not stop within {timeout} s")
             if self._is_event_stop(status):
                 break
+            if self._clone_event(status):
+                continue
             sig = os.WSTOPSIG(status)
+            if self._ours(sig):
+                sig = 0  # a hardware breakpoint of ours was hit meanwhile: never deliver that SIGTRAP
             # A signal arrived before our interrupt took effect: deliver it and wait on.
             ptrace.cont(self.tid, sig)
         self.stopped = True
@@ -94,10 +101,17 @@ class Thread:
         else:
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
+        return self.wait_trap(timeout, step)
+
+    def wait_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
+        """Wait for the running thread's next SIGTRAP (see :meth:`run_until_trap`); None on timeout,
+        the thread still running."""
         while True:
             status = self._wait(timeout)
             if status is None:
                 return None
+            if self._clone_event(status, step):
+                continue
             sig = os.WSTOPSIG(status)
             if sig == signal.SIGTRAP and not self._is_event_stop(status):
                 self.stopped = True
@@ -111,6 +125,34 @@ class Thread:
             else:
                 log.debug("thread %d: passing signal %d through", self.tid, sig)
                 ptrace.cont(self.tid, sig)
+
+    def on_status(self, status: int) -> TrapStop | None:
+        """Handle one wait status of this running thread (from :func:`~.waiting.waitany`).
+
+        A SIGTRAP stop is returned with the thread left stopped; any other signal
+        is passed through and the thread resumed, so a signal is never swallowed.
+        """
+        self._check_exit(status)
+        if self._clone_event(status):
+            return None
+        sig = os.WSTOPSIG(status)
+        if sig == signal.SIGTRAP and not self._is_event_stop(status):
+            self.stopped = True
+            return TrapStop(ptrace.getregs(self.tid))
+        ptrace.cont(self.tid, 0 if self._is_event_stop(status) else sig)
+        return None
+
+    def _clone_event(self, status: int, step: bool = False) -> bool:
+        """A PTRACE_EVENT_CLONE stop: note the new thread and let this one go on."""
+        if (status >> 16) != ptrace.PTRACE_EVENT_CLONE:
+            return False
+        self.cloned.append(ptrace.geteventmsg(self.tid))
+        (ptrace.singlestep if step else ptrace.cont)(self.tid, 0)
+        return True
+
+    def _ours(self, sig: int) -> bool:
+        """A SIGTRAP caused by our single steps or hardware breakpoints (not for the program)."""
+        return sig == signal.SIGTRAP and ptrace.getsiginfo_code(self.tid) in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT)
 
     def _take_deferred(self) -> int:
         return self.deferred.pop(0) if self.deferred else 0
@@ -131,7 +173,7 @@ class Thread:
                 ptrace.interrupt(self.tid)
                 status = self._wait(None)
                 assert status is not None
-                if not self._is_event_stop(status):
+                if not self._is_event_stop(status) and not self._ours(os.WSTOPSIG(status)):
                     pending.insert(0, os.WSTOPSIG(status))
             ptrace.detach(self.tid, pending[0] if pending else 0)
             for sig in pending[1:]:
@@ -144,8 +186,11 @@ class Thread:
 
     def _wait(self, timeout: float | None) -> int | None:
         status = waitpid(self.tid, timeout)
-        if status is None:
-            return None
+        if status is not None:
+            self._check_exit(status)
+        return status
+
+    def _check_exit(self, status: int) -> None:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             self.traced = False
             what = (
@@ -154,7 +199,6 @@ class Thread:
                 else f"was killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
             )
             raise TargetExited(f"thread {self.tid} of process {self.pid} {what}")
-        return status
 
     @staticmethod
     def _is_event_stop(status: int) -> bool:

@@ -81,3 +81,26 @@ def waitpid(tid: int, timeout: float | None = None) -> int | None:
         info = signal.sigtimedwait(_WAKE, 1.0 if remaining is None else min(remaining, 1.0))
         if info is not None and info.si_signo in _STOPPING:
             interrupts.signal = info.si_signo
+
+
+def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | None:
+    """Wait for a state change of any of ``tids``: ``(tid, raw status)``, or None on timeout.
+
+    Polls each thread with WNOHANG instead of ``waitpid(-1)``, which could reap
+    children of ours that are not the target (tests start several targets).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        for tid in tids:
+            try:
+                pid, status = os.waitpid(tid, os.WNOHANG | WALL)
+            except ChildProcessError:
+                raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
+            if pid == tid:
+                return tid, status
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return None
+        info = signal.sigtimedwait(_WAKE, 1.0 if remaining is None else min(remaining, 1.0))
+        if info is not None and info.si_signo in _STOPPING:
+            interrupts.signal = info.si_signo

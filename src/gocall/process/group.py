@@ -1,0 +1,119 @@
+"""Every thread of the target traced at once, for the two cases that need it.
+
+* ``--stop-the-world``: Delve's all-stop behaviour; every thread is stopped
+  whenever the thread driving the call is, and runs while it runs.
+* Waiting for a parked goroutine to come back to user code: it may wake on
+  any thread, so each thread gets the same hardware breakpoints and runs on,
+  traced, until one of them hits (process/breakpoints.py).
+
+Threads created after :meth:`ThreadGroup.seize_all` are not part of the group.
+A thread that exits meanwhile is dropped; the process exiting is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+from ..errors import PtraceError, TargetExited
+from . import breakpoints, ptrace
+from .threads import Thread, TrapStop, thread_ids
+from .waiting import waitany
+
+log = logging.getLogger("gocall.ptrace")
+
+
+class ThreadGroup:
+    """The target's threads but ``exclude``, traced."""
+
+    def __init__(self, pid: int, exclude: Sequence[int] = ()) -> None:
+        self.pid = pid
+        self.exclude = set(exclude)
+        self.threads: dict[int, Thread] = {}
+
+    def seize_all(self) -> None:
+        for tid in thread_ids(self.pid):
+            if tid in self.exclude or tid in self.threads:
+                continue
+            t = Thread(self.pid, tid)
+            try:
+                # TRACECLONE: a thread the runtime starts meanwhile (a new M) is traced too;
+                # a Go 1.19 callee may move onto it and trap there.
+                t.seize(ptrace.PTRACE_O_TRACECLONE)
+            except TargetExited:
+                continue  # ended between listing and seizing
+            self.threads[tid] = t
+
+    def stop_all(self) -> None:
+        self._each(lambda t: None if t.stopped else t.stop())
+        if self.adopt():
+            self.stop_all()
+
+    def adopt(self, extra: Sequence[Thread] = ()) -> bool:
+        """Take in threads created by traced ones (auto-attached, about to report an event stop)."""
+        new = False
+        for t in [*self.threads.values(), *extra]:
+            while t.cloned:
+                child = Thread(self.pid, t.cloned.pop())
+                child.traced = True
+                self.threads[child.tid] = child
+                new = True
+        return new
+
+    def resume_all(self) -> None:
+        self._each(lambda t: t.resume() if t.stopped else None)
+
+    def arm(self, pcs: Sequence[int]) -> None:
+        """Hardware breakpoints at ``pcs`` on every (stopped) thread of the group."""
+        self._each(lambda t: breakpoints.set_breakpoints(t.tid, pcs))
+
+    def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
+        """The first SIGTRAP stop of a running thread of the group (others' signals are passed through)."""
+        while self.threads:
+            got = waitany(list(self.threads), timeout)
+            if got is None:
+                return None
+            t = self.threads[got[0]]
+            try:
+                trap = t.on_status(got[1])
+            except TargetExited:
+                self._drop(t)
+                continue
+            self.adopt()
+            if trap is not None:
+                return t, trap
+        return None
+
+    def release(self, thread: Thread) -> None:
+        """Take ``thread`` out of the group (the caller now owns it)."""
+        self.threads.pop(thread.tid, None)
+
+    def detach_all(self) -> None:
+        """Disarm and detach every thread, leaving each running from where it is."""
+
+        def undo(t: Thread) -> None:
+            if not t.stopped:
+                t.stop()
+            breakpoints.set_breakpoints(t.tid, [])
+            t.detach()
+
+        self._each(undo)
+        self.threads.clear()
+
+    def _each(self, action: Callable[[Thread], object]) -> None:
+        for t in list(self.threads.values()):
+            try:
+                action(t)
+            except TargetExited:
+                self._drop(t)
+            except PtraceError as e:
+                if e.errno != 3:  # ESRCH: it exited under us
+                    raise
+                self._drop(t)
+
+    def _drop(self, t: Thread) -> None:
+        self.threads.pop(t.tid, None)
+        t.traced = False
+        if not os.path.exists(f"/proc/{self.pid}"):
+            raise TargetExited(f"process {self.pid} exited")

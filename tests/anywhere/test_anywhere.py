@@ -1,0 +1,70 @@
+"""Calls anywhere (issue 4): parked goroutines, stop-the-world, Go 1.19's migrating callee,
+and interruption at each protocol step, against real processes."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+import gocall
+from gocall.errors import Interrupted, NoGoroutine
+from gocall.process.waiting import interrupts
+
+
+def test_goroutine_parked_in_a_channel_receive(target):  # type: ignore[no-untyped-def]
+    """Goroutine 1 (the reporter) sits in a channel receive; the call waits for it to come back
+    to main.report and is injected there (a hardware breakpoint on its return address)."""
+    with gocall.attach(target.pid) as proc:
+        proc.engine.goroutine = 1
+        for _ in range(5):
+            assert proc.eval("main.Add(40, 2)") == 42
+            site = proc.engine.last_site
+            assert site is not None and site.goroutine == 1 and "main.go" in site.where
+    target.assert_healthy()
+
+
+def test_no_such_goroutine(target):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid, timeout=2) as proc:
+        proc.engine.goroutine = 99999
+        with pytest.raises(NoGoroutine, match="no goroutine 99999"):
+            proc.eval("main.Add(1, 2)")
+    target.assert_healthy()
+
+
+def test_stop_the_world(target):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid) as proc:
+        proc.engine.stop_the_world = True
+        for i in range(10):
+            assert proc.eval(f"main.Add({i}, 1)") == i + 1
+        assert proc.eval("main.CallGC(500)") == 500 * 499 // 2
+    target.assert_healthy()
+
+
+def test_callee_that_blocks_may_move_threads(target):  # type: ignore[no-untyped-def]
+    """Go 1.19's debugCallWrap does not lock the callee to the thread: a callee that runs
+    the GC or sleeps may trap on another thread, which gocall must be tracing."""
+    with gocall.attach(target.pid) as proc:
+        for _ in range(10):
+            assert proc.eval("main.CallGC(2000)") == 2000 * 1999 // 2
+            assert proc.eval("main.Sleep(5)") == 5
+    target.assert_healthy()
+
+
+@pytest.mark.parametrize("step", ["enter", "FRAME_READY", "callee", "RETURNED", "RESTORE"])
+def test_interrupt_at_each_protocol_step(target, step):  # type: ignore[no-untyped-def]
+    """SIGINT at any step: the call is finished or unwound, the thread restored, then Interrupted."""
+    def hook(name: str) -> None:
+        if name == step or (step == "callee" and name == "FRAME_READY"):
+            # What the engine's waits do when they collect a SIGINT (process/waiting.py);
+            # real signals from outside are tested in tests/cli.
+            interrupts.signal = signal.SIGINT
+
+    with gocall.attach(target.pid) as proc:
+        proc.engine.protocol_hook = hook
+        expr = "main.Sleep(300)" if step == "callee" else "main.Add(1, 2)"
+        with pytest.raises(Interrupted):
+            proc.eval(expr)
+        proc.engine.protocol_hook = None
+        assert proc.eval("main.Add(2, 3)") == 5
+    target.assert_healthy()
