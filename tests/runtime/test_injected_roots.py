@@ -20,14 +20,16 @@ import gocall
 from gocall.runtime.roots import CONSERVATIVE, PRECISE
 
 
-def _wait_for(predicate, timeout: float = 60.0, what: str = ""):
+def _wait_for(predicate, timeout: float = 180.0, what: str = "", call=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if call is not None and call.poll() is not None:
+            raise AssertionError(f"gocall call ended before {what}: {call.stderr.read()}")
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what} (a loaded machine?)")
 
 
 def test_roots_during_injected_call_show_both_conservative_frames(runtime_target) -> None:
@@ -37,7 +39,7 @@ def test_roots_during_injected_call_show_both_conservative_frames(runtime_target
         with gocall.attach(runtime_target.pid) as proc:
             view = proc.runtime
             caller = _wait_for(lambda: next((g for g in view.goroutines() if g.header == "debug call"), None),
-                               what="a goroutine parked in 'debug call'")
+                               what="a goroutine parked in 'debug call'", call=call)
             callee = _wait_for(lambda: next((g for g in view.goroutines() if any(
                 sf.function == "main.Block" for fr in view.frames(g, stop_running=False) for sf in fr.calls)), None),
                 what="the goroutine running main.Block")
@@ -65,7 +67,7 @@ def test_roots_during_injected_call_show_both_conservative_frames(runtime_target
             "runtime.debugCallWrap2", "runtime.debugCallWrap1", "runtime.goexit"]
     finally:
         os.kill(runtime_target.pid, signal.SIGUSR2)
-        out, err = call.communicate(timeout=60)
+        out, err = call.communicate(timeout=300)
     if go119:
         # Go 1.19 lets the callee's goroutine migrate when it blocks (facts sheet 1.7), so its
         # return trap may hit an untraced thread: the call engine does not follow that yet.
