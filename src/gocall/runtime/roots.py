@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from ..binary.funcdata import FuncData, StackObjectRecord
 from ..binary.pclntab import ArgsSizeUnknown, PCDATA_StackMapIndex
 from ..errors import ProcessError
@@ -26,9 +24,6 @@ from ..process.memory import Memory
 from .goroutines import Goroutine
 from .heap import Heap, HeapObject
 from .unwind import Frame, FuncIDs
-
-if TYPE_CHECKING:
-    from ..binary.dwarf import Dwarf
 
 __all__ = ["FrameRoots", "Slot", "StackObject", "scan_frames"]
 
@@ -44,7 +39,6 @@ class Slot:
     value: int
     area: str  # "locals" or "args"
     offset: int  # from the frame's CFA (= fp, DWARF's DW_OP_call_frame_cfa)
-    name: str | None = None  # the variable living there, from DWARF, when known
     heap: HeapObject | None = None  # the heap object it points into
     to_stack: bool = False  # points into the goroutine's own stack
 
@@ -69,7 +63,7 @@ class FrameRoots:
 
 
 def scan_frames(frames: list[Frame], g: Goroutine, mem: Memory, funcdata: FuncData, heap: Heap,
-                ids: FuncIDs, dwarf: Dwarf | None = None) -> list[FrameRoots]:
+                ids: FuncIDs) -> list[FrameRoots]:
     """The roots of each frame, innermost first, as scanframeworker walks them."""
     conservative_caller = ""
     out = []

@@ -137,4 +137,4 @@ class RuntimeView:
         """How the GC would scan each frame of ``g`` (precise or conservative)."""
         frames = self.frames(g, stop_running)
         heap = Heap(self.mem, self.layout, self._symbol("runtime.mheap_"))
-        return scan_frames(frames, g, self.mem, self.funcdata, heap, self.unwinder.ids, self.binary.dwarf)
+        return scan_frames(frames, g, self.mem, self.funcdata, heap, self.unwinder.ids)
