@@ -77,10 +77,11 @@ def go_toolchain(request: pytest.FixtureRequest) -> GoToolchain:
 
 @pytest.fixture(scope="session")
 def build_fixture(go_toolchain: GoToolchain) -> BuildFixture:
-    """``build_fixture(name, flags=())`` -> path of ``tests/fixtures/<name>`` built (cached)."""
+    """``build_fixture(name, flags=(), env=None)`` -> path of ``tests/fixtures/<name>`` built (cached);
+    ``name`` may also be an absolute path to a package directory."""
 
-    def build(name: str, flags: Sequence[str] = ()) -> Path:
-        return go_toolchain.build_cached(FIXTURES / name, tuple(flags))
+    def build(name: str | Path, flags: Sequence[str] = (), env: dict[str, str] | None = None) -> Path:
+        return go_toolchain.build_cached(FIXTURES / name, tuple(flags), env=env)
 
     return build
 

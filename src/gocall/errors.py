@@ -31,6 +31,10 @@ class UnsupportedGo(BinaryError):
     """Built by a Go release whose layouts gocall does not know."""
 
 
+class UnsupportedBinary(BinaryError):
+    """A Go binary gocall can read but not call into (a PIE, or no debugCallV2); says why."""
+
+
 class SymbolNotFound(BinaryError):
     """A function or symbol is not in the binary (dead-code eliminated, misspelt, inlined away)."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .binary import GoBinary
+from .binary.support import check_callable
 from .call.engine import CallEngine
 from .errors import ExprError, TargetExited
 from .expr.eval import Evaluation, Evaluator
@@ -33,6 +34,7 @@ class Process:
             self.binary = GoBinary.open(f"/proc/{pid}/exe")
         except FileNotFoundError:
             raise TargetExited(f"process {pid} does not exist") from None
+        check_callable(self.binary)  # PIE, no debugCallV2: refused with the reason (binary/support.py)
         self.layout = layouts.for_go(self.binary.go_version_tuple, self.binary.dwarf)
         self.mem = Memory(pid)
         self.engine = CallEngine(pid, self.binary, self.mem, self.layout, timeout)

@@ -9,6 +9,7 @@ build cache, ``~/.cache/gocall/builds``) and reused by later runs. Every test ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,12 @@ def toolchain(go_toolchain: GoToolchain) -> GoToolchain:
 def build(toolchain: GoToolchain, fixture: str, *flags: str, env: dict[str, str] | None = None) -> Path:
     """Build ``fixtures/<fixture>`` with ``go build FLAGS``, cached by source, Go version, flags and env."""
     return toolchain.build_cached(FIXTURES / fixture, flags, env=env)
+
+
+@pytest.fixture(scope="session")
+def build_binary(toolchain: GoToolchain) -> Callable[..., Path]:
+    """``build_binary(fixture, *flags, env=None)``: :func:`build` with the matrix's toolchain."""
+    return lambda fixture, *flags, env=None: build(toolchain, fixture, *flags, env=env)
 
 
 @pytest.fixture(scope="session")
