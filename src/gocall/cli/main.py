@@ -61,7 +61,12 @@ def cli(log_layers: str) -> None:
 @click.option("--declare", "declared", metavar="SIG", multiple=True,
               help="Signature of a function in a binary without DWARF (-ldflags='-s -w'), "
               "e.g. 'func main.Add(a, b int) int'. Repeatable.")
-def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declared: tuple[str, ...] = ()) -> None:
+@click.option("--goroutine", type=int, default=None, help="Inject into this goroutine, waiting (up to --timeout) "
+              "for it to return to Go code if it is parked.")
+@click.option("--no-advance", is_flag=True, help="Keep the runtime's refusal instead of moving on to a safe point.")
+@click.option("--stop-the-world", is_flag=True, help="Stop every thread while the call's thread is stopped (Delve).")
+def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declared: tuple[str, ...] = (),
+         goroutine: int | None = None, no_advance: bool = False, stop_the_world: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
@@ -83,6 +88,8 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declar
     evaluations: list[Evaluation] = []
     try:
         with attach(pid, timeout=timeout) as proc:
+            proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
+            proc.engine.stop_the_world = stop_the_world
             for sig in declared:
                 proc.declare(sig)
             for expr in exprs:
