@@ -189,6 +189,10 @@ class GoBinary:
         entry = self._symtab.get(name) or self._symtab.get(name + ".abi0")
         return None if entry is None else entry[1]
 
+    def read_file(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset`` in the file itself (headers that are not loaded)."""
+        return self._map[offset : offset + size]
+
     def read(self, address: int, size: int) -> bytes:
         """``size`` bytes of the file's image at virtual ``address`` (zeros in ``.bss``)."""
         for section in self._sections.values():

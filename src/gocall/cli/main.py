@@ -17,6 +17,7 @@ from ..session import Evaluation, attach
 from ..values.gofmt import format_value
 from .console import Console
 from .goroutines import goroutines
+from .info import info
 from .roots import roots
 from .stack import stack
 
@@ -138,6 +139,7 @@ def demo(keep: bool) -> None:
 cli.add_command(goroutines)
 cli.add_command(stack)
 cli.add_command(roots)
+cli.add_command(info)
 
 
 def main() -> None:
