@@ -68,12 +68,18 @@ _SAVED_BP = 0x98
 _RETURN_PC = 0xA0
 _FRAME_TOP = 0xA8  # SP after the epilogue's RET
 
-# The code after the R12=16 INT3, identical in Go 1.19-1.27 (go-runtime-facts §0):
-# 15 x MOVQ off(SP), reg in the order AX CX DX BX BP SI DI R8..R15; ADDQ $0x98, SP; POPQ BP; RET.
-EPILOGUE = bytes.fromhex(
+# The code after the R12=16 INT3: 15 x MOVQ off(SP), reg (AX CX DX BX BP SI DI R8..R15), then the
+# frame teardown the assembler generates for a $152 frame. Go 1.21-1.27 push BP in the prologue
+# (ADDQ $0x98, SP; POPQ BP; RET); Go 1.19 stores it in the frame (MOVQ 0x98(SP), BP;
+# ADDQ $0xa0, SP; RET). Both leave BP = [SP+0x98], PC = [SP+0xa0], SP = SP+0xa8.
+EPILOGUE_RELOADS = bytes.fromhex(
     "488b842490000000" "488b8c2488000000" "488b942480000000" "488b5c2478" "488b6c2470"
     "488b742468" "488b7c2460" "4c8b442458" "4c8b4c2450" "4c8b542448" "4c8b5c2440"
-    "4c8b642438" "4c8b6c2430" "4c8b742428" "4c8b7c2420" "4881c498000000" "5d" "c3"
+    "4c8b642438" "4c8b6c2430" "4c8b742428" "4c8b7c2420"
+)
+EPILOGUE_ENDINGS = (
+    bytes.fromhex("4881c498000000" "5d" "c3"),  # go1.21+
+    bytes.fromhex("488bac2498000000" "4881c4a0000000" "c3"),  # go1.19
 )
 _MAX_EPILOGUE_STEPS = 64
 
@@ -295,7 +301,9 @@ class Injector:
         if self.step_epilogue:
             return False
         if self._epilogue_known is None:
-            self._epilogue_known = self.mem.read(pc, len(EPILOGUE)) == EPILOGUE
+            code = self.mem.read(pc, len(EPILOGUE_RELOADS) + max(map(len, EPILOGUE_ENDINGS)))
+            tail = code[len(EPILOGUE_RELOADS) :]
+            self._epilogue_known = code.startswith(EPILOGUE_RELOADS) and any(map(tail.startswith, EPILOGUE_ENDINGS))
             if not self._epilogue_known:
                 log.info("debugCallV2 epilogue at %#x is not the known code; single-stepping it", pc)
         return self._epilogue_known
