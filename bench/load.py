@@ -4,7 +4,7 @@
 Usage: python bench/load.py [RUNS]    (default 3)
 
 Target: ``cmd/go`` built from Go 1.19's own source (optimized, as shipped; ~15 MB,
-16,000 functions), so that Delve 1.20 (Debian's ``delve``) can load it too; and
+10,800 functions), so that Delve 1.20 (Debian's ``delve``) can load it too; and
 ``cmd/go`` of the newest toolchain for gocall and ``go tool nm`` only. Each run is a
 fresh process (nothing warm but the OS page cache):
 

@@ -81,9 +81,9 @@ def metadata_sizes(binary: GoBinary) -> MetadataSizes:
             if off:
                 pc_owners.setdefault(off, kind)
         for i in range(f.nfuncdata):
-            off = f.funcdata(i)
-            if off is not None:
-                fd_owners.setdefault(off, f"FUNCDATA_{FUNCDATA_NAMES[i] if i < len(FUNCDATA_NAMES) else i}")
+            blob = f.funcdata(i)
+            if blob is not None:
+                fd_owners.setdefault(blob, f"FUNCDATA_{FUNCDATA_NAMES[i] if i < len(FUNCDATA_NAMES) else i}")
     sizes.pctab = dict(_gaps(pc_owners, h.pclnOffset - h.pctabOffset).most_common())
     sizes.funcdata = dict(_gaps(fd_owners, None).most_common())
     for section in binary.elf.iter_sections():
