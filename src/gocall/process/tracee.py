@@ -1,0 +1,254 @@
+"""Every thread of a process traced, for as long as software breakpoints are in it.
+
+An INT3 in shared text is executed by whichever thread gets there first, and an
+untraced thread that executes one dies of SIGTRAP with the whole program. So while
+gocall has breakpoints in a process, every thread is traced: a launched program is
+seized before its first instruction (process/launch.py), an attached one thread by
+thread until /proc/PID/task lists no new one; PTRACE_O_TRACECLONE makes every thread
+created later start traced.
+
+Threads run freely while traced: each wait status is handled here, and the
+program's own signals (SIGURG for preemption, SIGPROF, SIGINT...) are handed back
+to it at once. What comes out of :meth:`Tracee.wait` is a thread stopped on an INT3
+(:class:`Trapped`) or the end of the process (:class:`Exited`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from ..errors import GocallError, PtraceError, TargetExited
+from . import ptrace
+from .ptrace import WALL
+from .memory import Memory
+from .regs import user_regs_struct
+from .swbreak import SoftwareBreakpoints, Trap
+from .threads import Thread, thread_ids
+from .waiting import interrupts
+
+log = logging.getLogger("gocall.ptrace")
+
+SI_KERNEL = 0x80  # si_code of the SIGTRAP an INT3 raises (x86 do_int3 -> force_sig)
+_STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Trapped:
+    """A thread stopped on an INT3: one of our breakpoints (``ours``; RIP already rewound
+    to its address) or the program's own (``runtime.Breakpoint()``; RIP just past it)."""
+
+    thread: Thread
+    regs: user_regs_struct
+    ours: bool
+
+
+@dataclass(frozen=True)
+class Exited:
+    """The process ended: ``code`` is its exit status, or -signal when killed."""
+
+    code: int
+
+    @property
+    def text(self) -> str:
+        return f"exited with status {self.code}" if self.code >= 0 else \
+            f"was killed by {signal.Signals(-self.code).name}"
+
+
+class Tracee:
+    """All threads of process ``pid``, traced."""
+
+    def __init__(self, pid: int, threads: dict[int, Thread], launched: bool) -> None:
+        self.pid = pid
+        self.breaks = SoftwareBreakpoints(Memory(pid))
+        self.threads = threads
+        self.launched = launched
+        self.exited: Exited | None = None
+        self._pending: list[Trapped] = []  # INT3 stops collected while stopping every thread
+
+    @classmethod
+    def launched_at_exec(cls, pid: int) -> Tracee:
+        """The program :func:`~.launch.spawn_traced` started: one thread, stopped at its exec."""
+        t = Thread(pid, pid)
+        t.traced = t.stopped = True
+        return cls(pid, {pid: t}, launched=True)
+
+    @classmethod
+    def attach(cls, pid: int) -> Tracee:
+        """Seize every thread of a running process (they keep running)."""
+        tracee = cls(pid, {}, launched=False)
+        try:
+            while True:
+                new = [tid for tid in thread_ids(pid) if tid not in tracee.threads]
+                if not new:
+                    return tracee
+                for tid in new:
+                    t = Thread(pid, tid)
+                    try:
+                        t.seize(ptrace.PTRACE_O_TRACECLONE)
+                    except TargetExited:
+                        continue
+                    tracee.threads[tid] = t
+        except BaseException:
+            tracee.detach()
+            raise
+
+    # -- running and waiting --------------------------------------------------------
+
+    def resume_all(self) -> None:
+        for t in list(self.threads.values()):
+            if t.stopped:
+                self._cont(t, 0)
+
+    def wait(self, timeout: float | None) -> Trapped | Exited | None:
+        """The next INT3 stop or the end of the process; None after ``timeout`` seconds
+        or when SIGINT/SIGTERM reaches gocall (``interrupts.signal``)."""
+        if self._pending:
+            return self._pending.pop(0)
+        if self.exited is not None:
+            return self.exited
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            got = self._poll()
+            if got is not None:
+                event = self._handle(*got)
+                if event is not None:
+                    return event
+                continue
+            if interrupts.signal is not None:
+                return None
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            info = signal.sigtimedwait({signal.SIGCHLD, signal.SIGINT, signal.SIGTERM},
+                                       0.2 if remaining is None else min(remaining, 0.2))
+            if info is not None and info.si_signo != signal.SIGCHLD:
+                interrupts.signal = info.si_signo
+
+    def stop_all(self, but: Thread | None = None) -> None:
+        """Every running thread (but ``but``) PTRACE_INTERRUPTed and waited for. A thread that
+        hits one of our breakpoints meanwhile is left stopped at it, rewound, to hit it again
+        when it runs (no hit is lost); one on the program's own INT3 is returned by the next
+        :meth:`wait`."""
+        waiting: set[int] = set()
+        for t in list(self.threads.values()):
+            if t is but or t.stopped:
+                continue
+            try:
+                ptrace.interrupt(t.tid)
+                waiting.add(t.tid)
+            except PtraceError:
+                self._gone(t.tid)
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        while waiting and self.exited is None and time.monotonic() < deadline:
+            got = self._poll(sorted(waiting))
+            if got is None:
+                signal.sigtimedwait({signal.SIGCHLD}, 0.05)
+                continue
+            tid, status = got
+            event = self._handle(tid, status, stopping=True)
+            if isinstance(event, Trapped) and not event.ours:
+                self._pending.append(event)
+            t = self.threads.get(tid)
+            if t is None or t.stopped:
+                waiting.discard(tid)
+            # A thread created meanwhile starts traced, reporting an event stop of its own: wait for it too.
+            waiting.update(n for n, nt in self.threads.items() if not nt.stopped and nt is not but)
+
+    # -- ending ---------------------------------------------------------------------
+
+    def detach(self) -> None:
+        """Let every thread go, each from where it is (the caller removed its breakpoints first)."""
+        for t in list(self.threads.values()):
+            try:
+                t.detach()
+            except GocallError:
+                pass
+        self.threads.clear()
+
+    def kill(self) -> Exited:
+        """SIGKILL a launched program and reap it."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while self.exited is None and self.threads:
+            got = self._poll()
+            if got is None:
+                signal.sigtimedwait({signal.SIGCHLD}, 0.05)
+                continue
+            self._handle(*got)
+        return self.exited or Exited(-signal.SIGKILL)
+
+    # -- wait statuses ----------------------------------------------------------------
+
+    def _poll(self, tids: list[int] | None = None) -> tuple[int, int] | None:
+        for tid in tids if tids is not None else list(self.threads):
+            try:
+                got, status = os.waitpid(tid, os.WNOHANG | WALL)
+            except ChildProcessError:
+                self._gone(tid)
+                continue
+            if got == tid:
+                return tid, status
+        return None
+
+    def _handle(self, tid: int, status: int, stopping: bool = False) -> Trapped | Exited | None:
+        t = self.threads.get(tid)
+        if t is None:
+            return None
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            self._gone(tid)
+            if tid == self.pid:
+                self.exited = Exited(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status))
+                return self.exited
+            return None
+        event, sig = status >> 16, os.WSTOPSIG(status)
+        if event == ptrace.PTRACE_EVENT_CLONE:
+            child = Thread(self.pid, ptrace.geteventmsg(tid))
+            child.traced = True
+            self.threads[child.tid] = child
+            self._cont(t, 0)
+            return None
+        if event == ptrace.PTRACE_EVENT_STOP:
+            if stopping:
+                t.stopped = True  # our interrupt, or a new thread's first stop while stopping all
+            else:
+                self._cont(t, 0)  # a new thread's first stop, a group-stop: run on
+            return None
+        if event:
+            self._cont(t, 0)  # exec and other events: nothing to do
+            return None
+        if sig == signal.SIGTRAP and ptrace.getsiginfo_code(tid) == SI_KERNEL:
+            t.stopped = True
+            regs = ptrace.getregs(tid)
+            kind = self.breaks.classify(regs.rip)
+            if kind is Trap.FOREIGN:
+                return Trapped(t, regs, ours=False)
+            regs.rip -= 1  # back onto the instruction the INT3 replaced
+            ptrace.setregs(tid, regs)
+            if kind is Trap.RETIRED:  # removed since it was hit: as if it never was
+                if not stopping:
+                    self._cont(t, 0)
+                return None
+            return Trapped(t, regs, ours=True)
+        if sig == signal.SIGTRAP and ptrace.getsiginfo_code(tid) in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
+            sig = 0  # a single step or hardware breakpoint of ours, late: not the program's
+        log.debug("thread %d: passing signal %d through", tid, sig)
+        self._cont(t, sig)
+        return None
+
+    def _cont(self, t: Thread, sig: int) -> None:
+        try:
+            ptrace.cont(t.tid, sig)
+            t.stopped = False
+        except PtraceError:
+            self._gone(t.tid)
+
+    def _gone(self, tid: int) -> None:
+        t = self.threads.pop(tid, None)
+        if t is not None:
+            t.traced = t.stopped = False
