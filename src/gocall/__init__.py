@@ -18,12 +18,15 @@ from .errors import (
     SymbolNotFound,
     TargetExited,
 )
-from .session import Evaluation, Process, attach
+from .session import Evaluation, Process, attach, launch
+from .stop import Breakpoint, Exited, Stop
 
 __all__ = [
     "ArgumentError",
+    "Breakpoint",
     "CallRefused",
     "Evaluation",
+    "Exited",
     "ExprError",
     "GoError",
     "GoPanic",
@@ -31,7 +34,9 @@ __all__ = [
     "Interrupted",
     "NoGoroutine",
     "Process",
+    "Stop",
     "SymbolNotFound",
     "TargetExited",
     "attach",
+    "launch",
 ]

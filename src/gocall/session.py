@@ -10,7 +10,8 @@ stopped, and only while one call runs; between calls the process runs untraced.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .binary import GoBinary
 from .binary.support import check_callable
@@ -24,9 +25,14 @@ from .runtime.roots import FrameRoots
 from .runtime.unwind import Frame
 from .runtime.view import GoroutineInfo, RuntimeView
 
+if TYPE_CHECKING:
+    from .stop import Breakpoint, Debugger, Exited, Stop
+
 
 class Process:
-    """A live Go process. Use :func:`gocall.attach` to get one."""
+    """A live Go process. Use :func:`gocall.attach` or :func:`gocall.launch` to get one."""
+
+    _debugger: Debugger | None = None  # breakpoints and stops (stop.py), once asked for
 
     def __init__(self, pid: int, timeout: float = 10.0) -> None:
         self.pid = pid
@@ -48,8 +54,36 @@ class Process:
         self.close()
 
     def close(self) -> None:
-        """Release the process. No thread is traced between calls, so there is nothing to undo."""
-        self.mem.close()
+        """Release the process: breakpoints removed, then a launched program is killed and an
+        attached one detached. Without breakpoints no thread is traced between calls."""
+        try:
+            if self._debugger is not None:
+                self._debugger.release(kill=self._debugger.tracee.launched)
+        finally:
+            self.mem.close()
+
+    @property
+    def debugger(self) -> Debugger:
+        """Breakpoints and stops; attaching it traces every thread (see :mod:`gocall.stop`)."""
+        if self._debugger is None:
+            from .process.tracee import Tracee
+            from .stop import Debugger
+
+            self._debugger = Debugger(self, Tracee.attach(self.pid))
+        return self._debugger
+
+    def break_at(self, location: str, condition: str | None = None) -> Breakpoint:
+        """Stop at ``pkg.Func``, ``file.go:LINE`` or ``*0xADDR`` (optionally ``... if COND``)."""
+        return self.debugger.break_at(location, condition)
+
+    def wait(self, timeout: float | None = None) -> Stop | Exited | None:
+        """Run until a breakpoint or runtime.Breakpoint() stops a goroutine (a :class:`~gocall.stop.Stop`),
+        or the program ends (:class:`~gocall.stop.Exited`); None after ``timeout`` seconds."""
+        return self.debugger.wait(timeout)
+
+    def cont(self) -> None:
+        """Resume from the current stop."""
+        self.debugger.cont()
 
     def call(self, func: str, *args: Any) -> Any:
         """Call ``func`` (``"main.Add"``) with Python values as Go untyped constants."""
@@ -105,4 +139,31 @@ def attach(pid: int, timeout: float = 10.0) -> Process:
     return Process(pid, timeout)
 
 
-__all__ = ["Evaluation", "Process", "attach"]
+def launch(argv: Sequence[str], timeout: float = 10.0) -> Process:
+    """Start the program ``argv`` under gocall, stopped before its first instruction; set
+    breakpoints, then :meth:`Process.wait`. Leaving the ``with`` block kills it::
+
+        with gocall.launch(["./server", "-port", "0"]) as proc:
+            proc.break_at("main.handle if req.ID == 7")
+            stop = proc.wait()
+            stop.eval("req.Path")
+    """
+    import os
+    import signal
+
+    from .process.launch import spawn_traced
+    from .process.tracee import Tracee
+    from .stop import Debugger
+
+    pid = spawn_traced(argv)
+    try:
+        proc = Process(pid, timeout)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    proc._debugger = Debugger(proc, Tracee.launched_at_exec(pid))
+    return proc
+
+
+__all__ = ["Evaluation", "Process", "attach", "launch"]

@@ -135,6 +135,10 @@ class Dwarf:
     def _unit(self, offset: int) -> CompileUnit:
         return self.info.get_CU_at(offset)
 
+    def package_units(self, package: str) -> list[CompileUnit]:
+        """The compilation units of ``package`` (frames and locals walk their subprograms)."""
+        return [self._unit(offset) for offset in self._units.get(package, ())]
+
     def _package_functions(self, package: str) -> dict[str, int]:
         """Name → DIE offset of every named subprogram in ``package``'s units (walked once)."""
         index = self._functions.get(package)

@@ -19,6 +19,7 @@ from .console import Console
 from .goroutines import goroutines
 from .info import info
 from .roots import roots
+from .run import run
 from .stack import stack
 
 console = Console()
@@ -140,6 +141,7 @@ cli.add_command(goroutines)
 cli.add_command(stack)
 cli.add_command(roots)
 cli.add_command(info)
+cli.add_command(run)
 
 
 def main() -> None:

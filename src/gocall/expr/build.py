@@ -83,9 +83,30 @@ class Builder:
             out.append(v)
         return out
 
+    def assign(self, target: Expr, value: Expr) -> Operand:
+        """``target = value``: written to the target's memory, or to the register a
+        local lives in (through the scope); the new value is the result."""
+        dst = self.eval(target)
+        if dst.type is None or dst.fn is not None or dst.results is not None:
+            raise ExprError(f"cannot assign to {target.text} (neither addressable nor a map index expression)")
+        image = self._arg(value, dst.type, "assignment")
+        if dst.addr is not None:
+            self.mem.write(dst.addr, image)
+        elif self.s.scope is None or not self.s.scope.store(dst, image):
+            raise ExprError(f"cannot assign to {target.text} (it is not a variable in memory or in a register)")
+        return Operand(dst.type, image=image, addr=dst.addr, text=target.text)
+
     # -- names -------------------------------------------------------------------
 
     def _name(self, name: str) -> Operand:
+        scope = self.s.scope
+        if scope is not None:  # a stopped frame's variables shadow package members, as in Go
+            head, dot, rest = name.partition(".")
+            local = scope.lookup(head)
+            if local is not None:
+                for part in rest.split(".") if dot else ():
+                    local = self._select(local, part, f"{local.text}.{part}")
+                return local
         q = self.names.qualify(name)
         fn = self.names.function(q)
         if fn is not None:
@@ -105,6 +126,15 @@ class Builder:
         raise SymbolNotFound(f"undefined: {name} (function or variable {q} is not in the binary)",
                              hint="check the spelling; unused functions and variables may be dead-code "
                                   "eliminated or inlined away (mark functions //go:noinline and use them)")
+
+    def _is_local(self, name: str) -> bool:
+        """Whether ``name``'s first part is a variable of the stopped frame (it shadows packages)."""
+        if self.s.scope is None:
+            return False
+        try:
+            return self.s.scope.lookup(name.partition(".")[0]) is not None
+        except ExprError:
+            return True  # a local that is not available here: still a local
 
     def _type(self, e: Expr) -> GoType:
         text = e.qualified if isinstance(e, Name) else e.text
@@ -342,12 +372,14 @@ class Builder:
     def _call(self, e: Call) -> Operand:
         if isinstance(e.func, Name) and e.func.qualified in ("len", "cap"):
             return self._len(e)
-        if isinstance(e.func, (TypeExpr, Unary)) or (isinstance(e.func, Name) and self._is_type(e.func.qualified)):
+        local = isinstance(e.func, Name) and self._is_local(e.func.qualified)
+        if isinstance(e.func, (TypeExpr, Unary)) or (isinstance(e.func, Name) and not local and
+                                                      self._is_type(e.func.qualified)):
             t = self._type(e.func)
             if len(e.args) != 1:
                 raise ExprError(f"wrong argument count in conversion to {t.name}")
             return self._conversion(self.eval(e.args[0], t), t, e.text)
-        if isinstance(e.func, Name):
+        if isinstance(e.func, Name) and not local:
             q = self.names.qualify(e.func.qualified)
             if self.names.function(q) is None and self.names.variable(q) is None and "." not in e.func.qualified[
                     e.func.qualified.find(".") + 1 :] and self.names.is_package(q.rsplit(".", 1)[0].rsplit("/", 1)[-1]):

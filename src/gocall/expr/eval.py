@@ -35,8 +35,8 @@ from ..values.gofmt import format_value
 from ..values.model import GoValue
 from .build import Builder, Escape
 from .names import Names
-from .operand import Fn, Operand
-from .parse import Call, Const, Expr, Name
+from .operand import Fn, Operand, Scope
+from .parse import Assign, Call, Const, Expr, Name
 
 
 @dataclass
@@ -86,10 +86,12 @@ class _Panicked(Exception):
 class Session:
     """The target side of one expression: a lazily held thread and the objects allocated."""
 
-    def __init__(self, ev: Evaluator, unsafe: bool) -> None:
+    def __init__(self, ev: Evaluator, unsafe: bool, held: Held | None = None, scope: Scope | None = None) -> None:
         self.ev = ev
         self.unsafe = unsafe
-        self.held: Held | None = None
+        self.held: Held | None = held
+        self.fixed = held is not None  # a thread stopped by a breakpoint: calls run there or not at all
+        self.scope = scope
         self._stack: contextlib.ExitStack = contextlib.ExitStack()
         self.calls = 0
         runtime_types = ev.runtime_types
@@ -134,7 +136,7 @@ class Session:
                 return held.call(setup)
             except CallRefused as e:
                 # Before anything was allocated, another stop may accept the call.
-                if not e.transient or self.calls > 1 or time.monotonic() > deadline:
+                if not e.transient or self.fixed or self.calls > 1 or time.monotonic() > deadline:
                     raise
                 self._stack.close()
                 self._stack, self.held, self.calls = contextlib.ExitStack(), None, 0
@@ -178,13 +180,16 @@ class Evaluator:
             fn = self._runtime_fns[name] = found
         return fn
 
-    def evaluate(self, tree: Expr, text: str, unsafe: bool = False) -> Evaluation:
+    def evaluate(self, tree: Expr | Assign, text: str, unsafe: bool = False, held: Held | None = None,
+                 scope: Scope | None = None) -> Evaluation:
+        """Evaluate ``tree``; at a stop, ``held`` is the stopped thread (calls run there) and
+        ``scope`` the stopped frame's variables."""
         ev = Evaluation(text)
-        session = Session(self, unsafe)
+        session = Session(self, unsafe, held, scope)
         try:
             try:
                 b = Builder(self, session)
-                op = b.eval(tree)
+                op = b.assign(tree.target, tree.value) if isinstance(tree, Assign) else b.eval(tree)
                 ev.results = b.results(op)
             finally:
                 ev.calls = session.calls

@@ -10,7 +10,7 @@ strings computed by gocall itself (``"a" + f()``) carry their text in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..binary.gotypes import GoType, Kind, Signature
 
@@ -39,6 +39,19 @@ class Operand:
     @property
     def untyped(self) -> bool:
         return self.type is None and self.fn is None
+
+
+class Scope(Protocol):
+    """Names an expression sees before package members: a stopped frame's parameters and
+    locals (stop.py). Operands it returns carry an address only when the value really is
+    in target memory."""
+
+    def lookup(self, name: str) -> Operand | None:
+        """The variable ``name`` (no dots), or None if the scope has no such name."""
+
+    def store(self, target: Operand, image: bytes) -> bool:
+        """Write ``image`` to a variable that has no address (a register); False if ``target``
+        is not such a variable."""
 
 
 def same_type(a: GoType, b: GoType) -> bool:

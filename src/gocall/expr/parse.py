@@ -101,6 +101,15 @@ class TypeAssert:
 
 Expr = Const | Name | TypeExpr | Selector | Index | Unary | Binary | Call | Composite | TypeAssert
 
+
+@dataclass(frozen=True)
+class Assign:
+    """``x = EXPR``: the one statement gocall evaluates (at a stop: locals and globals)."""
+
+    target: Expr
+    value: Expr
+    text: str
+
 _PREFIX = b"package p\nvar _ = "
 
 
@@ -124,6 +133,29 @@ def parse(text: str) -> Expr:
         raise ExprError(f"expected one Go expression, got {text!r}")
     node = values.named_children[0]
     return _convert(node, src)
+
+
+_STMT_PREFIX = b"package p\nfunc _() {\n"
+
+
+def parse_statement(text: str) -> Expr | Assign:
+    """An expression, or an assignment ``x = EXPR`` (one target, one value)."""
+    try:
+        return parse(text)
+    except ExprError as not_expr:
+        src = _STMT_PREFIX + text.encode() + b"\n}\n"
+        root = _parser().parse(src).root_node
+        body = root.named_children[-1].child_by_field_name("body") if root.named_children else None
+        stmts = [c for c in body.named_children if c.type != "comment"] if body is not None else []
+        if len(stmts) == 1 and stmts[0].type == "statement_list":  # newer tree-sitter-go wraps them
+            stmts = [c for c in stmts[0].named_children if c.type != "comment"]
+        if root.has_error or len(stmts) != 1 or stmts[0].type != "assignment_statement" or \
+                _text(_field(stmts[0], "operator"), src) != "=":
+            raise not_expr from None
+        left, right = _field(stmts[0], "left"), _field(stmts[0], "right")
+        if left.named_child_count != 1 or right.named_child_count != 1:
+            raise ExprError(f"assign one value at a time: {text!r}") from None
+        return Assign(_convert(left.named_children[0], src), _convert(right.named_children[0], src), text)
 
 
 def _first_error(n: Node) -> Node | None:

@@ -1,0 +1,79 @@
+"""``gocall run``: start a program under gocall, stop where asked, evaluate there."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import GocallError
+from ..session import launch
+from ..stop import Exited
+from ..values.gofmt import format_value
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.option("--break", "breaks", metavar="LOCATION", multiple=True,
+              help="Stop at pkg.Func, file.go:LINE or *0xADDR, optionally 'LOCATION if COND'. Repeatable.")
+@click.option("--eval", "exprs", metavar="EXPR", multiple=True,
+              help="Evaluate at each stop (locals, then package members; 'x = f()' assigns). Repeatable.")
+@click.option("--frame", type=int, default=0, show_default=True, help="Evaluate in this frame (0: innermost).")
+@click.option("--count", type=int, default=1, show_default=True, help="Stops to report before running on freely.")
+@click.option("--kill", is_flag=True, help="Kill the program after the last reported stop.")
+@click.option("--unsafe", is_flag=True, help="Allow pointers into the stack (&local) as call arguments.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per stop on stdout.")
+@click.argument("argv", nargs=-1, required=True)
+def run(breaks: tuple[str, ...], exprs: tuple[str, ...], frame: int, count: int, kill: bool, unsafe: bool,
+        as_json: bool, argv: tuple[str, ...]) -> None:
+    """Run PROGRAM [ARGS...] (after --) under gocall; stop at each --break and at runtime.Breakpoint().
+
+    \b
+    gocall run --break main.handle --eval req.ID -- ./server
+    gocall run --break 'main.handle if req.ID == 7' --eval 'req.Path' --count 2 -- ./server
+    gocall run --break main.go:42 --eval 'x = f()' --kill -- ./prog arg
+
+    The program keeps the terminal's stdin, stdout and stderr; gocall reports on
+    stderr (or --json on stdout) and exits with the program's exit status.
+    """
+    from .main import console
+
+    stops = 0
+    try:
+        with launch(argv) as proc:
+            for b in breaks:
+                proc.break_at(b)
+            while True:
+                event = proc.wait()
+                if event is None:
+                    console.error("interrupted; the program was killed")
+                    sys.exit(130)
+                if isinstance(event, Exited):
+                    sys.exit(event.code if event.code >= 0 else 128 - event.code)
+                stops += 1
+                if stops > count:
+                    continue  # the breakpoints are gone; runtime.Breakpoint() calls run on unreported
+                evaluations = [event.evaluate(e, frame, unsafe) for e in exprs]
+                if as_json:
+                    console.json({"goroutine": event.goroutine, "location": event.location,
+                                  "breakpoint": event.breakpoint.location if event.breakpoint else None,
+                                  "condition_error": event.condition_error,
+                                  "evaluations": [ev.to_json() for ev in evaluations]})
+                else:
+                    console.error(f"stop {stops}: goroutine {event.goroutine} at {event.location}"
+                                  + (f" ({event.condition_error})" if event.condition_error else ""))
+                    for ev in evaluations:
+                        if ev.error is not None:
+                            console.error(f"  {ev.expr}: {ev.error}")
+                        elif ev.panic is not None:
+                            console.error(f"  {ev.expr}: panic: {format_value(ev.panic)} [recovered]")
+                        else:
+                            console.error(f"  {ev.expr} = " + ", ".join(format_value(r) for r in ev.results))
+                if stops >= count:
+                    if kill:
+                        proc.debugger.release(kill=True)
+                        sys.exit(137)
+                    for bp in list(proc.debugger.breakpoints):
+                        proc.debugger.clear(bp)
+    except GocallError as e:
+        console.error(str(e))
+        sys.exit(1)

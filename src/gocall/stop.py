@@ -1,0 +1,398 @@
+"""Stopping where you want: breakpoints, the stops they produce, and expressions
+evaluated in a stopped frame.
+
+:class:`Debugger` owns a :class:`~gocall.process.tracee.Tracee` (every thread of the
+process traced, for as long as one INT3 of ours is in its text) and the breakpoints.
+A stop is *all-stop*: when a thread hits a breakpoint every other thread is stopped
+too, so the program does not move while the stop is looked at, and stepping over the
+breakpoint (original byte back, one single step of the hitting thread, INT3 again)
+happens while no other thread can pass the address unseen. Calls made at a stop
+(``stop.eval("p.String()")``, a condition that calls a function) run with the other
+threads resumed for their duration (a callee may need the GC, which needs every P),
+and with our INT3s lifted so that nothing but the call's own traps reaches us.
+
+``runtime.Breakpoint()`` stops are reported in the calling user frame, as Delve does:
+the thread is single-stepped out of ``runtime.Breakpoint`` first, which also puts it
+where the runtime accepts calls.
+
+Conditions (``main.handle if req.ID == 7``) are Go expressions evaluated at each hit,
+and may call functions (Delve's cannot). A hit whose condition is false is stepped
+over and the program resumed; ``Breakpoint.hits`` counts the stops, ``Breakpoint.tests``
+every evaluation of the condition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .binary import lines
+from .call.advance import Advanced
+from .call.engine import Held
+from .errors import ExprError, GocallError, ProcessError, SymbolNotFound, TargetExited
+from .expr.eval import Evaluation
+from .expr.operand import Operand
+from .expr.parse import parse, parse_statement
+from .process import ptrace
+from .process.group import ThreadGroup
+from .process.threads import Thread
+from .process.tracee import Exited, Tracee, Trapped
+from .process.waiting import interrupts, signals_held
+from .runtime import safepoint
+from .runtime.goroutines import Goroutine, thread_g
+from .runtime.locals import FrameScope, Scopes, Variable
+from .runtime.unwind import Frame, SourceFrame
+from .values.model import GoValue
+
+if TYPE_CHECKING:
+    from .session import Process
+
+__all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
+
+_BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
+_STEP_OUT_MAX = 16
+
+
+@dataclass
+class Breakpoint:
+    """A location gocall stops at: one or more code addresses, an optional condition."""
+
+    location: str
+    sites: list[lines.Site]
+    condition: str | None = None
+    hits: int = 0  # stops reported (condition true, or no condition)
+    tests: int = 0  # times the condition was evaluated
+
+    @property
+    def pcs(self) -> list[int]:
+        return [s.pc for s in self.sites]
+
+    def __str__(self) -> str:
+        s = self.sites[0]
+        text = f"{self.location} at {s.function} ({s.file}:{s.line})"
+        return text + (f" if {self.condition}" if self.condition else "")
+
+
+@dataclass
+class Stop:
+    """A goroutine stopped at a breakpoint or at ``runtime.Breakpoint()``; everything else stopped too."""
+
+    debugger: Debugger = field(repr=False)
+    thread: Thread = field(repr=False)
+    regs: Any = field(repr=False)  # user_regs_struct of the stopped thread
+    goroutine: int | None
+    frames: list[Frame]
+    breakpoint: Breakpoint | None  # None: the program's own runtime.Breakpoint()
+    condition_error: str | None = None  # the condition could not be evaluated (the stop is reported)
+
+    @property
+    def source(self) -> SourceFrame | None:
+        """The innermost source frame, runtime.Breakpoint (inlined since Go 1.2x) left out."""
+        calls = self.frames[0].calls if self.frames else ()
+        return next((c for c in calls if c.function not in _BREAKPOINT_FUNCS), calls[-1] if calls else None)
+
+    @property
+    def function(self) -> str:
+        return self.source.function if self.source is not None else "?"
+
+    @property
+    def location(self) -> str:
+        """``main.handle (main.go:68)``."""
+        sf = self.source
+        return f"{self.regs.rip:#x}" if sf is None else f"{sf.function} ({sf.file}:{sf.line})"
+
+    def evaluate(self, expr: str, frame: int = 0, unsafe: bool = False) -> Evaluation:
+        """Evaluate ``expr`` (or ``x = expr``) in frame ``frame`` (0: innermost): its parameters and
+        locals, then package members. Errors in the expression are in the Evaluation."""
+        return self.debugger.evaluate_at(self, expr, frame, unsafe)
+
+    def eval(self, expr: str, frame: int = 0, unsafe: bool = False) -> Any:
+        """Like :meth:`evaluate`, returning Python values (raising on errors and panics)."""
+        return self.evaluate(expr, frame, unsafe).python_value
+
+    def locals(self, frame: int = 0) -> dict[str, GoValue | str]:
+        """Every parameter and local visible in frame ``frame``: its value, or why it is not available."""
+        scope = self.debugger.frame_scope(self, frame)
+        out: dict[str, GoValue | str] = {}
+        decoder = self.debugger.proc.evaluator.decoder()
+        for var in scope.variables:
+            if var.name in out:
+                continue  # shadowed by an inner one
+            try:
+                image, _ = scope.read(var)
+                out[var.name] = decoder.decode(var.type, image)
+            except GocallError as e:
+                out[var.name] = str(e)
+        return out
+
+
+class _FrameVariables:
+    """The evaluator's view (expr.operand.Scope) of one stopped frame."""
+
+    def __init__(self, scope: FrameScope, thread: Thread) -> None:
+        self.scope = scope
+        self.thread = thread
+
+    def lookup(self, name: str) -> Operand | None:
+        var = self.scope.find(name)
+        if var is None:
+            return None
+        image, addr = self.scope.read(var)
+        return Operand(var.type, image=image, addr=addr, text=name)
+
+    def store(self, target: Operand, image: bytes) -> bool:
+        var: Variable | None = self.scope.find(target.text)
+        slots = self.scope.register_slots(var) if var is not None else None
+        if not slots:
+            return False
+        from .binary.dwarfloc import DWARF_REGS
+
+        regs = ptrace.getregs(self.thread.tid)
+        for reg, off, size in slots:
+            old = struct.pack("<Q", getattr(regs, DWARF_REGS[reg]) & (1 << 64) - 1)
+            setattr(regs, DWARF_REGS[reg], struct.unpack("<Q", image[off : off + size] + old[size:])[0])
+        ptrace.setregs(self.thread.tid, regs)
+        self.scope.regs = regs
+        return True
+
+
+class Debugger:
+    """Breakpoints in one process and the stops they produce (see the module docstring)."""
+
+    def __init__(self, proc: Process, tracee: Tracee) -> None:
+        self.proc = proc
+        self.tracee = tracee
+        self.breakpoints: list[Breakpoint] = []
+        self.stop: Stop | None = None  # the current stop, until cont()
+        self._scopes: Scopes | None = None
+
+    # -- breakpoints ------------------------------------------------------------------
+
+    def break_at(self, location: str, condition: str | None = None) -> Breakpoint:
+        """A breakpoint at ``pkg.Func``, ``file.go:LINE`` or ``*0xADDR``; ``location`` may end
+        with ``if COND``. Inserted at once; the program need not be stopped."""
+        if condition is None and " if " in location:
+            location, condition = (part.strip() for part in location.split(" if ", 1))
+        if condition is not None:
+            parse(condition)  # a syntax error is reported now, not at the first hit
+        bp = Breakpoint(location, self._resolve(location.strip()), condition)
+        for pc in bp.pcs:
+            self.tracee.breaks.insert(pc)
+        self.breakpoints.append(bp)
+        return bp
+
+    def clear(self, bp: Breakpoint) -> None:
+        self.breakpoints.remove(bp)
+        still = {pc for b in self.breakpoints for pc in b.pcs}
+        for pc in bp.pcs:
+            if pc not in still:
+                self.tracee.breaks.remove(pc)
+
+    def _resolve(self, location: str) -> list[lines.Site]:
+        binary = self.proc.binary
+        if location.startswith("*"):
+            try:
+                return [lines.address_site(binary, int(location[1:], 0))]
+            except ValueError:
+                raise ExprError(f"bad address {location!r}", hint="write *0x49edd2") from None
+        file, colon, line = location.rpartition(":")
+        if colon and line.isdigit():
+            return lines.line_sites(binary, file, int(line))
+        tab = binary.pclntab
+        names = self.proc.evaluator.names
+        for name in (location, names.qualify(location), f"main.{location}"):
+            f = tab.func_by_name(name)
+            if f is not None:
+                return lines.function_sites(binary, f)
+        raise SymbolNotFound(f"no function {location} in the binary",
+                             hint="write pkg.Func (main.handle, main.(*T).M), file.go:LINE or *0xADDR; "
+                                  "functions inlined everywhere have no code of their own (//go:noinline)")
+
+    def _by_pc(self, pc: int) -> Breakpoint | None:
+        return next((b for b in self.breakpoints if pc in b.pcs), None)
+
+    # -- running ----------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> Stop | Exited | None:
+        """Run until a breakpoint (whose condition holds) or runtime.Breakpoint() stops a
+        goroutine, or the program ends; None on ``timeout`` or Ctrl-C."""
+        with signals_held():
+            if self.stop is not None:
+                self.cont()
+            self.tracee.resume_all()  # a launched program starts stopped at its exec
+            while True:
+                event = self.tracee.wait(timeout)
+                if event is None or isinstance(event, Exited):
+                    return event
+                stop = self._stopped(event)
+                if stop is not None:
+                    self.stop = stop
+                    return stop
+
+    def cont(self) -> None:
+        """Resume every thread from the current stop (stepping over its breakpoint)."""
+        with signals_held():
+            stop, self.stop = self.stop, None
+            if stop is not None:
+                self._step_over(stop.thread)
+            self.tracee.resume_all()
+
+    def _stopped(self, trap: Trapped) -> Stop | None:
+        self.tracee.stop_all(but=trap.thread)
+        regs = trap.regs
+        bp = self._by_pc(regs.rip) if trap.ours else None
+        if not trap.ours:
+            regs = self._step_out(trap.thread, regs)
+        elif bp is None:  # an address of ours with no breakpoint (cleared): not a stop
+            self._resume_from(trap.thread)
+            return None
+        stop = self._make_stop(trap.thread, regs, bp)
+        if bp is not None and bp.condition is not None:
+            bp.tests += 1
+            ev = stop.evaluate(bp.condition)
+            if ev.error is not None or ev.panic is not None:
+                stop.condition_error = ev.error or "the condition panicked"
+            elif not (len(ev.results) == 1 and ev.results[0].value is True):
+                if len(ev.results) != 1 or not isinstance(ev.results[0].value, bool):
+                    stop.condition_error = f"condition {bp.condition!r} is not a bool"
+                else:
+                    self._resume_from(stop.thread)
+                    return None
+        if bp is not None:
+            bp.hits += 1
+        return stop
+
+    def _resume_from(self, thread: Thread) -> None:
+        self._step_over(thread)
+        self.tracee.resume_all()
+
+    def _step_over(self, thread: Thread) -> None:
+        """Execute the instruction under our INT3 on ``thread`` alone (every other thread is stopped)."""
+        if not thread.traced:
+            return
+        rip = ptrace.getregs(thread.tid).rip
+        breaks = self.tracee.breaks
+        if rip not in breaks:
+            return
+        breaks.lift(rip)
+        try:
+            thread.run_until_trap(step=True)
+        finally:
+            breaks.lower(rip)
+
+    def _step_out(self, thread: Thread, regs: Any) -> Any:
+        """From inside runtime.Breakpoint to the instruction after its call in the caller."""
+        tab = self.proc.binary.pclntab
+        for _ in range(_STEP_OUT_MAX):
+            f = tab.func_for_pc(regs.rip)
+            if f is None or f.name not in _BREAKPOINT_FUNCS:
+                return regs
+            step = thread.run_until_trap(step=True)
+            assert step is not None
+            regs = step.regs
+        return regs
+
+    def _make_stop(self, thread: Thread, regs: Any, bp: Breakpoint | None) -> Stop:
+        proc = self.proc
+        g = self._goroutine(regs)
+        frames = proc.runtime.unwinder.frames(g, (regs.rip, regs.rsp)) if g is not None else []
+        return Stop(self, thread, regs, g.goid if g is not None else None, frames, bp)
+
+    def _goroutine(self, regs: Any) -> Goroutine | None:
+        tg = thread_g(self.proc.mem, self.proc.layout, regs.fs_base)
+        if tg.curg is None:
+            return None
+        return next((g for g in self.proc.runtime.goroutines() if g.g.addr == tg.curg.addr), None)
+
+    # -- evaluating at a stop -----------------------------------------------------------
+
+    @property
+    def scopes(self) -> Scopes:
+        if self._scopes is None:
+            self._scopes = Scopes(self.proc.binary)
+        return self._scopes
+
+    def frame_scope(self, stop: Stop, frame: int) -> FrameScope:
+        if not 0 <= frame < len(stop.frames):
+            raise ExprError(f"there is no frame {frame}: goroutine {stop.goroutine} has {len(stop.frames)}",
+                            hint="frame 0 is the innermost; see stop.frames")
+        f = stop.frames[frame]
+        innermost = frame == 0
+        regs = ptrace.getregs(stop.thread.tid) if innermost else None
+        fpregs = bytes(ptrace.getfpregs(stop.thread.tid)) if innermost else None
+        return FrameScope(self.scopes, self.proc.mem, f, regs, fpregs)
+
+    def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation:
+        try:
+            tree = parse_statement(expr)
+            scope = _FrameVariables(self.frame_scope(stop, frame), stop.thread)
+        except GocallError as e:
+            return Evaluation(expr, error=str(e), exception=e)
+        with signals_held(), self._held(stop) as held:
+            return self.proc.evaluator.evaluate(tree, expr, unsafe, held=held, scope=scope)
+
+    @contextlib.contextmanager
+    def _held(self, stop: Stop) -> Iterator[Held]:
+        """The stopped thread as the call engine's held thread, the others as its group:
+        resumed while a call runs and stopped again after (the engine's stop-the-world mode)."""
+        proc, tracee = self.proc, self.tracee
+        regs = ptrace.getregs(stop.thread.tid)
+        verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
+        group = ThreadGroup(tracee.pid)
+        group.threads = {tid: t for tid, t in tracee.threads.items() if t is not stop.thread}
+        saved, proc.engine.stop_the_world = proc.engine.stop_the_world, True
+        try:
+            held = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group)
+        finally:
+            proc.engine.stop_the_world = saved
+        tracee.breaks.suspend()
+        try:
+            yield held
+        finally:
+            tracee.breaks.resume()
+            # Threads the runtime started during the calls were adopted by the group; a Go 1.19
+            # callee may have come back on another thread, which now holds the goroutine.
+            stop.thread = held.thread
+            tracee.threads = {tid: t for tid, t in group.threads.items() if t.traced}
+            tracee.threads[stop.thread.tid] = stop.thread
+
+    # -- ending -----------------------------------------------------------------------
+
+    def release(self, kill: bool) -> Exited | None:
+        """Remove every breakpoint and let the process go: killed if ``kill``, else detached
+        (a thread stopped on one of our INT3s is rewound first, so it runs the original code)."""
+        tracee = self.tracee
+        if tracee.exited is not None or not tracee.threads:
+            return tracee.exited
+        with signals_held():
+            if kill:
+                tracee.breaks.remove_all()
+                return tracee.kill()
+            try:
+                tracee.stop_all()
+                tracee.breaks.remove_all()
+            except TargetExited:
+                return tracee.exited
+            self.stop = None
+            tracee.detach()
+            return None
+
+    def release_others(self, stop: Stop) -> None:
+        """Non-stop from here: every breakpoint removed, every thread but the stopped one
+        detached and running (no INT3 of ours is left for them to hit)."""
+        tracee = self.tracee
+        tracee.breaks.remove_all()
+        self.breakpoints.clear()
+        tracee.stop_all(but=stop.thread)
+        for t in list(tracee.threads.values()):
+            if t is not stop.thread:
+                try:
+                    t.detach()
+                except GocallError:
+                    pass
+        tracee.threads = {stop.thread.tid: stop.thread}
+        if interrupts.signal is not None:
+            raise ProcessError("interrupted")
