@@ -3,12 +3,15 @@ and interruption at each protocol step, against real processes."""
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
+import time
 
 import pytest
 
 import gocall
-from gocall.errors import Interrupted, NoGoroutine
+from gocall.errors import Interrupted, NoGoroutine, TargetExited
 from gocall.process.waiting import interrupts
 
 
@@ -68,3 +71,25 @@ def test_interrupt_at_each_protocol_step(target, step):  # type: ignore[no-untyp
         proc.engine.protocol_hook = None
         assert proc.eval("main.Add(2, 3)") == 5
     target.assert_healthy()
+
+
+@pytest.mark.parametrize("when", ["FRAME_READY", "callee"])
+def test_target_killed_mid_call(target, when):  # type: ignore[no-untyped-def]
+    """SIGKILL to the target during a call: TargetExited promptly, and every traced thread reaped
+    so the process can be waited for (the kernel reports a killed group leader only after the
+    other traced threads; a flaky 'did not stop within 1.0 s' came from waiting on it first)."""
+    def hook(name: str) -> None:
+        if name == "FRAME_READY":
+            if when == "FRAME_READY":
+                os.kill(target.pid, signal.SIGKILL)
+            else:
+                threading.Timer(0.2, os.kill, (target.pid, signal.SIGKILL)).start()
+
+    with gocall.attach(target.pid) as proc:
+        proc.engine.protocol_hook = hook
+        start = time.monotonic()
+        with pytest.raises(TargetExited):
+            proc.eval("main.Sleep(3000)")
+        assert time.monotonic() - start < 2.5  # the callee would have slept 3 s
+    # No hang. Its status may already be taken: this test process is its tracer as well as its parent.
+    target.proc.wait(10)

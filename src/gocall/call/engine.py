@@ -126,8 +126,13 @@ class CallEngine:
                 self.last_site = held.site
                 yield held
             finally:
-                (held.thread if held is not None else thread).detach()
-                if others is not None:
+                ours = held.thread if held is not None else thread
+                if others is None:
+                    ours.detach()
+                else:
+                    # One way out for every thread, so that a dying process is reaped in the order
+                    # the kernel needs (ThreadGroup.detach_all).
+                    others.threads[ours.tid] = ours
                     others.detach_all()
 
     # -- any goroutine ------------------------------------------------------------

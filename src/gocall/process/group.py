@@ -13,12 +13,11 @@ A thread that exits meanwhile is dropped; the process exiting is an error.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
 from . import breakpoints, ptrace
-from .threads import Thread, TrapStop, thread_ids
+from .threads import Thread, TrapStop, exiting, thread_ids
 from .waiting import waitany
 
 log = logging.getLogger("gocall.ptrace")
@@ -79,7 +78,9 @@ class ThreadGroup:
                 trap = t.on_status(got[1])
             except TargetExited:
                 self._drop(t)
-                continue
+                if not self.threads or exiting(self.pid):
+                    raise
+                continue  # one thread ended (an M exiting), the program goes on
             self.adopt()
             if trap is not None:
                 return t, trap
@@ -90,7 +91,13 @@ class ThreadGroup:
         self.threads.pop(thread.tid, None)
 
     def detach_all(self) -> None:
-        """Disarm and detach every thread, leaving each running from where it is."""
+        """Disarm and detach every thread, leaving each running from where it is.
+
+        Never raises for threads that exited: this is the way out after errors too. The
+        group leader goes last: if the process is dying, the kernel reports the leader's
+        exit only once every other thread's has been collected (kernel/exit.c
+        delay_group_leader), which stopping each of them here does.
+        """
 
         def undo(t: Thread) -> None:
             if not t.stopped:
@@ -98,10 +105,17 @@ class ThreadGroup:
             breakpoints.set_breakpoints(t.tid, [])
             t.detach()
 
-        self._each(undo)
+        leader_last = sorted(self.threads.values(), key=lambda t: t.tid == self.pid)
+        for t in leader_last:
+            try:
+                undo(t)
+            except TargetExited:
+                t.reap()
         self.threads.clear()
 
     def _each(self, action: Callable[[Thread], object]) -> None:
+        """``action`` on every thread; threads that exited meanwhile are dropped, and
+        TargetExited is raised once the whole process is exiting."""
         for t in list(self.threads.values()):
             try:
                 action(t)
@@ -111,9 +125,9 @@ class ThreadGroup:
                 if e.errno != 3:  # ESRCH: it exited under us
                     raise
                 self._drop(t)
+        if exiting(self.pid):
+            raise TargetExited(f"process {self.pid} exited or was killed")
 
     def _drop(self, t: Thread) -> None:
         self.threads.pop(t.tid, None)
         t.traced = False
-        if not os.path.exists(f"/proc/{self.pid}"):
-            raise TargetExited(f"process {self.pid} exited")

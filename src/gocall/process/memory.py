@@ -12,6 +12,7 @@ import os
 import struct
 
 from ..errors import ProcessError, TargetExited
+from .threads import exiting
 
 
 class Memory:
@@ -41,6 +42,8 @@ class Memory:
             data = os.pread(self._fd, size, addr)
         except OSError as e:
             raise self._error(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+        if not data:
+            raise self._gone()
         if len(data) != size:
             raise self._error(f"short read at {addr:#x} in process {self.pid}: {len(data)} of {size} bytes")
         return data
@@ -52,17 +55,20 @@ class Memory:
             n = os.pwrite(self._fd, data, addr)
         except OSError as e:
             raise self._error(f"cannot write {len(data)} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+        if n == 0:
+            raise self._gone()
         if n != len(data):
             raise self._error(f"short write at {addr:#x} in process {self.pid}")
 
+    def _gone(self) -> TargetExited:
+        # /proc/PID/mem transfers nothing (no error, 0 bytes) once the address space is
+        # released (fs/proc/base.c mem_rw: mmget_not_zero fails); an unmapped address in a
+        # live process is EIO instead. The process is exiting, though its state may not say so yet.
+        return TargetExited(f"process {self.pid} exited or was killed")
+
     def _error(self, message: str) -> ProcessError:
         """A failed access to a dying process says so: its memory goes before its pid does."""
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                state = f.read().rpartition(b")")[2].split()[0]
-        except (OSError, IndexError):
-            state = b"X"
-        if state in (b"Z", b"X", b"x"):
+        if exiting(self.pid):
             return TargetExited(f"process {self.pid} exited or was killed")
         return ProcessError(message)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 from ..errors import ProcessError, PtraceError, TargetExited
@@ -23,6 +24,9 @@ from .regs import user_regs_struct
 from .waiting import waitpid
 
 log = logging.getLogger("gocall.ptrace")
+
+_EXIT_POLL = 0.05  # seconds between looks at the process state while waiting for an asked-for stop
+_DETACH_STOP_TIMEOUT = 5.0  # a live thread stops within microseconds; this is for a loaded machine
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,7 @@ class Thread:
         """PTRACE_INTERRUPT the running thread and wait until it is stopped."""
         ptrace.interrupt(self.tid)
         while True:
-            status = self._wait(timeout)
-            if status is None:
-                raise ProcessError(f"thread {self.tid} did not stop within {timeout} s")
+            status = self._wait_asked(timeout)
             if self._is_event_stop(status):
                 break
             if self._clone_event(status):
@@ -171,8 +173,7 @@ class Thread:
         try:
             if not self.stopped:
                 ptrace.interrupt(self.tid)
-                status = self._wait(None)
-                assert status is not None
+                status = self._wait_asked(_DETACH_STOP_TIMEOUT)
                 if not self._is_event_stop(status) and not self._ours(os.WSTOPSIG(status)):
                     pending.insert(0, os.WSTOPSIG(status))
             ptrace.detach(self.tid, pending[0] if pending else 0)
@@ -181,8 +182,42 @@ class Thread:
         except (PtraceError, TargetExited) as e:
             if isinstance(e, PtraceError) and e.errno != 3:  # ESRCH: the thread is gone
                 raise
+            self.reap()
         self.traced = False
         self.stopped = False
+
+    def reap(self, timeout: float = 1.0) -> None:
+        """Collect the exit of this traced thread of a dying process. Until its tracer
+        does, an exited traced thread stays a zombie and its process cannot be waited
+        for (kernel/exit.c exit_notify); gocall exiting would release it, a library
+        user's process would not."""
+        if not self.traced:
+            return  # its exit status was already collected
+        try:
+            self._wait(timeout)
+        except TargetExited:
+            pass  # reaped now, or by someone else (ECHILD)
+        self.traced = False
+        self.stopped = False
+
+    def _wait_asked(self, timeout: float) -> int:
+        """The next status after a PTRACE_INTERRUPT, which a live thread reports at once.
+
+        A thread of a dying process may never report: the kernel holds a killed group
+        leader's exit back until every other thread is reaped, and the traced ones only
+        by us (kernel/exit.c delay_group_leader). So the process's state is looked at
+        between short waits: TargetExited when it is exiting, not a hang.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self._wait(max(0.0, min(_EXIT_POLL, deadline - time.monotonic())))
+            if status is not None:
+                return status
+            if exiting(self.pid, self.tid):
+                raise TargetExited(f"thread {self.tid} of process {self.pid} is exiting (the process was killed "
+                                   "or exited)")  # fmt: skip
+            if time.monotonic() >= deadline:
+                raise ProcessError(f"thread {self.tid} did not stop within {timeout:g} s")
 
     def _wait(self, timeout: float | None) -> int | None:
         status = waitpid(self.tid, timeout)
@@ -203,6 +238,18 @@ class Thread:
     @staticmethod
     def _is_event_stop(status: int) -> bool:
         return (status >> 16) == ptrace.PTRACE_EVENT_STOP
+
+
+def exiting(pid: int, tid: int | None = None) -> bool:
+    """Process ``pid`` (or its thread ``tid``) has exited or is exiting: gone from /proc, or
+    a zombie (the state letter in /proc/.../stat, after the command name in parentheses)."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    try:
+        with open(path, "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X", b"x")
 
 
 def thread_ids(pid: int) -> list[int]:
