@@ -110,6 +110,7 @@ class Dwarf:
     def __init__(self, elf: ELFFile) -> None:
         self._elf = elf
         self._types: dict[int, GoType] = {}  # by DIE offset
+        self._signatures: dict[str, Signature | None] = {}  # the evaluator asks several times per call
         self._functions: dict[str, dict[str, int]] = {}  # package → function name → DIE offset
         self._variables: dict[str, dict[str, int]] = {}  # package → variable name → DIE offset
         self._runtime_types: dict[int, int] = {}  # id(GoType) → DW_AT_go_runtime_type
@@ -177,6 +178,11 @@ class Dwarf:
         In declaration order, receiver first; None if DWARF has no such function (not
         linked in, or the binary was built with ``-w``).
         """
+        if qualified_name not in self._signatures:
+            self._signatures[qualified_name] = self._read_signature(qualified_name)
+        return self._signatures[qualified_name]
+
+    def _read_signature(self, qualified_name: str) -> Signature | None:
         die = self.function_die(qualified_name)
         if die is None:
             return None
