@@ -13,6 +13,7 @@ import pytest
 import gocall
 from gocall.errors import Interrupted, NoGoroutine, TargetExited
 from gocall.process.waiting import interrupts
+from gocall.runtime.goroutines import Status
 
 
 def test_goroutine_parked_in_a_channel_receive(target):  # type: ignore[no-untyped-def]
@@ -93,3 +94,56 @@ def test_target_killed_mid_call(target, when):  # type: ignore[no-untyped-def]
         assert time.monotonic() - start < 2.5  # the callee would have slept 3 s
     # No hang. Its status may already be taken: this test process is its tracer as well as its parent.
     target.proc.wait(10)
+
+
+def worker(proc: gocall.Process) -> int:
+    """The fixture's busy goroutine: the running one that is not main (goroutine 1, the reporter)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        running = [g.goid for g in proc.engine._goroutines() if g.status == Status.RUNNING and g.goid != 1]
+        if running:
+            return running[0]
+        time.sleep(0.01)
+    raise AssertionError("the fixture's worker goroutine is not running")
+
+
+@pytest.fixture
+def anywhere_binary(build_fixture):  # type: ignore[no-untyped-def]
+    return build_fixture("anywhere")
+
+
+@pytest.mark.parametrize("mode, function, how", [
+    ("memmove", "main.copyLoop", "returns"),  # in runtime.memmove (assembly): to its return into user code
+    ("nosplit", "main.mixLoop", "steps"),  # in a //go:nosplit function: steps, then to its return
+])  # fmt: skip
+def test_advance_to_a_safe_point(start_target, anywhere_binary, mode, function, how):  # type: ignore[no-untyped-def]
+    """The only running goroutine is nearly always where the runtime refuses calls; gocall moves
+    it on to the nearest safe point, injects there, and says where that was."""
+    target = start_target(anywhere_binary, [mode])
+    moved = []
+    with gocall.attach(target.pid) as proc:
+        # The worker; without this, a loaded machine may let the reporter get to user code first.
+        proc.engine.goroutine = worker(proc)
+        for i in range(5):
+            assert proc.eval(f"main.Add({i}, 1)") == i + 1
+            site = proc.engine.last_site
+            assert site is not None and site.function == function and "main.go:" in site.where
+            if site.moved:
+                moved.append(site)
+            time.sleep(0.02)  # let it get back into the loop's unsafe part
+    assert moved, "never had to advance: the fixture no longer keeps the goroutine at unsafe points"
+    assert all(s.hops >= 1 for s in moved)
+    if how == "steps":
+        assert all(s.steps >= 1 and " steps and " in s.where for s in moved)
+    target.assert_healthy()
+
+
+def test_no_advance_keeps_the_refusal(start_target, anywhere_binary):  # type: ignore[no-untyped-def]
+    """--no-advance --goroutine N: N is only looked at where it runs, never moved; the error
+    gives the runtime's own reason (runtime/debugcall.go). N never reaches a safe point here."""
+    target = start_target(anywhere_binary, ["forever"])
+    with gocall.attach(target.pid) as proc:
+        proc.engine.goroutine, proc.engine.advance, proc.engine.timeout = worker(proc), False, 0.3
+        with pytest.raises(NoGoroutine, match="call not at safe point"):
+            proc.eval("main.Add(1, 2)")
+    target.assert_healthy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 def test_call_prints_go_syntax(shared_target):  # type: ignore[no-untyped-def]
     r = run("call", str(shared_target.pid), "main.Add(1, 2)")
-    assert (r.returncode, r.stdout, r.stderr) == (0, "3\n", "")
+    assert (r.returncode, r.stdout) == (0, "3\n")
+    assert all(line.startswith("called in goroutine ") for line in r.stderr.splitlines())  # after an advance
     r = run("call", str(shared_target.pid), "main.Greet(5)", "main.Multi(2)")
     assert r.returncode == 0
     assert r.stdout.splitlines() == ['main.Greet(5) = "hello #5"', 'main.Multi(2) = 4, true, 2.5, "n=2"']
@@ -28,11 +30,15 @@ def test_call_prints_go_syntax(shared_target):  # type: ignore[no-untyped-def]
 def test_call_json(shared_target):  # type: ignore[no-untyped-def]
     r = run("call", str(shared_target.pid), "--json", "main.Add(1, 2)", "main.Scale(2.5, true)", "main.Boom(1)")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == [
+    out = json.loads(r.stdout)
+    assert [{k: v for k, v in item.items() if k not in ("goroutine", "location")} for item in out] == [
         {"expr": "main.Add(1, 2)", "results": [{"type": "int", "value": 3}], "panic": None, "error": None},
         {"expr": "main.Scale(2.5, true)", "results": [{"type": "float64", "value": -2.5}], "panic": None, "error": None},
         {"expr": "main.Boom(1)", "results": [], "panic": {"type": "string", "value": "boom 1"}, "error": None},
     ]
+    for item in out:  # where each call was made: the worker goroutine, in user code of package main
+        assert isinstance(item["goroutine"], int) and item["location"]["function"].startswith("main.")
+        assert item["location"]["file"].endswith("main.go") and item["location"]["line"] > 0
 
 
 def test_panic_is_a_result_exit_0(shared_target):  # type: ignore[no-untyped-def]
@@ -99,3 +105,19 @@ def test_target_exiting_mid_call_is_reported(target):  # type: ignore[no-untyped
     out, err = p.communicate(timeout=30)
     assert p.returncode == 1
     assert "killed" in err or "exited" in err or "gone" in err
+
+
+def test_call_says_where_after_an_advance(start_target, build_fixture):  # type: ignore[no-untyped-def]
+    """The worker is in a //go:nosplit function (no safe point): gocall steps, then runs it to its
+    return into main.mixLoop, calls there, and notes where on stderr; --json carries it too."""
+    target = start_target(build_fixture("anywhere"), ["nosplit"])
+    r = run("call", str(target.pid), "main.Add(1, 2)")
+    assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr
+    assert re.fullmatch(r"called in goroutine \d+ at main\.mixLoop \(main\.go:\d+\), advanced \d+ steps and 1 return\n",
+                        r.stderr), r.stderr  # fmt: skip
+    r = run("call", str(target.pid), "--json", "main.Add(1, 2)")
+    assert r.returncode == 0, r.stderr
+    [item] = json.loads(r.stdout)
+    assert item["results"] == [{"type": "int", "value": 3}] and item["location"]["function"] == "main.mixLoop"
+    assert item["location"]["returns"] == 1 and item["location"]["steps"] > 0 and r.stderr == ""
+    target.assert_healthy()

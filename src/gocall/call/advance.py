@@ -37,6 +37,9 @@ from ..runtime.layouts import Layout
 log = logging.getLogger("gocall.call")
 
 MAX_STEPS = 2000  # single steps per advance; unsafe stretches in user code are a few instructions
+# Single steps in one user function before giving up on reaching a safe point inside it and
+# waiting for its return instead (a //go:nosplit function has no safe point: liveness.IsUnsafe).
+STEPS_IN_FUNCTION = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ def advance(
     None when that cannot be done before ``deadline``; the thread is then stopped.
     """
     steps = hops = 0
+    stepping_in: tuple[int, int] | None = None  # (entry, steps) of the function being single-stepped
     while True:
         verdict = safepoint.check(regs, mem, layout, tab)
         g = verdict.g
@@ -72,6 +76,12 @@ def advance(
         if goid is not None and g is not None and g.goid != goid:
             return None  # the goroutine we followed left this thread
         point = where_next(regs, mem, layout, tab)
+        if point is not None and point.innermost:
+            f = tab.func_for_pc(regs.rip)
+            entry = f.entry if f is not None else 0
+            stepping_in = (entry, stepping_in[1] + 1 if stepping_in and stepping_in[0] == entry else 1)
+            if stepping_in[1] > STEPS_IN_FUNCTION:
+                point = where_next(regs, mem, layout, tab, leave_innermost=True)
         if point is None:
             return None
         if point.innermost:
@@ -88,9 +98,12 @@ def advance(
         regs = stop.regs
 
 
-def where_next(regs: user_regs_struct, mem: Memory, layout: Layout, tab: Pclntab) -> sched.ResumePoint | None:
+def where_next(
+    regs: user_regs_struct, mem: Memory, layout: Layout, tab: Pclntab, leave_innermost: bool = False
+) -> sched.ResumePoint | None:
     """Where the goroutine this thread runs will next be in user code; None if it is not advanceable
-    (no goroutine, one not running, in a system call, or in a signal handler)."""
+    (no goroutine, one not running, in a system call, or in a signal handler).
+    ``leave_innermost``: not in the user function it is in now (sched.resume_point)."""
     if regs.orig_rax != 0xFFFFFFFFFFFFFFFF:
         return None  # in a system call: may block for ever
     tg = thread_g(mem, layout, regs.fs_base)
@@ -99,7 +112,7 @@ def where_next(regs: user_regs_struct, mem: Memory, layout: Layout, tab: Pclntab
         return None
     stack = (curg.stack_lo, curg.stack_hi)
     if tg.on_user_stack:
-        return sched.resume_point(mem, tab, regs.rip, regs.rsp, stack)
+        return sched.resume_point(mem, tab, regs.rip, regs.rsp, stack, leave_innermost)
     if g.addr != mem.u64(g.m + layout.m_g0):
         return None  # on gsignal: a signal handler, over in microseconds; not worth following
     pc, sp = sched.sched(mem, layout, curg)  # systemstack/morestack saved where it left its stack

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -69,12 +70,23 @@ class Site:
     hops: int = 0  # returns from the runtime waited for (hardware breakpoints)
 
     @property
+    def moved(self) -> bool:
+        """The goroutine was run on to get here (it was not at a safe point when found)."""
+        return bool(self.steps or self.hops)
+
+    @property
     def where(self) -> str:
-        """``goroutine 7 at main.work (main.go:42)`` plus how it got there."""
-        text = f"goroutine {self.goroutine} at {self.function} ({self.file}:{self.line})"
-        if self.steps or self.hops:
-            text += f", advanced {self.steps} steps and {self.hops} returns"
-        return text
+        """``goroutine 7 at main.work (main.go:42)`` plus how it got there: ``, advanced 3 steps
+        and 1 return`` (single steps, and runs to a return address into user code)."""
+        text = f"goroutine {self.goroutine} at {self.function} ({os.path.basename(self.file)}:{self.line})"
+        moves = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((self.steps, "step"), (self.hops, "return"))
+                 if n]  # fmt: skip
+        return text + (", advanced " + " and ".join(moves) if moves else "")
+
+    def to_json(self) -> dict[str, object]:
+        """The ``location`` of ``gocall call --json``."""
+        return {"function": self.function, "file": self.file, "line": self.line, "thread": self.tid,
+                "steps": self.steps, "returns": self.hops}  # fmt: skip
 
 
 class CallEngine:
@@ -201,7 +213,7 @@ class CallEngine:
 
     def _nothing_found(self, seen: dict[int, str], attempts: int) -> NoGoroutine:
         blocked = self._blocked()
-        if blocked:
+        if blocked and not any(b.endswith(": running") for b in blocked):
             return NoGoroutine(
                 f"no goroutine reached Go user code within {self.timeout:g} s; " + "; ".join(blocked),
                 hint="every goroutine is blocked: make the program do some work, or raise --timeout",
@@ -218,22 +230,32 @@ class CallEngine:
     def _find_goroutine(self, deadline: float) -> tuple[Thread, Advanced]:
         goid = self.goroutine
         assert goid is not None
+        refused: str | None = None  # without advancing: why the last look at it was not good enough
         while True:
             g = self._goroutine(goid)
             if g.status == Status.RUNNING and g.m:
                 tid = self.mem.u64(g.m + self.layout.m_procid)
-                found = self._advance_thread(tid, min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)
-                if found is not None:
-                    return found
-            else:
+                if self.advance:  # no other goroutine to try meanwhile: as long as it takes
+                    found = self._advance_thread(tid, deadline, goid)
+                    if found is not None:
+                        return found
+                elif (got := self._look(tid)) is not None:
+                    thread, regs, verdict = got
+                    if verdict.ok and verdict.g is not None and verdict.g.goid == goid:
+                        return thread, Advanced(regs, verdict, 0, 0)
+                    refused = verdict.reason if verdict.g is not None and verdict.g.goid == goid else refused
+                    thread.detach()
+            elif self.advance:
                 caught = self._catch_parked(goid, min(deadline, time.monotonic() + _CATCH_SLICE))
                 if caught is not None:
                     return caught
             if time.monotonic() > deadline:
+                state = f"running, {refused}" if refused else self._describe(self._goroutine(goid))
                 raise NoGoroutine(
-                    f"goroutine {goid} did not reach Go user code within {self.timeout:g} s: "
-                    + self._describe(self._goroutine(goid)),
-                    hint="raise --timeout, or pick another goroutine",
+                    f"goroutine {goid} was not at a place where a call may be injected within {self.timeout:g} s"
+                    f" ({state})",
+                    hint="let gocall move it on to a safe point (drop --no-advance), raise --timeout, or pick "
+                    "another goroutine" if not self.advance else "raise --timeout, or pick another goroutine",
                 )
             time.sleep(0.0005)
 

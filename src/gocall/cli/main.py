@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from ..call.engine import Site
 from ..errors import GocallError, Interrupted
 from ..session import Evaluation, attach
 from ..values.gofmt import format_value
@@ -67,8 +68,11 @@ def cli(log_layers: str) -> None:
               "for it to return to Go code if it is parked.")
 @click.option("--no-advance", is_flag=True, help="Keep the runtime's refusal instead of moving on to a safe point.")
 @click.option("--stop-the-world", is_flag=True, help="Stop every thread while the call's thread is stopped (Delve).")
+@click.option("--unsafe", is_flag=True, help="Pass pointers into the goroutine's stack even where they may escape "
+              "(no escape check).")
 def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declared: tuple[str, ...] = (),
-         goroutine: int | None = None, no_advance: bool = False, stop_the_world: bool = False) -> None:
+         goroutine: int | None = None, no_advance: bool = False, stop_the_world: bool = False,
+         unsafe: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
@@ -85,9 +89,15 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declar
 
     \b
     JSON: [{"expr": ..., "results": [{"type": "int", "value": 3}],
-            "panic": null | {"type", "value"}, "error": null | "message"}, ...]
+            "panic": null | {"type", "value"}, "error": null | "message",
+            "goroutine": 7, "location": {"function", "file", "line", "thread",
+            "steps", "returns"}}, ...]  (the last two only when a call was made)
+
+    When the goroutine had to be run on to a safe point first, where the call
+    was made is noted on stderr.
     """
     evaluations: list[Evaluation] = []
+    sites: list[Site | None] = []  # where each call was injected (None: no call was made)
     try:
         with attach(pid, timeout=timeout) as proc:
             proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
@@ -95,22 +105,36 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declar
             for sig in declared:
                 proc.declare(sig)
             for expr in exprs:
-                evaluations.append(proc.evaluate(expr))
+                proc.engine.last_site = None
+                evaluations.append(proc.evaluate(expr, unsafe=unsafe))
+                sites.append(proc.engine.last_site)
                 if not as_json:
                     _print_evaluation(evaluations[-1], many=len(exprs) > 1)
+                    if sites[-1] is not None and sites[-1].moved:
+                        console.note(f"called in {sites[-1].where}")
     except Interrupted as e:
         console.error(str(e))
         sys.exit(130)
     except GocallError as e:
         if as_json:
-            console.json([ev.to_json() for ev in evaluations] + [{"expr": x, "results": [], "panic": None,
+            console.json(_call_json(evaluations, sites) + [{"expr": x, "results": [], "panic": None,
                           "error": str(e)} for x in exprs[len(evaluations):]])  # fmt: skip
         console.error(str(e))
         sys.exit(1)
     if as_json:
-        console.json([ev.to_json() for ev in evaluations])
+        console.json(_call_json(evaluations, sites))
     if any(ev.error for ev in evaluations):
         sys.exit(1)
+
+
+def _call_json(evaluations: list[Evaluation], sites: list[Site | None]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for ev, site in zip(evaluations, sites):
+        item: dict[str, object] = ev.to_json()
+        if site is not None:
+            item["goroutine"], item["location"] = site.goroutine, site.to_json()
+        out.append(item)
+    return out
 
 
 def _print_evaluation(ev: Evaluation, many: bool) -> None:

@@ -26,7 +26,7 @@ from .waiting import waitpid
 log = logging.getLogger("gocall.ptrace")
 
 _EXIT_POLL = 0.05  # seconds between looks at the process state while waiting for an asked-for stop
-_DETACH_STOP_TIMEOUT = 5.0  # a live thread stops within microseconds; this is for a loaded machine
+_STOP_TIMEOUT = 5.0  # a live thread stops within microseconds; seconds are for an overloaded machine
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Thread:
             raise
         self.traced = True
 
-    def stop(self, timeout: float = 1.0) -> user_regs_struct:
+    def stop(self, timeout: float = _STOP_TIMEOUT) -> user_regs_struct:
         """PTRACE_INTERRUPT the running thread and wait until it is stopped."""
         ptrace.interrupt(self.tid)
         while True:
@@ -173,7 +173,7 @@ class Thread:
         try:
             if not self.stopped:
                 ptrace.interrupt(self.tid)
-                status = self._wait_asked(_DETACH_STOP_TIMEOUT)
+                status = self._wait_asked(_STOP_TIMEOUT)
                 if not self._is_event_stop(status) and not self._ours(os.WSTOPSIG(status)):
                     pending.insert(0, os.WSTOPSIG(status))
             ptrace.detach(self.tid, pending[0] if pending else 0)

@@ -79,12 +79,17 @@ def frames(mem: Memory, tab: Pclntab, pc: int, sp: int, stack: tuple[int, int]) 
         lookup = pc if f.name in _INJECTED else pc - 1
 
 
-def resume_point(mem: Memory, tab: Pclntab, pc: int, sp: int, stack: tuple[int, int]) -> ResumePoint | None:
+def resume_point(
+    mem: Memory, tab: Pclntab, pc: int, sp: int, stack: tuple[int, int], leave_innermost: bool = False
+) -> ResumePoint | None:
     """The first place up the stack where the goroutine returns into user code; None if it never will
-    (a system goroutine, or a stack that cannot be walked)."""
+    (a system goroutine, or a stack that cannot be walked).
+
+    ``leave_innermost``: the innermost frame is user code without a safe point ahead
+    (a //go:nosplit function has none at all): look for the return from it instead."""
     prev: Frame | None = None
     for fr in frames(mem, tab, pc, sp, stack):
-        if is_user_code(fr.func):
+        if is_user_code(fr.func) and not (leave_innermost and prev is None):
             if prev is None:
                 return _point(fr, True, None)
             # A call site is a safe point unless the callee is an assembly helper inside an
