@@ -98,9 +98,10 @@ class Process:
 
         self.binary.declare(parse_signature(signature))
 
-    def eval(self, expr: str) -> Any:
-        """Evaluate a Go expression (``"main.Add(1, 2)"``) and return Python values."""
-        return self.evaluate(expr).python_value
+    def eval(self, expr: str, unsafe: bool = False) -> Any:
+        """Evaluate a Go expression (``"main.Add(1, 2)"``) and return Python values;
+        ``unsafe`` passes pointers into the goroutine's stack (no escape check)."""
+        return self.evaluate(expr, unsafe).python_value
 
     def goroutines(self) -> list[GoroutineInfo]:
         """Every live goroutine: id, state, thread, innermost user frame, creator.
@@ -120,14 +121,15 @@ class Process:
         with every word that points into the heap or the stack."""
         return self.runtime.roots(self.runtime.goroutine(goid))
 
-    def evaluate(self, expr: str) -> Evaluation:
+    def evaluate(self, expr: str, unsafe: bool = False) -> Evaluation:
         """Evaluate a Go expression. Problems with the expression itself are reported in
-        the :class:`Evaluation` (``error``); problems with the process are raised."""
+        the :class:`Evaluation` (``error``); problems with the process are raised.
+        ``unsafe`` turns off the escape check (expr/escape.py)."""
         try:
             tree = parse(expr)
         except ExprError as e:
             return Evaluation(expr, error=str(e), exception=e)
-        return self.evaluator.evaluate(tree, expr)
+        return self.evaluator.evaluate(tree, expr, unsafe)
 
 
 def attach(pid: int, timeout: float = 10.0) -> Process:

@@ -18,7 +18,9 @@ from ..values import arith
 from ..values.decode import is_error, pointer_shaped
 from ..values.encode import NILABLE, default_type_name, encode
 from ..values.model import GoValue
-from .names import pointer_to
+from ..values.pointers import has_pointers, pointer_words
+from .escape import check_escape
+from .names import array_of, pointer_to
 from .operand import Fn, Operand, assignable, describe
 from .parse import Binary, Call, Composite, Const, Expr, Index, Name, Selector, TypeAssert, TypeExpr, Unary
 
@@ -27,12 +29,10 @@ if TYPE_CHECKING:
 
 
 _MAP_SCAN = 1 << 16  # entries scanned for m[k]
+# unsafe.Pointer converts to and from every pointer type and uintptr (spec: Package unsafe).
+_UNSAFE_CONVERTIBLE = frozenset({Kind.UNSAFE_POINTER, Kind.POINTER, Kind.UINTPTR})
 _NOT_LINKED = ("check the spelling; unexported or unused functions may be dead-code eliminated or inlined away "
                "(mark them //go:noinline and use them)")
-
-
-class Escape(ArgumentError):
-    """A pointer into a goroutine stack would be passed where it may escape."""
 
 
 class Builder:
@@ -349,7 +349,7 @@ class Builder:
                 data[i * elem.size : (i + 1) * elem.size] = img
             if t.kind == Kind.ARRAY:
                 return Operand(t, image=bytes(data), text=e.text)
-            ptr = self.s.heap.alloc(len(data), self._rtype(elem), bytes(data)) if n else 0
+            ptr = self._alloc(array_of(elem, n), bytes(data), e.text) if n else 0
             return Operand(t, image=struct.pack("<QQQ", ptr, n, n), text=e.text)
         raise ExprError(f"{t.name} literals are not supported yet ({e.text})")
 
@@ -357,8 +357,28 @@ class Builder:
         """``&T{...}``: a new object of T's size and type in the target, holding the literal."""
         assert lit.type is not None and lit.image is not None
         t = lit.type
-        addr = self.s.heap.alloc(t.size, self._rtype(t), lit.image)
+        addr = self._alloc(t, lit.image, text)
         return Operand(pointer_to(t), image=struct.pack("<Q", addr), text=text)
+
+    def _alloc(self, t: GoType, image: bytes, text: str) -> int:
+        """A new object of type ``t`` in the target holding ``image`` (escape-checked first).
+
+        The GC needs the object's type where it has pointers: ``t``'s descriptor, or for an
+        array its element's (``mallocgc(n*size, elem, true)`` is the runtime's ``newarray``).
+        A pointer-free type the program never uses (``[37]byte``) has no descriptor and needs
+        none: a nil type gives a noscan object of the same size."""
+        self._escape_check([(t, image, text, "a value stored in the heap")])
+        rtype, of = None, t
+        while rtype is None:
+            off = self.names.runtime_type(of)
+            rtype = None if not off else self.ev.runtime_types.rtype_addr(off)  # go1.19 DWARF says 0 for none
+            if rtype is None and of.kind == Kind.ARRAY and of.elem is not None:
+                of = of.elem
+            elif rtype is None:
+                if has_pointers(t):
+                    self._rtype(t)  # raises, naming the type
+                rtype = 0
+        return self.s.heap.alloc(t.size, rtype, image)
 
     def _rtype(self, t: GoType) -> int:
         off = self.names.runtime_type(t)
@@ -401,11 +421,13 @@ class Builder:
             which = "not enough" if len(args) < len(params) else "too many"
             raise ArgumentError(f"{which} arguments in call to {fn.name} (want ({want}), have {len(args)})")
         images = [self._image(b) for b in fn.bound]
+        checks: list[tuple[GoType, bytes, str, str]] = []  # receivers pass (expr/escape.py)
         for n, (p, a, op) in enumerate(zip(params, args, ops, strict=True)):
             image = op.image if op is not None and op.image is not None else self._arg(a, p.type, f"argument to {fn.name}")
             assert image is not None
-            self._escape_check(p.type, image, a, n + 1, fn.name)
+            checks.append((p.type, image, a.text, f"argument {n + 1} in call to {fn.name}"))
             images.append(image)
+        self._escape_check(checks)
         results = self.s.call(fn, images)
         outs = tuple(Operand(r.type, image=img, text=e.text) for r, img in zip(fn.sig.results, results, strict=True))
         return outs[0] if len(outs) == 1 else Operand(None, text=e.text, results=outs)
@@ -436,6 +458,9 @@ class Builder:
             if t.kind == Kind.STRING and isinstance(x.const, str):
                 return Operand(t, x.const, text=text)
             return Operand(t, image=encode(t, x.const, f"conversion to {t.name}"), text=text)
+        kinds = {x.type.kind, t.kind}
+        if Kind.UNSAFE_POINTER in kinds and kinds <= _UNSAFE_CONVERTIBLE and x.image is not None:
+            return Operand(t, image=x.image[:8], text=text)  # the spec's Package unsafe conversions
         v = self._value(x).value
         if (t.is_integer or t.is_float) and isinstance(v, (int, float)) and not isinstance(v, bool):
             return self._typed(t, int(v) if t.is_integer else v, text)
@@ -517,20 +542,28 @@ class Builder:
         rtype = self._rtype(x.type)
         image = self._image(x)
         data = struct.unpack("<Q", image)[0] if pointer_shaped(x.type) else (
-            self.s.heap.alloc(x.type.size, rtype, image) if x.type.size else 0)
+            self._alloc(x.type, image, x.text) if x.type.size else 0)
         word = rtype
         if t.fields and t.fields[0].name == "tab":
             word = self.s.runtime_call("runtime.getitab", (self._rtype(t), rtype, 0))
         return struct.pack("<QQ", word, data)
 
-    def _escape_check(self, t: GoType, image: bytes, e: Expr, n: int, fn: str) -> None:
-        held = self.s.held
-        if self.s.unsafe or held is None or held.g is None or t.kind not in (Kind.POINTER, Kind.UNSAFE_POINTER, Kind.SLICE):
+    def _escape_check(self, values: list[tuple[GoType, bytes, str, str]]) -> None:
+        """Refuse pointers into the calling goroutine's stack (expr/escape.py): values as
+        (type, image, text, role). Which goroutine calls is known once a thread is held,
+        so one is taken now if any value holds a pointer."""
+        if self.s.unsafe or all(next(pointer_words(t, image), None) is None for t, image, _, _ in values):
             return
-        word = struct.unpack_from("<Q", image)[0]
-        if held.g.stack_lo <= word < held.g.stack_hi:
-            raise Escape(f"cannot use {getattr(e, 'text', e)} as argument {n} in call to {fn}: it points into "
-                         f"goroutine {held.g.goid}'s stack and may escape", hint="--unsafe passes it anyway")
+        held = self.s.thread()
+        if held.g is None:
+            return
+        for t, image, text, role in values:
+            check_escape(t, image, text, role, held.g)
+
+    def _stored(self, t: GoType, image: bytes, text: str) -> bytes:
+        """``image`` about to be written into an object allocated in the target, escape-checked."""
+        self._escape_check([(t, image, text, "a value stored in the heap")])
+        return image
 
     def _int(self, o: Operand) -> int:
         if o.type is None:

@@ -33,7 +33,8 @@ from ..values.decode import Decoder, image_from_slot, is_error
 from ..values.encode import encode
 from ..values.gofmt import format_value
 from ..values.model import GoValue
-from .build import Builder, Escape
+from .build import Builder
+from .escape import Escape
 from .names import Names
 from .operand import Fn, Operand, Scope
 from .parse import Assign, Call, Const, Expr, Name

@@ -8,11 +8,12 @@ Package names are resolved as Go source spells them: ``filepath.Join`` is
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 
 from ..binary import GoBinary
 from ..call import abi
-from ..binary.gotypes import GoType, Kind, Param, Signature
+from ..binary.gotypes import Field, GoType, Kind, Param, Signature
 from ..errors import ExprError, SymbolNotFound
 from .operand import Fn
 
@@ -148,6 +149,12 @@ class Names:
         if text.startswith("*"):
             elem = self.type(text[1:])
             return None if elem is None else pointer_to(elem)
+        if m := re.fullmatch(r"\[(\d+)\](.+)", text, re.S):
+            elem = self.type(m[2])
+            return None if elem is None else array_of(elem, int(m[1]))
+        if text.startswith("[]"):
+            elem = self.type(text[2:])
+            return None if elem is None else slice_of(elem)
         return None
 
     def runtime_type(self, t: GoType) -> int | None:
@@ -165,3 +172,15 @@ class Names:
 
 def pointer_to(t: GoType) -> GoType:
     return GoType("*" + t.name, Kind.POINTER, 8, 8, elem=t)
+
+
+def array_of(elem: GoType, n: int) -> GoType:
+    """``[n]elem``, for array types the binary's DWARF does not have (only used ones are there)."""
+    return GoType(f"[{n}]{elem.name}", Kind.ARRAY, n * elem.size, elem.align or 1, elem=elem, length=n)
+
+
+def slice_of(elem: GoType) -> GoType:
+    """``[]elem``: pointer, length, capacity."""
+    int_t = GoType("int", Kind.INT, 8, 8)
+    return GoType(f"[]{elem.name}", Kind.SLICE, 24, 8, elem=elem,
+                  fields=(Field("array", pointer_to(elem), 0), Field("len", int_t, 8), Field("cap", int_t, 16)))
