@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..binary.gotypes import GoType, Kind
 from ..errors import ArgumentError, ExprError, SymbolNotFound
+from ..runtime import maps
 from ..values import arith
 from ..values.decode import is_error, pointer_shaped
 from ..values.encode import NILABLE, default_type_name, encode
@@ -351,7 +352,44 @@ class Builder:
                 return Operand(t, image=bytes(data), text=e.text)
             ptr = self._alloc(array_of(elem, n), bytes(data), e.text) if n else 0
             return Operand(t, image=struct.pack("<QQQ", ptr, n, n), text=e.text)
+        if t.kind == Kind.MAP:
+            return self._map_literal(t, e)
         raise ExprError(f"{t.name} literals are not supported yet ({e.text})")
+
+    def _map_literal(self, t: GoType, e: Composite) -> Operand:
+        """``map[K]V{k: v, ...}``: made and filled in the target by the runtime's own
+        makemap and mapassign (runtime/maps.py), so keys are hashed as the program hashes
+        them; each element is stored in the slot mapassign returns."""
+        assert t.key is not None and t.elem is not None
+        keys: list[tuple[Operand, Expr]] = []
+        constants: set[Any] = set()
+        for key, val in e.elems:  # Go's compile-time checks first: nothing is allocated yet
+            if key is None:
+                raise ExprError(f"missing key in map literal {e.text}")
+            k = self.eval(key, t.key)
+            if k.untyped and k.const is not None:
+                if k.const in constants:
+                    raise ExprError(f"duplicate key {k.text} in map literal")
+                constants.add(k.const)
+            keys.append((k, val))
+        entries = [(self._convert(k, t.key, "map literal"), self._arg(val, t.elem, "map literal"), k.text)
+                   for k, val in keys]
+        linked = self.ev.binary.pclntab.func_by_name
+        mt = self._rtype(t)
+        if linked(maps.MAKEMAP) is not None:
+            m = self.s.runtime_call(maps.MAKEMAP, (mt, len(entries), 0))
+        else:
+            m = self.s.runtime_call(maps.MAKEMAP_SMALL, ())
+        self.s.heap.keep(m)
+        assign = maps.assign_func(t.key, t.elem, lambda name: linked(name) is not None)
+        for kimg, eimg, text in entries:
+            self._stored(t.key, kimg, text)
+            self._stored(t.elem, eimg, text)
+            key_arg: int | bytes = self._alloc(t.key, kimg, text) if assign == maps.MAPASSIGN else kimg
+            slot = self.s.runtime_call(assign, (mt, m, key_arg))
+            if t.elem.size:
+                self.mem.write(slot, eimg)
+        return Operand(t, image=struct.pack("<Q", m), text=e.text)
 
     def _new(self, lit: Operand, text: str) -> Operand:
         """``&T{...}``: a new object of T's size and type in the target, holding the literal."""

@@ -27,7 +27,7 @@ from ..call.protocol import CallSetup, Panicked
 from ..errors import ArgumentError, CallRefused, ExprError, GocallError, GoPanic, SymbolNotFound
 from ..process.memory import Memory
 from ..runtime.layouts import Layout
-from ..runtime.maps import MapReader
+from ..runtime.maps import MAP_FUNCS, MapReader
 from ..runtime.types import RuntimeTypes
 from ..values.decode import Decoder, image_from_slot, is_error
 from ..values.encode import encode
@@ -38,6 +38,7 @@ from .escape import Escape
 from .names import Names
 from .operand import Fn, Operand, Scope
 from .parse import Assign, Call, Const, Expr, Name
+from .signature import parse_signature
 
 
 @dataclass
@@ -175,7 +176,10 @@ class Evaluator:
     def runtime_fn(self, name: str) -> Fn:
         fn = self._runtime_fns.get(name)
         if fn is None:
-            found = self.names.function(name)
+            declared = MAP_FUNCS.get(name)  # no DWARF signature under these names (runtime/maps.py)
+            f = self.binary.pclntab.func_by_name(name) if declared is not None else None
+            found = Fn(name, f.entry, parse_signature(declared)) if f is not None and declared else \
+                self.names.function(name)
             if found is None:
                 raise SymbolNotFound(f"{name} is not in the binary")
             fn = self._runtime_fns[name] = found

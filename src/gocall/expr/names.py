@@ -23,6 +23,8 @@ _BASIC_TYPES = frozenset({
     "unsafe.Pointer",
 })  # fmt: skip
 _ALIASES = {"byte": "uint8", "rune": "int32", "any": "interface {}"}
+_EMPTY_INTERFACE = re.compile(r"(?<![\w.])any(?!\w)|\binterface\s*\{\s*\}")
+_EMPTY_STRUCT = re.compile(r"\bstruct\s*\{\s*\}")
 
 _BASIC_KINDS = {
     "bool": (Kind.BOOL, 1), "int": (Kind.INT, 8), "int8": (Kind.INT8, 1), "int16": (Kind.INT16, 2),
@@ -129,6 +131,8 @@ class Names:
     def type(self, text: str) -> GoType | None:
         """The type spelled ``text`` in Go source (``int``, ``Point``, ``[]main.Point``)."""
         text = _ALIASES.get(text, text)
+        if "{" in text or "any" in text:  # spelt as the compiler names types in DWARF
+            text = _EMPTY_INTERFACE.sub("interface {}", _EMPTY_STRUCT.sub("struct {}", text))
         if text not in self._types:
             self._types[text] = self._lookup(text)
         return self._types[text]

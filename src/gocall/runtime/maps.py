@@ -15,6 +15,10 @@ do not matter):
 
 Keys and elements larger than 128 bytes are stored indirectly (a pointer) in
 both (``abi.MapMaxKeyBytes``/``MapMaxElemBytes``).
+
+Building maps in the target (map literals) is left to the runtime's own
+functions, the ones compiled code calls: :data:`MAP_FUNCS` and
+:func:`assign_func`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import struct
 from functools import cached_property
 from typing import Protocol
 
-from ..binary.gotypes import GoType
+from collections.abc import Callable
+
+from ..binary.gotypes import INTEGERS, GoType, Kind
 from ..errors import SymbolNotFound
 
 _SLOTS = 8  # abi.MapGroupSlots / bucketCnt
@@ -41,6 +47,48 @@ class _Layouts(Protocol):
     def struct_layout(self, type_name: str) -> dict[str, int]: ...
 
     def struct_die(self, type_name: str) -> object | None: ...
+
+
+# The runtime's map constructor and assignment functions, as compiled code calls them, and
+# their signatures with every runtime pointer as unsafe.Pointer. The symbol names are the same
+# in every release gocall supports (1.19-1.27), Swiss or bucket maps: from 1.24 the functions
+# are internal/runtime/maps.runtime_mapassign* linknamed to these names, so DWARF has no
+# signature under the name the pclntab gives; hence declared here, and checked against the
+# frame size the binary records before each call. mapassign* return the element's slot (an
+# indirect element's own object), for the caller to store the element in.
+MAKEMAP = "runtime.makemap"
+MAKEMAP_SMALL = "runtime.makemap_small"  # when makemap is not linked: any hint works, it grows
+MAPASSIGN = "runtime.mapassign"  # any key, passed by address
+MAP_FUNCS: dict[str, str] = {
+    MAKEMAP: "func runtime.makemap(t unsafe.Pointer, hint int, m unsafe.Pointer) unsafe.Pointer",
+    MAKEMAP_SMALL: "func runtime.makemap_small() unsafe.Pointer",
+    MAPASSIGN: "func runtime.mapassign(t, m, key unsafe.Pointer) unsafe.Pointer",
+    "runtime.mapassign_fast32": "func runtime.mapassign_fast32(t, m unsafe.Pointer, key uint32) unsafe.Pointer",
+    "runtime.mapassign_fast64": "func runtime.mapassign_fast64(t, m unsafe.Pointer, key uint64) unsafe.Pointer",
+    "runtime.mapassign_fast64ptr": "func runtime.mapassign_fast64ptr(t, m, key unsafe.Pointer) unsafe.Pointer",
+    "runtime.mapassign_faststr": "func runtime.mapassign_faststr(t, m unsafe.Pointer, key string) unsafe.Pointer",
+}
+_POINTER_KEYS = frozenset({Kind.POINTER, Kind.UNSAFE_POINTER, Kind.CHAN})
+
+
+def assign_func(key: GoType, elem: GoType, linked: Callable[[str], bool]) -> str:
+    """The mapassign for a map[key]elem: the one the compiler picks (``mapfast`` in
+    cmd/compile/internal/walk/walk.go, for scalar keys), else the generic one, which
+    takes any key by address; ``linked`` says whether the binary has a function."""
+    fast = None
+    if elem.size <= _MAX_INLINE:
+        if key.kind in INTEGERS and key.size in (4, 8):
+            fast = f"runtime.mapassign_fast{8 * key.size}"
+        elif key.kind in _POINTER_KEYS:
+            fast = "runtime.mapassign_fast64ptr"
+        elif key.kind == Kind.STRING:
+            fast = "runtime.mapassign_faststr"
+    for name in (fast, MAPASSIGN):
+        if name is not None and linked(name):
+            return name
+    raise SymbolNotFound(f"the binary has no {fast or MAPASSIGN} to build a map[{key.name}]{elem.name}",
+                         hint="the linker keeps only the map functions the program uses; assign to such a map "
+                              "in the program")
 
 
 def _align(n: int, a: int) -> int:
