@@ -21,9 +21,11 @@ from ..values.encode import NILABLE, default_type_name, encode
 from ..values.model import GoValue
 from ..values.pointers import has_pointers, pointer_words
 from .escape import check_escape
-from .names import array_of, pointer_to
+from .names import array_of, pointer_to, slice_of
 from .operand import Fn, Operand, assignable, describe
-from .parse import Binary, Call, Composite, Const, Expr, Index, Name, Selector, TypeAssert, TypeExpr, Unary
+from .parse import (Binary, Call, Composite, Const, Expr, Index, Name, Selector, SliceExpr, TypeAssert, TypeExpr,
+                    Unary)
+from .slicing import slice_operand
 
 if TYPE_CHECKING:
     from .eval import Evaluator, Session
@@ -55,6 +57,13 @@ class Builder:
                 return self._select(self.eval(e.x), e.field, e.text)
             case Index():
                 return self._index(self.eval(e.x), self.eval(e.index), e.text)
+            case SliceExpr():
+                x = self.eval(e.x)
+                lo, hi, mx = (None if b is None else self._int(self.eval(b)) for b in (e.low, e.high, e.max))
+                string = self.names.type("string")
+                assert string is not None
+                return slice_operand(x, (lo, hi, mx), e.text, lambda p: self._deref(p, p.text), self._slice_type,
+                                     string)
             case Unary():
                 return self._unary(e)
             case Binary():
@@ -228,8 +237,9 @@ class Builder:
             elem = t.elem
         elif t.kind in (Kind.SLICE, Kind.STRING):
             ptr, length = struct.unpack_from("<Qq", x.image)
-            elem = t.elem if t.kind == Kind.SLICE else self.names.type("uint8")
-            assert elem is not None
+            found = t.elem if t.kind == Kind.SLICE else self.names.type("uint8")
+            assert found is not None
+            elem = found
             size, base, image = elem.size, ptr, None
         else:
             raise ExprError(f"invalid operation: cannot index {describe(x)}")
@@ -418,6 +428,10 @@ class Builder:
                 rtype = 0
         return self.s.heap.alloc(t.size, rtype, image)
 
+    def _slice_type(self, elem: GoType) -> GoType:
+        t = self.names.type("[]" + elem.name)
+        return t if t is not None else slice_of(elem)
+
     def _rtype(self, t: GoType) -> int:
         off = self.names.runtime_type(t)
         if off is None:
@@ -451,7 +465,9 @@ class Builder:
             last = params[-1].type
             head, tail = args[: len(params) - 1], args[len(params) - 1 :]
             args = [*head, Composite(None, tuple((None, a) for a in tail), "...")]
-            ops: list[Operand | None] = [None] * len(head) + [self._composite(last, args[-1])]  # type: ignore[arg-type]
+            packed = args[-1]
+            assert isinstance(packed, Composite)
+            ops: list[Operand | None] = [*([None] * len(head)), self._composite(last, packed)]
         else:
             ops = [None] * len(args)
         if len(args) != len(params):
@@ -512,7 +528,7 @@ class Builder:
         int_t = self.names.type("int")
         assert int_t is not None
         if len(e.args) != 1:
-            raise ExprError(f"wrong number of arguments to {e.func.text}")  # type: ignore[union-attr]
+            raise ExprError(f"wrong number of arguments to {e.func.text}")
         x = self.eval(e.args[0])
         name = e.func.qualified  # type: ignore[union-attr]
         if x.type is None and isinstance(x.const, str) and name == "len":

@@ -61,6 +61,17 @@ class Index:
 
 
 @dataclass(frozen=True)
+class SliceExpr:
+    """``x[low:high]`` or ``x[low:high:max]``; omitted bounds are None."""
+
+    x: Expr
+    low: Expr | None
+    high: Expr | None
+    max: Expr | None
+    text: str
+
+
+@dataclass(frozen=True)
 class Unary:
     op: str  # & * - + ! ^
     x: Expr
@@ -99,7 +110,7 @@ class TypeAssert:
     text: str
 
 
-Expr = Const | Name | TypeExpr | Selector | Index | Unary | Binary | Call | Composite | TypeAssert
+Expr = Const | Name | TypeExpr | Selector | Index | SliceExpr | Unary | Binary | Call | Composite | TypeAssert
 
 
 @dataclass(frozen=True)
@@ -219,6 +230,9 @@ def _convert(n: Node, src: bytes) -> Expr:
             return Selector(_convert(operand, src), field, text)
         case "index_expression":
             return Index(_convert(_field(n, "operand"), src), _convert(_field(n, "index"), src), text)
+        case "slice_expression":
+            low, high, cap_ = (_optional(n.child_by_field_name(f), src) for f in ("start", "end", "capacity"))
+            return SliceExpr(_convert(_field(n, "operand"), src), low, high, cap_, text)
         case "unary_expression":
             return _unary(n, src, text)
         case "binary_expression":
@@ -245,6 +259,10 @@ def _convert(n: Node, src: bytes) -> Expr:
     if t in _TYPE_NODES:
         return TypeExpr(text)
     raise ExprError(f"{_describe(t)} ({text!r}) is not supported")
+
+
+def _optional(n: Node | None, src: bytes) -> Expr | None:
+    return None if n is None else _convert(n, src)
 
 
 def _elements(body: Node, src: bytes) -> tuple[tuple[Expr | None, Expr], ...]:

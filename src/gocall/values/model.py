@@ -41,13 +41,14 @@ class GoStruct:
 
     @property
     def go_type(self) -> str:
-        return self._type_name
+        name: str = self._type_name
+        return name
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, GoStruct):
-            return self._type_name == other._type_name and self._fields == other._fields
+            return bool(self._type_name == other._type_name and self._fields == other._fields)
         if isinstance(other, dict):
-            return self._fields == other
+            return bool(self._fields == other)
         return NotImplemented
 
     def __hash__(self) -> int:
