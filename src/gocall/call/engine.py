@@ -68,6 +68,7 @@ class Site:
     line: int = 0
     steps: int = 0  # single steps taken to get to a safe point
     hops: int = 0  # returns from the runtime waited for (hardware breakpoints)
+    pc: int = 0  # the interrupted PC the call was injected at
 
     @property
     def moved(self) -> bool:
@@ -353,8 +354,8 @@ class Held:
         v = found.verdict
         f = engine.binary.pclntab.func_for_pc(found.regs.rip)
         file, line = f.file_line(found.regs.rip) if f is not None else ("?", 0)
-        self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops)
-        self.g = v.g  # its stack bounds: expr/ refuses pointers into it (escape check)
+        self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops,
+                         found.regs.rip)  # fmt: skip
         self.g = v.g  # its stack bounds: expr/ refuses pointers into it (escape check)
         self._injector = Injector(thread, engine.mem, engine.entry)
         self._injector.step_epilogue = engine.step_epilogue
