@@ -60,6 +60,31 @@ def signals_held() -> Iterator[InterruptState]:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+class _Nap:
+    """Sleep until a SIGCHLD (or SIGINT/SIGTERM) or a short, growing nap ends.
+
+    SIGCHLD is process-directed: when the tracer has other threads (a test
+    harness's pipe readers, a watchdog), the kernel may hand it to one of them,
+    which discards it, and this thread would sleep on. So the nap is capped,
+    starting at 0.5 ms and doubling to 50 ms: a stolen wake-up costs at most
+    that, and a long wait (a callee that sleeps) costs ~20 wake-ups a second.
+    """
+
+    def __init__(self) -> None:
+        self.cap = 0.0005
+
+    def __call__(self, deadline: float | None) -> bool:
+        """Nap once; False when the deadline has passed."""
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        info = signal.sigtimedwait(_WAKE, self.cap if remaining is None else min(remaining, self.cap))
+        self.cap = min(self.cap * 2, 0.05)
+        if info is not None and info.si_signo in _STOPPING:
+            interrupts.signal = info.si_signo
+        return True
+
+
 def waitpid(tid: int, timeout: float | None = None) -> int | None:
     """Wait for a state change of ``tid``; the raw status, or None on timeout.
 
@@ -68,6 +93,7 @@ def waitpid(tid: int, timeout: float | None = None) -> int | None:
     is safe to act on it.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    nap = _Nap()
     while True:
         try:
             pid, status = os.waitpid(tid, os.WNOHANG | WALL)
@@ -75,12 +101,8 @@ def waitpid(tid: int, timeout: float | None = None) -> int | None:
             raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
         if pid == tid:
             return status
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
+        if not nap(deadline):
             return None
-        info = signal.sigtimedwait(_WAKE, 1.0 if remaining is None else min(remaining, 1.0))
-        if info is not None and info.si_signo in _STOPPING:
-            interrupts.signal = info.si_signo
 
 
 def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | None:
@@ -90,6 +112,7 @@ def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | 
     children of ours that are not the target (tests start several targets).
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    nap = _Nap()
     while True:
         for tid in tids:
             try:
@@ -98,9 +121,5 @@ def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | 
                 raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
             if pid == tid:
                 return tid, status
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
+        if not nap(deadline):
             return None
-        info = signal.sigtimedwait(_WAKE, 1.0 if remaining is None else min(remaining, 1.0))
-        if info is not None and info.si_signo in _STOPPING:
-            interrupts.signal = info.si_signo
