@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ..binary import GoBinary
 from ..errors import CallRefused, Interrupted, NoGoroutine, SymbolNotFound, TargetExited
-from ..process import breakpoints
+from ..process import breakpoints, ptrace
 from ..process.group import ThreadGroup
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
@@ -305,6 +305,8 @@ class CallEngine:
                                 min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)  # fmt: skip
                 if found is not None:
                     group.release(thread)
+                    group.keep = [thread.tid]
+                    ptrace.setoptions(thread.tid, 0)  # its future threads are not to be traced (detach_strays)
                     return thread, Advanced(found.regs, found.verdict, found.steps, found.hops + 1)
                 # Another goroutine, or ours lost again: step off the breakpoint, re-arm, go on.
                 thread.run_until_trap(step=True)

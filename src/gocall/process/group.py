@@ -13,6 +13,7 @@ A thread that exits meanwhile is dropped; the process exiting is an error.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
@@ -30,6 +31,7 @@ class ThreadGroup:
         self.pid = pid
         self.exclude = set(exclude)
         self.threads: dict[int, Thread] = {}
+        self.keep: Sequence[int] = ()  # traced by us but not the group's: released to the caller
 
     def seize_all(self) -> None:
         for tid in thread_ids(self.pid):
@@ -105,6 +107,7 @@ class ThreadGroup:
             breakpoints.set_breakpoints(t.tid, [])
             t.detach()
 
+        self.adopt()
         leader_last = sorted(self.threads.values(), key=lambda t: t.tid == self.pid)
         for t in leader_last:
             try:
@@ -112,6 +115,7 @@ class ThreadGroup:
             except TargetExited:
                 t.reap()
         self.threads.clear()
+        detach_strays(self.pid, keep=self.keep)
 
     def _each(self, action: Callable[[Thread], object]) -> None:
         """``action`` on every thread; threads that exited meanwhile are dropped, and
@@ -131,3 +135,32 @@ class ThreadGroup:
     def _drop(self, t: Thread) -> None:
         self.threads.pop(t.tid, None)
         t.traced = False
+
+
+def detach_strays(pid: int, keep: Sequence[int] = ()) -> None:
+    """Detach every thread of ``pid`` that this process still traces, but ``keep``.
+
+    With PTRACE_O_TRACECLONE a thread the runtime creates (a new M) is traced from its
+    first instruction, before its creator reports the clone; one that nobody adopted
+    would sit stopped for ever, holding its P, and the next stop-the-world (a GC) would
+    wait for it for ever. The kernel says who traces each thread (TracerPid).
+    """
+    me = os.getpid()
+    for tid in thread_ids(pid):
+        if tid in keep:
+            continue
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                tracer = next((int(line.split()[1]) for line in f if line.startswith("TracerPid:")), 0)
+        except OSError:
+            continue
+        if tracer == me:
+            log.debug("thread %d: a stray of ours (created while traced); detaching it", tid)
+            t = Thread(pid, tid)
+            t.traced = True
+            try:
+                t.stop()
+                breakpoints.set_breakpoints(tid, [])  # whatever it may have been armed with
+                t.detach()
+            except TargetExited:
+                pass
