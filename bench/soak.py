@@ -125,9 +125,12 @@ func main() {
 	go func() {
 		for iter := 0; ; iter++ {
 			for k, f := range loops {
-				if got := f(list(64, k+1)); got != want[k] {
-					atomic.AddInt64(&bad, 1)
-					fmt.Printf("CORRUPT loop %d: %d, want %d\\n", k, got, want[k])
+				l := list(64, k+1)
+				for r := 0; r < 50; r++ { // mostly in the loops, not in mallocgc
+					if got := f(l); got != want[k] {
+						atomic.AddInt64(&bad, 1)
+						fmt.Printf("CORRUPT loop %d: %d, want %d\\n", k, got, want[k])
+					}
 				}
 			}
 			atomic.AddInt64(&checks, 1)

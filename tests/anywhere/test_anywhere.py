@@ -24,7 +24,9 @@ def test_goroutine_parked_in_a_channel_receive(target):  # type: ignore[no-untyp
         for _ in range(5):
             assert proc.eval("main.Add(40, 2)") == 42
             site = proc.engine.last_site
-            assert site is not None and site.goroutine == 1 and "main.go" in site.where
+            # Usually main.report; when caught running (printing) it is the next user code it
+            # returns to, which may be fmt's (a sync.Pool's New called from the runtime).
+            assert site is not None and site.goroutine == 1 and not (site.function or "runtime.").startswith("runtime.")
     target.assert_healthy()
 
 
