@@ -1,8 +1,8 @@
 """The escape check (expr/escape.py): a pointer into the calling goroutine's stack is refused,
 naming the argument, wherever it would be passed or stored; ``unsafe`` (``--unsafe``) lets it
 through. The values fixture's spin goroutine publishes the address of a Point{11, 31} on its
-own stack in main.VStackAddr; spin is the goroutine gocall injects into (the only one running
-user code), so the pointer is into the calling goroutine's stack."""
+own stack in main.VStackAddr, and its goroutine id in main.VSpinGoid: the calls are injected
+into spin, so the pointer is into the calling goroutine's stack."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def values_target(build_fixture):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def proc(values_target):  # type: ignore[no-untyped-def]
     with gocall.attach(values_target.pid) as p:
+        p.engine.goroutine = p.eval("main.VSpinGoid")  # not main, which wakes every 50 ms to report
         yield p
 
 
@@ -61,7 +62,8 @@ def test_heap_pointers_pass(proc):  # type: ignore[no-untyped-def]
 
 
 def test_cli_unsafe_flag(proc, values_target):  # type: ignore[no-untyped-def]
-    cmd = [sys.executable, "-m", "gocall.cli.main", "call", str(values_target.pid)]
+    cmd = [sys.executable, "-m", "gocall.cli.main", "call", str(values_target.pid),
+           "--goroutine", str(proc.engine.goroutine)]
     refused = subprocess.run([*cmd, f"main.PtSum({STACK_PT})"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "as argument 1 in call to main.PtSum" in refused.stderr
     ok = subprocess.run([*cmd, "--unsafe", f"main.PtSum({STACK_PT})"], capture_output=True, text=True, timeout=120)
