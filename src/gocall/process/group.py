@@ -146,7 +146,11 @@ def detach_strays(pid: int, keep: Sequence[int] = ()) -> None:
     wait for it for ever. The kernel says who traces each thread (TracerPid).
     """
     me = os.getpid()
-    for tid in thread_ids(pid):
+    try:
+        tids = thread_ids(pid)
+    except TargetExited:
+        return  # nothing left to detach; the caller's own error says what happened
+    for tid in tids:
         if tid in keep:
             continue
         try:
