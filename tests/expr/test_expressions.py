@@ -10,7 +10,6 @@ import pytest
 
 import gocall
 from gocall.values.gofmt import format_value
-from harness import Target
 
 # (expression, Go syntax of each result joined by "; ")
 CASES = [
@@ -160,13 +159,6 @@ CASES = [
     ("main.VTemp + 1", "101"),
     ("1 << 10", "1024"),
 ]
-
-
-@pytest.fixture(scope="module")
-def values_target(build_fixture):  # type: ignore[no-untyped-def]
-    t = Target.start(build_fixture("values"))
-    yield t
-    t.kill()
 
 
 @pytest.fixture(scope="module")

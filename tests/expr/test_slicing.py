@@ -8,14 +8,6 @@ import pytest
 
 import gocall
 from gocall.values.gofmt import format_value
-from harness import Target
-
-
-@pytest.fixture(scope="module")
-def values_target(build_fixture):  # type: ignore[no-untyped-def]
-    t = Target.start(build_fixture("values"))
-    yield t
-    t.kill()
 
 
 @pytest.fixture(scope="module")

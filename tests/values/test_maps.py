@@ -9,14 +9,6 @@ from __future__ import annotations
 import pytest
 
 import gocall
-from harness import Target
-
-
-@pytest.fixture(scope="module")
-def values_target(build_fixture):  # type: ignore[no-untyped-def]
-    t = Target.start(build_fixture("values"))
-    yield t
-    t.kill()
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,6 @@ from hypothesis import strategies as st
 import gocall
 from gocall.toolchain import known_toolchains
 from gocall.values.gofmt import quote
-from harness import Target
-
-
-@pytest.fixture(scope="module")
-def values_target(build_fixture):  # type: ignore[no-untyped-def]
-    t = Target.start(build_fixture("values"))
-    yield t
-    t.kill()
 
 
 @pytest.fixture(scope="module")
