@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
 
 _BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
 _STEP_OUT_MAX = 16
+_CALLEE_STAYS = (1, 21)  # from Go 1.21 a callee returns on the thread it was injected on (LockOSThread)
 
 
 @dataclass
@@ -167,6 +169,7 @@ class Debugger:
         self.tracee = tracee
         self.breakpoints: list[Breakpoint] = []
         self.stop: Stop | None = None  # the current stop, until cont()
+        self.nonstop = False  # release_others() was called: only the stopped thread is traced
         self._scopes: Scopes | None = None
 
     # -- breakpoints ------------------------------------------------------------------
@@ -174,6 +177,9 @@ class Debugger:
     def break_at(self, location: str, condition: str | None = None) -> Breakpoint:
         """A breakpoint at ``pkg.Func``, ``file.go:LINE`` or ``*0xADDR``; ``location`` may end
         with ``if COND``. Inserted at once; the program need not be stopped."""
+        if self.nonstop:
+            raise ProcessError("no new breakpoints after release_others(): the other threads are no longer traced",
+                               hint="set every breakpoint before the first stop")
         if condition is None and " if " in location:
             location, condition = (part.strip() for part in location.split(" if ", 1))
         if condition is not None:
@@ -223,8 +229,10 @@ class Debugger:
             if self.stop is not None:
                 self.cont()
             self.tracee.resume_all()  # a launched program starts stopped at its exec
+            deadline = None if timeout is None else time.monotonic() + timeout
             while True:
-                event = self.tracee.wait(timeout)
+                # Hits whose condition is false come back here: the deadline is the whole wait's.
+                event = self.tracee.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
                 if event is None or isinstance(event, Exited):
                     return event
                 stop = self._stopped(event)
@@ -336,14 +344,23 @@ class Debugger:
 
     @contextlib.contextmanager
     def _held(self, stop: Stop) -> Iterator[Held]:
-        """The stopped thread as the call engine's held thread, the others as its group:
-        resumed while a call runs and stopped again after (the engine's stop-the-world mode)."""
+        """The stopped thread as the call engine's held thread.
+
+        All-stop (the default): the other threads are its group, resumed while a call runs
+        and stopped again after (the engine's stop-the-world mode), our INT3s lifted
+        meanwhile. Non-stop (after :meth:`release_others`): the other threads run untraced
+        throughout, as for any gocall call; on Go < 1.21 they are traced (not stopped) while
+        the calls run, since the callee may come back on any of them."""
         proc, tracee = self.proc, self.tracee
         regs = ptrace.getregs(stop.thread.tid)
         verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
-        group = ThreadGroup(tracee.pid)
-        group.threads = {tid: t for tid, t in tracee.threads.items() if t is not stop.thread}
-        saved, proc.engine.stop_the_world = proc.engine.stop_the_world, True
+        group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
+        if self.nonstop:
+            if proc.binary.go_version_tuple[:2] < _CALLEE_STAYS:
+                group.seize_all()
+        else:
+            group.threads = {tid: t for tid, t in tracee.threads.items() if t is not stop.thread}
+        saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not self.nonstop
         try:
             held = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group)
         finally:
@@ -353,11 +370,17 @@ class Debugger:
             yield held
         finally:
             tracee.breaks.resume()
-            # Threads the runtime started during the calls were adopted by the group; a Go 1.19
-            # callee may have come back on another thread, which now holds the goroutine.
+            # A Go 1.19 callee may have come back on another thread, which now holds the goroutine;
+            # threads the runtime started during the calls were adopted by the group.
             stop.thread = held.thread
-            tracee.threads = {tid: t for tid, t in group.threads.items() if t.traced}
-            tracee.threads[stop.thread.tid] = stop.thread
+            group.threads.pop(stop.thread.tid, None)
+            if self.nonstop:
+                group.keep = [stop.thread.tid]
+                group.detach_all()
+                tracee.threads = {stop.thread.tid: stop.thread}
+            else:
+                tracee.threads = {tid: t for tid, t in group.threads.items() if t.traced}
+                tracee.threads[stop.thread.tid] = stop.thread
 
     # -- ending -----------------------------------------------------------------------
 
@@ -394,5 +417,6 @@ class Debugger:
                 except GocallError:
                     pass
         tracee.threads = {stop.thread.tid: stop.thread}
+        self.nonstop = True
         if interrupts.signal is not None:
             raise ProcessError("interrupted")

@@ -57,10 +57,13 @@ def cli(log_layers: str) -> None:
 @click.option(
     "--timeout",
     type=float,
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for a goroutine running Go code where a call may be injected.",
+    default=None,
+    help="Seconds to wait for a goroutine running Go code where a call may be injected [default: 10]; "
+    "with --break, for a hit [default: no limit].",
 )
+@click.option("--break", "breaks", metavar="LOCATION", multiple=True, help="Wait for pkg.Func, file.go:LINE or "
+              "*0xADDR (optionally 'LOCATION if COND') to be hit, evaluate there, leave. Repeatable.")
+@click.option("--frame", type=int, default=0, help="With --break: evaluate in this frame (0: the innermost).")
 @click.option("--declare", "declared", metavar="SIG", multiple=True,
               help="Signature of a function in a binary without DWARF (-ldflags='-s -w'), "
               "e.g. 'func main.Add(a, b int) int'. Repeatable.")
@@ -70,9 +73,9 @@ def cli(log_layers: str) -> None:
 @click.option("--stop-the-world", is_flag=True, help="Stop every thread while the call's thread is stopped (Delve).")
 @click.option("--unsafe", is_flag=True, help="Pass pointers into the goroutine's stack even where they may escape "
               "(no escape check).")
-def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declared: tuple[str, ...] = (),
-         goroutine: int | None = None, no_advance: bool = False, stop_the_world: bool = False,
-         unsafe: bool = False) -> None:
+def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tuple[str, ...] = (),
+         frame: int = 0, declared: tuple[str, ...] = (), goroutine: int | None = None, no_advance: bool = False,
+         stop_the_world: bool = False, unsafe: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
@@ -95,7 +98,19 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float, declar
 
     When the goroutine had to be run on to a safe point first, where the call
     was made is noted on stderr.
+
+    \b
+    gocall call 12345 --break 'main.handle if req.ID == 7' req.Path 'req.Tag(0)'
+
+    With --break, gocall waits for a hit, evaluates the expressions in the hit
+    frame (its locals first), removes the breakpoints and detaches (exit status
+    2 on --timeout, 130 on Ctrl-C: the process is left running unharmed).
     """
+    if breaks:
+        from .breakcall import call_at_break
+
+        sys.exit(call_at_break(console, pid, breaks, exprs, timeout, frame, unsafe, as_json))
+    timeout = 10.0 if timeout is None else timeout
     evaluations: list[Evaluation] = []
     sites: list[Site | None] = []  # where each call was injected (None: no call was made)
     try:

@@ -117,12 +117,13 @@ class Tracee:
                 event = self._handle(*got)
                 if event is not None:
                     return event
-                continue
             if interrupts.signal is not None:
                 return None
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None
+            if got is not None:
+                continue  # more statuses may be waiting: no nap
             info = signal.sigtimedwait({signal.SIGCHLD, signal.SIGINT, signal.SIGTERM},
                                        0.2 if remaining is None else min(remaining, 0.2))
             if info is not None and info.si_signo != signal.SIGCHLD:

@@ -1,0 +1,96 @@
+"""``gocall call PID --break LOCATION EXPR...``: wait in a running process for a breakpoint
+to be hit, evaluate in the hit frame, leave.
+
+What stops when:
+
+1. Attaching traces every thread (an INT3 reached by an untraced thread would kill the
+   program); they keep running. The breakpoints go in.
+2. While waiting, threads run at full speed except when one hits a breakpoint. A hit stops
+   every thread (all-stop) while its condition, if any, is evaluated; a false condition
+   steps the hitting thread over the breakpoint, alone, and resumes all of them.
+3. On the reported hit, every breakpoint is removed and every thread but the hitting one is
+   detached: the rest of the program runs on while the expressions are evaluated in the
+   hit frame (calls run on the hitting goroutine, as any gocall call does).
+4. The hitting thread is detached last, from where it stopped.
+
+On a timeout, Ctrl-C (SIGINT/SIGTERM) or an error, the breakpoints are removed and every
+thread detached, each from where it was; a thread stopped on one of our INT3s is rewound
+onto the original instruction first. The program never sees an INT3 of ours.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import GocallError
+from ..process.waiting import interrupts
+from ..session import Evaluation, attach
+from ..stop import Breakpoint, Exited, Stop
+from ..values.gofmt import format_value
+from .console import Console
+
+_PROGRESS_EVERY = 5.0  # seconds between "still waiting" notes on stderr
+
+
+def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tuple[str, ...],
+                  timeout: float | None, frame: int, unsafe: bool, as_json: bool) -> int:
+    """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 130 interrupted)."""
+    try:
+        with attach(pid) as proc:
+            bps = [proc.break_at(b) for b in breaks]
+            where = ", ".join(str(bp) for bp in bps)
+            console.note(f"waiting for {where}" + (f" (up to {timeout:g} s)" if timeout is not None else "")
+                         + "; Ctrl-C to give up")
+            start = time.monotonic()
+            while True:
+                elapsed = time.monotonic() - start
+                remaining = None if timeout is None else timeout - elapsed
+                if remaining is not None and remaining <= 0:
+                    console.error(f"no hit within {timeout:g} s (conditions tested {_tests(bps)} times); "
+                                  "the breakpoints were removed and the process left running")
+                    return 2
+                event = proc.wait(_PROGRESS_EVERY if remaining is None else min(remaining, _PROGRESS_EVERY))
+                if isinstance(event, Exited):
+                    console.error(f"process {pid} {event.text} before a breakpoint was hit")
+                    return 1
+                if isinstance(event, Stop):
+                    break
+                if interrupts.signal is not None:
+                    console.error("interrupted; the breakpoints were removed and the process left running")
+                    return 130
+                console.note(f"still waiting ({time.monotonic() - start:.0f} s"
+                             + (f", conditions tested {_tests(bps)} times)" if any(b.condition for b in bps) else ")"))
+            stop = event
+            proc.debugger.release_others(stop)
+            evaluations = [stop.evaluate(e, frame, unsafe) for e in exprs]
+            _report(console, stop, evaluations, as_json)
+            return 1 if any(ev.error for ev in evaluations) else 0
+    except KeyboardInterrupt:  # SIGINT between two waits (they hold it and report it as above)
+        console.error("interrupted; the breakpoints were removed and the process left running")
+        return 130
+    except GocallError as e:
+        console.error(str(e))
+        return 1
+
+
+def _tests(bps: list[Breakpoint]) -> int:
+    return sum(b.tests for b in bps)
+
+
+def _report(console: Console, stop: Stop, evaluations: list[Evaluation], as_json: bool) -> None:
+    if as_json:
+        console.json({"goroutine": stop.goroutine, "location": stop.location,
+                      "breakpoint": stop.breakpoint.location if stop.breakpoint else None,
+                      "condition_error": stop.condition_error,
+                      "evaluations": [ev.to_json() for ev in evaluations]})
+        return
+    console.note(f"hit: goroutine {stop.goroutine} at {stop.location}"
+                 + (f" ({stop.condition_error})" if stop.condition_error else ""))
+    many = len(evaluations) > 1
+    for ev in evaluations:
+        if ev.error is not None:
+            console.error(f"{ev.expr}: {ev.error}")
+        elif ev.panic is not None:
+            console.message(f"{ev.expr + ' = ' if many else ''}panic: {format_value(ev.panic)} [recovered]")
+        else:
+            console.message((f"{ev.expr} = " if many else "") + ", ".join(format_value(r) for r in ev.results))
