@@ -40,7 +40,7 @@ from ..process.threads import Thread, thread_ids
 from ..process.waiting import interrupts, signals_held
 from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
-from ..runtime.layouts import Layout
+from ..runtime.layouts import Layout, wrap_locks_thread
 from .advance import Advanced, advance, where_next
 from .protocol import CallSetup, Entry, Injector, Outcome
 
@@ -51,10 +51,6 @@ _DEBUG_CALL_FUNCS = ("runtime.debugCallV2", "runtime.debugCallPanicked") + tuple
 )
 _ADVANCE_SLICE = 0.05  # seconds one thread may take to reach a safe point before others are tried
 _CATCH_SLICE = 0.5  # seconds of waiting for parked goroutines between two looks at running ones
-# From this release on debugCallWrap locks the callee to the interrupted thread (lockOSThread);
-# before it the callee may migrate when it blocks and trap on any thread (go-runtime-facts §1.7),
-# so every thread is traced during the call.
-_WRAP_LOCKS_THREAD = (1, 21)
 
 
 @dataclass(frozen=True)
@@ -107,6 +103,7 @@ class CallEngine:
         self.protocol_hook: Callable[[str], None] | None = None  # tests: called at each protocol step
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
+        self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
 
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
         """Inject one call; transient refusals are retried at another stop until the timeout."""
@@ -130,11 +127,10 @@ class CallEngine:
             others = None
             held: Held | None = None
             try:
-                if self.stop_the_world or self.binary.go_version_tuple[:2] < _WRAP_LOCKS_THREAD:
+                if self.stop_the_world:
                     others = ThreadGroup(self.pid, exclude=[thread.tid])
                     others.seize_all()
-                    if self.stop_the_world:
-                        others.stop_all()
+                    others.stop_all()
                 held = Held(self, thread, found, others)
                 self.last_site = held.site
                 yield held
@@ -151,6 +147,8 @@ class CallEngine:
     # -- any goroutine ------------------------------------------------------------
 
     def _find_any(self, deadline: float) -> tuple[Thread, Advanced]:
+        if (found := self._look_preferred()) is not None:
+            return found
         seen: dict[int, str] = {}
         attempts = 0
         while True:
@@ -179,6 +177,23 @@ class CallEngine:
             if time.monotonic() > deadline:
                 raise self._nothing_found(seen, attempts)
             time.sleep(0.0005)
+
+    def _look_preferred(self) -> tuple[Thread, Advanced] | None:
+        """The thread that ran the last call's goroutine, when it still runs one at a safe point:
+        a busy program's goroutine is usually still there, and /proc/PID/task need not be listed."""
+        tid = self._preferred_tid
+        if tid is None:
+            return None
+        # A remembered thread id may since have exited and been reused by another process: it must
+        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed).
+        task = f"/proc/{self.pid}/task/{tid}"
+        if not os.path.exists(task) or (got := self._look(tid)) is None:
+            return None
+        thread, regs, verdict = got
+        if verdict.ok and os.path.exists(task):
+            return thread, Advanced(regs, verdict, 0, 0)
+        thread.detach()
+        return None
 
     def _look(self, tid: int) -> tuple[Thread, user_regs_struct, safepoint.Verdict] | None:
         """Seize and stop thread ``tid`` and check it; None if it exited meanwhile."""
@@ -337,6 +352,14 @@ class CallEngine:
             return f"{g.status_name}, system goroutine (never returns to user code)"
         return f"{g.status_name} in {point.callee} called from {point.function} ({point.file}:{point.line})"
 
+    def source_line(self, pc: int) -> tuple[str, int]:
+        """File and line of ``pc`` (cached: a busy goroutine is found at the same few PCs)."""
+        found = self._lines.get(pc)
+        if found is None:
+            f = self.binary.pclntab.func_for_pc(pc)
+            found = self._lines[pc] = f.file_line(pc) if f is not None else ("?", 0)
+        return found
+
     def _candidate_tids(self) -> list[int]:
         tids = thread_ids(self.pid)
         if self._preferred_tid in tids:
@@ -348,14 +371,12 @@ class CallEngine:
 class Held:
     """A thread held at an injection site; each :meth:`call` leaves it exactly as found.
 
-    ``others``: the rest of the threads, traced when a call's traps may arrive on any of
-    them (Go < 1.21) or when they are to stop with ours (stop-the-world).
+    ``others``: the rest of the threads, traced to stop with ours (stop-the-world).
     """
 
     def __init__(self, engine: CallEngine, thread: Thread, found: Advanced, others: ThreadGroup | None) -> None:
         v = found.verdict
-        f = engine.binary.pclntab.func_for_pc(found.regs.rip)
-        file, line = f.file_line(found.regs.rip) if f is not None else ("?", 0)
+        file, line = engine.source_line(found.regs.rip)
         self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops,
                          found.regs.rip)  # fmt: skip
         self.g = v.g  # its stack bounds: expr/ refuses pointers into it (escape check)
@@ -365,10 +386,12 @@ class Held:
         self._injector.stop_others = engine.stop_the_world
         self._injector.hook = engine.protocol_hook
         self._injector.callee_timeout = engine.timeout
+        if not wrap_locks_thread(engine.binary.go_version_tuple):
+            self._injector.lock_layout = engine.layout  # call/lock.py
 
     @property
     def thread(self) -> Thread:
-        """The thread the goroutine is on now (a Go 1.19 callee may end on another one)."""
+        """The thread the goroutine is on now."""
         return self._injector.thread
 
     def call(self, setup: CallSetup) -> Outcome:

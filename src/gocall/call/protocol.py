@@ -44,6 +44,8 @@ from ..process.regs import INT_ARG_REGS, user_regs_struct, xmm_set
 from ..process.group import ThreadGroup
 from ..process.threads import Thread, TrapStop
 from ..process.waiting import interrupts
+from ..runtime.layouts import Layout
+from .lock import Lock, lock, unlock
 
 log = logging.getLogger("gocall.call")
 
@@ -102,12 +104,13 @@ class CallSetup:
     float_regs: dict[int, bytes]  # X register index -> low bytes
     stack: bytes  # image of the argument frame's stack-assigned arguments (from SP up)
     closure: int = 0  # RDX: the funcval for closure calls
+    float_results: bool = True  # some result is in X registers (else they are not read back)
 
 
 @dataclass(frozen=True)
 class Returned:
     int_regs: tuple[int, ...]  # RAX.. R11 as ABI integer registers 0..8
-    fpregs: bytes  # FXSAVE image holding X0..X14
+    fpregs: bytes  # FXSAVE image holding X0..X14 (empty unless CallSetup.float_results)
     frame: bytes  # the argument frame as the callee left it
 
 
@@ -134,6 +137,8 @@ class Injector:
         self.hook: Callable[[str], None] | None = None  # tests: told each step ("enter", Code names)
         self.callee_timeout: float | None = None  # after this many seconds, say the callee still runs
         self.notify: Callable[[str], None] = log.warning
+        # Go < 1.21: the layout to lock the call's goroutine to this thread with (call/lock.py).
+        self.lock_layout: Layout | None = None
 
     def inject(self, setup: CallSetup) -> Outcome:
         """Make one call; the thread ends stopped where it was with every register as before."""
@@ -141,6 +146,7 @@ class Injector:
         regs, xstate = _save(tid)
         outcome: Outcome | None = None
         refused: str | None = None
+        locked: Lock | None = None
         self._step("enter")
         if interrupts.signal is not None:
             raise Interrupted("interrupted before the call started; nothing was changed")
@@ -153,15 +159,20 @@ class Injector:
                     refused = self._read_string(stop.rsp)
                 case Code.FRAME_READY:
                     if interrupts.signal is None:
-                        self._start_callee(stop, setup)
+                        g = self.mem.u64(stop.fs_base - 8)
+                        if self.lock_layout is not None:
+                            locked = lock(self.mem, self.lock_layout, g)
+                        self._start_callee(stop, setup, g)
                         stop = self._continue(self.callee_timeout)
                         continue
                     # else: resuming untouched runs straight to R12=1, the callee never starts.
                 case Code.RETURNED:
-                    outcome = self._read_results(stop, setup.frame_size)
+                    outcome = self._read_results(stop, setup)
+                    locked = self._unlock(locked)
                 case Code.PANICKED:
                     typ, data = struct.unpack("<QQ", self.mem.read(stop.rsp, 16))
                     outcome = Panicked(typ, data)
+                    locked = self._unlock(locked)
                 case Code.RESTORE:
                     self._restore(stop, regs, xstate)
                     break
@@ -185,31 +196,34 @@ class Injector:
         ptrace.setregs(self.thread.tid, r)
         return self._continue()
 
-    def _start_callee(self, stop: user_regs_struct, setup: CallSetup) -> None:
+    def _start_callee(self, stop: user_regs_struct, setup: CallSetup, g: int) -> None:
         tid = self.thread.tid
         log.debug("thread %d: starting the callee at %#x", tid, setup.fn)
         r = stop.copy()
         self.mem.write(r.rsp, setup.stack)
         for i, value in setup.int_regs.items():
             setattr(r, INT_ARG_REGS[i], value & 0xFFFFFFFFFFFFFFFF)
-        # ABIInternal entry conditions (abi-internal.md): R14 = current g, X15 = 0.
-        # debugCallNN is ABI0 assembly, so nothing re-established them on the way here.
-        r.r14 = self.mem.u64(r.fs_base - 8)
-        fx = ptrace.getfpregs(tid)
-        for i, raw in setup.float_regs.items():
-            xmm_set(fx, i, raw)
-        xmm_set(fx, 15, b"")
-        ptrace.setfpregs(tid, fx)
+        # ABIInternal entry conditions (abi-internal.md): R14 = current g, X15 = 0. debugCallNN
+        # is ABI0 assembly entered from Go code (debugCallWrap2's closure call), which already
+        # left R14 = g and X15 = 0 (go-runtime-facts §1.7); both are set anyway, X15 only when
+        # the X registers are written for float arguments (two ptrace requests saved otherwise).
+        r.r14 = g
+        if setup.float_regs:
+            fx = ptrace.getfpregs(tid)
+            for i, raw in setup.float_regs.items():
+                xmm_set(fx, i, raw)
+            xmm_set(fx, 15, b"")
+            ptrace.setfpregs(tid, fx)
         r.rsp -= 8
         self.mem.write_u64(r.rsp, stop.rip)  # return into debugCallNN, after its INT3
         r.rip = setup.fn
         r.rdx = setup.closure
         ptrace.setregs(tid, r)
 
-    def _read_results(self, stop: user_regs_struct, frame_size: int) -> Returned:
+    def _read_results(self, stop: user_regs_struct, setup: CallSetup) -> Returned:
         ints = tuple(getattr(stop, name) for name in INT_ARG_REGS)
-        fx = bytes(ptrace.getfpregs(self.thread.tid))
-        return Returned(ints, fx, self.mem.read(stop.rsp, frame_size))
+        fx = bytes(ptrace.getfpregs(self.thread.tid)) if setup.float_results else b""
+        return Returned(ints, fx, self.mem.read(stop.rsp, setup.frame_size))
 
     def _restore(self, stop: user_regs_struct, regs: user_regs_struct, xstate: bytes) -> None:
         tid = self.thread.tid
@@ -283,6 +297,11 @@ class Injector:
         if self.stop_others:
             others.stop_all()
         return stop
+
+    def _unlock(self, locked: Lock | None) -> None:
+        """At R12=1/2, still on the call's goroutine and thread: undo call/lock.py's lock."""
+        if locked is not None and self.lock_layout is not None:
+            unlock(self.mem, self.lock_layout, locked)
 
     def _step(self, name: str) -> None:
         if self.hook is not None:

@@ -21,7 +21,7 @@ from typing import Any
 from ..binary import GoBinary
 from ..binary.gotypes import GoType, Kind
 from ..call import abi
-from ..call.alloc import TargetHeap, pin_support
+from ..call.alloc import PinSupport, TargetHeap, pin_support
 from ..call.engine import CallEngine, Held
 from ..call.protocol import CallSetup, Panicked
 from ..errors import ArgumentError, CallRefused, ExprError, GocallError, GoPanic, SymbolNotFound
@@ -96,12 +96,7 @@ class Session:
         self.scope = scope
         self._stack: contextlib.ExitStack = contextlib.ExitStack()
         self.calls = 0
-        runtime_types = ev.runtime_types
-        pointer = ev.names.type("unsafe.Pointer")
-        off = ev.names.runtime_type(pointer) if pointer is not None else None
-        self.heap = TargetHeap(self.runtime_call, ev.mem.write,
-                               pin_support(ev.binary.pclntab.func_by_name,
-                                           None if off is None else runtime_types.rtype_addr(off)))
+        self.heap = TargetHeap(self.runtime_call, ev.mem.write, ev.pin_support())
 
     def thread(self) -> Held:
         if self.held is None:
@@ -117,13 +112,9 @@ class Session:
 
     def call(self, fn: Fn, images: list[bytes]) -> list[bytes]:
         """Inject ``fn`` with argument images; the results' images, or _Panicked."""
-        frame = abi.assign(fn.sig.params, fn.sig.results)
-        f = self.ev.binary.pclntab.func_by_name(fn.name)
-        if f is not None and f.args >= 0 and frame.size != f.args:
-            raise ArgumentError(f"argument frame of {fn.name} computed as {frame.size} bytes but the binary "
-                                f"says {f.args}", hint="gocall misread the signature; please report this")
+        frame, float_results = self.ev.frame(fn)
         ints, floats, stack = abi.place(frame, images)
-        setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure)
+        setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure, float_results)
         outcome = self._inject(setup)
         if isinstance(outcome, Panicked):
             raise _Panicked(self.ev.panic_value(outcome))
@@ -160,7 +151,9 @@ class Evaluator:
         self.engine = engine
         self.names = Names(binary)
         self._runtime_fns: dict[str, Fn] = {}
+        self._frames: dict[int, tuple[object, str, abi.Frame, bool]] = {}  # id(sig) -> (sig, name, frame, floats)
         self._runtime_types: RuntimeTypes | None = None
+        self._pin: tuple[PinSupport | None] | None = None
 
     @property
     def runtime_types(self) -> RuntimeTypes:
@@ -169,6 +162,15 @@ class Evaluator:
             self._runtime_types = RuntimeTypes(self.mem, base, self.binary.dwarf, self.binary.pclntab,
                                                MapReader(self.mem, self.binary.dwarf))
         return self._runtime_types
+
+    def pin_support(self) -> PinSupport | None:
+        """How objects are pinned in this binary (call/alloc.py); looked up once."""
+        if self._pin is None:
+            pointer = self.names.type("unsafe.Pointer")
+            off = self.names.runtime_type(pointer) if pointer is not None else None
+            self._pin = (pin_support(self.binary.pclntab.func_by_name,
+                                     None if off is None else self.runtime_types.rtype_addr(off)),)
+        return self._pin[0]
 
     def decoder(self) -> Decoder:
         return Decoder(self.mem, self.runtime_types)
@@ -184,6 +186,21 @@ class Evaluator:
                 raise SymbolNotFound(f"{name} is not in the binary")
             fn = self._runtime_fns[name] = found
         return fn
+
+    def frame(self, fn: Fn) -> tuple[abi.Frame, bool]:
+        """``fn``'s argument frame (checked against the binary's) and whether a result is in
+        X registers; computed once per signature."""
+        cached = self._frames.get(id(fn.sig))
+        if cached is not None and cached[0] is fn.sig and cached[1] == fn.name:
+            return cached[2], cached[3]
+        frame = abi.assign(fn.sig.params, fn.sig.results)
+        f = self.binary.pclntab.func_by_name(fn.name)
+        if f is not None and f.args >= 0 and frame.size != f.args:
+            raise ArgumentError(f"argument frame of {fn.name} computed as {frame.size} bytes but the binary "
+                                f"says {f.args}", hint="gocall misread the signature; please report this")
+        floats = any(p.is_float for s in frame.results for p in s.pieces or ())
+        self._frames[id(fn.sig)] = (fn.sig, fn.name, frame, floats)
+        return frame, floats
 
     def evaluate(self, tree: Expr | Assign, text: str, unsafe: bool = False, held: Held | None = None,
                  scope: Scope | None = None) -> Evaluation:

@@ -129,8 +129,10 @@ def _parser() -> Parser:
     return Parser(Language(tree_sitter_go.language()))
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> Expr:
-    """Parse one Go expression; ExprError says where it is not valid Go."""
+    """Parse one Go expression; ExprError says where it is not valid Go. Trees are immutable,
+    so an expression evaluated again (a warm call) is parsed once."""
     src = _PREFIX + text.encode() + b"\n"
     tree = _parser().parse(src)
     root = tree.root_node

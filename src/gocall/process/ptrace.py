@@ -137,12 +137,16 @@ def setfpregs(tid: int, image: bytes | bytearray) -> None:
 _XSTATE_MAX = 16384  # larger than any XSAVE area (AVX-512 + AMX tiles need ~11 KiB)
 
 
+# One buffer for every GETREGSET: the kernel writes iov_len bytes, which are copied out at once.
+_xstate_buf = (ctypes.c_char * _XSTATE_MAX)()
+_xstate_iov = iovec(ctypes.addressof(_xstate_buf), _XSTATE_MAX)
+
+
 def getxstate(tid: int) -> bytes:
     """The whole XSAVE area (SSE, AVX, AVX-512 ... as the CPU has them)."""
-    buf = (ctypes.c_char * _XSTATE_MAX)()
-    iov = iovec(ctypes.addressof(buf), _XSTATE_MAX)
-    ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(iov))
-    return buf.raw[: iov.iov_len]
+    _xstate_iov.iov_len = _XSTATE_MAX
+    ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(_xstate_iov))
+    return ctypes.string_at(_xstate_buf, _xstate_iov.iov_len)
 
 
 def setxstate(tid: int, image: bytes) -> None:

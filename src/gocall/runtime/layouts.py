@@ -48,6 +48,11 @@ class Layout:
     mspan_state: int  # mspan.state (mSpanStateBox, one byte)
     mspan_elemsize: int  # mspan.elemsize
     mspan_startaddr: int = 0x18  # mspan.startAddr
+    # lockOSThread's state (runtime/proc.go): gocall locks an injected call's goroutine to its
+    # thread itself on releases whose debugCallWrap does not (call/lock.py).
+    m_lockedg: int  # m.lockedg (guintptr)
+    m_lockedext: int  # m.lockedExt (uint32; lockedInt follows it)
+    m_lockedint: int  # m.lockedInt (uint32)
 
 
 # (major, minor) -> offsets. Go 1.20 has not been measured (no toolchain here).
@@ -55,35 +60,43 @@ _LAYOUTS: dict[tuple[int, int], Layout] = {
     (1, 19): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x118,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xE8, g_gopc=0x128, g_startpc=0x138,
                     g_parentgoid=-1, m_id=0xE8, md_gofunc=0x130, mheap_arenas=0x10190, heaparena_spans=0x200000,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C),
     (1, 21): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x10198, heaparena_spans=0x104000,
-                    mspan_limit=0x78, mspan_state=0x6B, mspan_elemsize=0x70),
+                    mspan_limit=0x78, mspan_state=0x6B, mspan_elemsize=0x70,
+                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C),
     (1, 22): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264),
     (1, 23): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264),
     (1, 24): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x170, m_lockedext=0x278, m_lockedint=0x27C),
     (1, 25): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE0, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274),
     (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C),
     (1, 27): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x158, mheap_arenas=0x101D8, heaparena_spans=0x0,
-                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68),
+                    mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
+                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C),
 }
 
 # Layout field -> (runtime struct, field path) in DWARF, for releases not in the table.
@@ -115,7 +128,21 @@ _DWARF_NAMES = {
     "mspan_state": ("runtime.mspan", "state"),
     "mspan_elemsize": ("runtime.mspan", "elemsize"),
     "mspan_startaddr": ("runtime.mspan", "startAddr"),
+    "m_lockedg": ("runtime.m", "lockedg"),
+    "m_lockedext": ("runtime.m", "lockedExt"),
+    "m_lockedint": ("runtime.m", "lockedInt"),
 }
+
+
+# From this release on debugCallWrap locks the injected call's goroutine to the interrupted
+# thread (lockOSThread); before it the callee could migrate when it blocks and trap on any thread
+# (go-runtime-facts §1.7), so gocall takes that lock itself there (call/lock.py).
+WRAP_LOCKS_THREAD_SINCE = (1, 21)
+
+
+def wrap_locks_thread(version: tuple[int, ...]) -> bool:
+    """Whether debugCallWrap of this release keeps the call on the interrupted thread."""
+    return version[:2] >= WRAP_LOCKS_THREAD_SINCE
 
 
 class _StructLayouts(Protocol):

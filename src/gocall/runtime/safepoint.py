@@ -10,6 +10,7 @@ and the PC is not in assembly (no unsafe-point tables there).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from ..binary.pclntab import FuncFlag_ASM, Pclntab, UnsafePointSafe
@@ -51,14 +52,30 @@ def check(regs: user_regs_struct, mem: Memory, layout: Layout, pclntab: Pclntab)
         return Verdict("executing on Go runtime stack", g)
     if regs.rsp - g.stack_lo < MIN_FREE_STACK + 8:
         return Verdict(f"goroutine {g.goid} has less than {MIN_FREE_STACK} bytes of free stack", g)
-    f = pclntab.func_for_pc(regs.rip)
+    by_pc = _BY_PC.get(pclntab)
+    if by_pc is None:
+        by_pc = _BY_PC[pclntab] = {}
+    found = by_pc.get(regs.rip)
+    if found is None:
+        found = by_pc[regs.rip] = _at_pc(pclntab, regs.rip)
+    return Verdict(found[0], g, found[1])
+
+
+# The verdict's part that depends on the PC alone is a fact of the binary: cached per binary,
+# since a busy goroutine is found at the same few PCs call after call.
+_BY_PC: weakref.WeakKeyDictionary[Pclntab, dict[int, tuple[str | None, str | None]]] = weakref.WeakKeyDictionary()
+
+
+def _at_pc(pclntab: Pclntab, rip: int) -> tuple[str | None, str | None]:
+    """(why a call may not be injected at ``rip``, or None; its function's name)."""
+    f = pclntab.func_for_pc(rip)
     if f is None:
-        return Verdict("call from unknown function", g)
+        return "call from unknown function", None
     if f.name.startswith("runtime."):
-        return Verdict("call from within the Go runtime", g, f.name)
+        return "call from within the Go runtime", f.name
     if f.flag & FuncFlag_ASM:
-        return Verdict(f"in assembly function {f.name}", g, f.name)
-    pc = regs.rip if regs.rip == f.entry else regs.rip - 1  # as debugCallCheck looks it up
+        return f"in assembly function {f.name}", f.name
+    pc = rip if rip == f.entry else rip - 1  # as debugCallCheck looks it up
     if f.unsafe_point(pc) != UnsafePointSafe:
-        return Verdict("call not at safe point", g, f.name)
-    return Verdict(None, g, f.name)
+        return "call not at safe point", f.name
+    return None, f.name

@@ -1,0 +1,60 @@
+"""Keeping an injected call on the interrupted thread on Go < 1.21.
+
+From Go 1.21 ``debugCallWrap`` calls ``lockOSThread()`` and hands the lock to the
+goroutine it creates for the call, so every trap of the call (R12 = 0, 1, 2, 16)
+arrives on the thread gocall interrupted. Go 1.19's only hands a lock over when
+the interrupted goroutine already held one; otherwise a callee that blocks may
+resume on another thread and trap there, and an untraced thread that executes
+INT3 kills the process (go-runtime-facts §1.7). Tracing every thread for every
+call to guard against that cost ~40 ptrace requests and 5 DETACHes per call.
+
+Instead gocall does what 1.21's debugCallWrap does, at the R12=0 trap (the new
+goroutine running on the stopped thread, nothing else touching its ``m`` or its
+``g``): ``m.lockedInt++``, ``m.lockedExt = 0``, ``m.lockedg = g``,
+``g.lockedm = m``; the scheduler then runs that goroutine on this thread only
+(``schedule``/``stoplockedm`` in runtime/proc.go). At R12=1 or R12=2 (still on
+it, same thread) the four fields get back the values they had, as 1.21 restores
+them, before debugCallWrap1 clears ``lockedm``/``lockedg`` itself.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ..process.memory import Memory
+from ..runtime.layouts import Layout
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The state :func:`lock` changed, to put back."""
+
+    g: int
+    m: int
+    lockedg: int
+    locked_ext: int
+    locked_int: int
+
+
+def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
+    """Lock goroutine ``g`` (running on the stopped thread) to its M; None when the runtime
+    already did (the interrupted goroutine was locked, debugCallWrap transferred it)."""
+    if mem.u64(g + layout.g_lockedm):
+        return None
+    m = mem.u64(g + layout.g_m)
+    ext, internal = mem.u32(m + layout.m_lockedext), mem.u32(m + layout.m_lockedint)
+    saved = Lock(g, m, mem.u64(m + layout.m_lockedg), ext, internal)
+    mem.write(m + layout.m_lockedext, struct.pack("<I", 0))
+    mem.write(m + layout.m_lockedint, struct.pack("<I", internal + 1))
+    mem.write_u64(m + layout.m_lockedg, g)
+    mem.write_u64(g + layout.g_lockedm, m)
+    return saved
+
+
+def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
+    """Undo :func:`lock` (whatever the callee did with LockOSThread, as Go 1.21 does)."""
+    mem.write(saved.m + layout.m_lockedext, struct.pack("<I", saved.locked_ext))
+    mem.write(saved.m + layout.m_lockedint, struct.pack("<I", saved.locked_int))
+    mem.write_u64(saved.m + layout.m_lockedg, saved.lockedg)
+    mem.write_u64(saved.g + layout.g_lockedm, 0)
