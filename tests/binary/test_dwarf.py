@@ -168,3 +168,57 @@ def test_struct_type_by_name(dwarf: Dwarf) -> None:
 )
 def test_package_of(name: str, package: str | None) -> None:
     assert package_of(name) == package
+
+
+def test_packages_are_the_units_in_link_order(dwarf: Dwarf) -> None:
+    """The unit list read from the headers is what pyelftools' walk of every unit says."""
+    walked: list[str] = []
+    for cu in dwarf.info.iter_CUs():
+        name = cu.get_top_DIE().attributes["DW_AT_name"].value.decode()
+        if name not in walked:
+            walked.append(name)
+    assert dwarf.packages == walked
+
+
+def test_every_out_of_line_function_is_found(binary: GoBinary, dwarf: Dwarf) -> None:
+    """Each function pyelftools' full walk finds out of line (DW_AT_low_pc = its entry in
+    pclntab) is found by the byte-level lookup, by name and entry, with that DIE or a
+    declaration listing its parameters (assembly functions)."""
+    entries = {f.entry: f.name for f in binary.pclntab}
+    walked = 0
+    for cu in dwarf.info.iter_CUs():
+        for die in cu.get_top_DIE().iter_children():
+            low = die.attributes.get("DW_AT_low_pc")
+            if die.tag != "DW_TAG_subprogram" or low is None or low.value not in entries:
+                continue
+            walked += 1
+            found = dwarf.function_die(entries[low.value], low.value)
+            assert found is not None, entries[low.value]
+            assert found.offset == die.offset or dwarf.function_signature(entries[low.value], low.value).params
+    assert walked > 1000
+
+
+@pytest.fixture(scope="module")
+def generic(build_binary) -> GoBinary:
+    with GoBinary.open(build_binary("generic")) as b:
+        yield b
+
+
+def test_generic_instantiations(generic: GoBinary) -> None:
+    """Generic functions are compiled into the unit of the package that instantiates them
+    (pair.Make into main's), and Go 1.19/1.20 name all instantiations of Sum ``main.Sum[...]``
+    in pclntab while DWARF names each by its shape: every one is found by its entry."""
+    funcs = [f for f in generic.pclntab if f.name.startswith(("main.Sum[", "example.com/generic/pair."))]
+    assert len(funcs) == 4, [f.name for f in funcs]
+    sigs = {}
+    for f in funcs:
+        assert generic.dwarf is not None
+        die = generic.dwarf.function_die(f.name, f.entry)
+        assert die is not None and die.attributes["DW_AT_low_pc"].value == f.entry, f.name
+        sig = generic.dwarf.function_signature(f.name, f.entry)
+        assert sig is not None
+        sigs[f.entry] = [p.name for p in sig.params + sig.results]
+    sums = [sigs[f.entry] for f in funcs if f.name.startswith("main.Sum[")]
+    assert len(sums) == 2 and all("xs" in names and "~r0" in names for names in sums)
+    make = next(sigs[f.entry] for f in funcs if ".Make[" in f.name)
+    assert {"k", "v", "~r0"} <= set(make)

@@ -12,15 +12,17 @@ Mirrors what ``cmd/link/internal/ld/dwarf.go`` emits (attribute numbers from
   ``<unspecified>`` type (``dwtypes``); every Go type DIE carries ``DW_AT_go_kind`` (an
   ``abi.Kind``) and maps/chans ``DW_AT_go_key``/``DW_AT_go_elem``.
 
-pyelftools costs ~16 µs per DIE (research/perf-floors.md), so nothing here walks all of
-``.debug_info``: the package index reads only each unit's top DIE, a function lookup walks
-only its package's units, and type DIEs are reached by their offsets.
+pyelftools costs ~16 µs per DIE (research/perf-floors.md), so nothing here walks
+``.debug_info``: units are listed from their headers, functions and package variables
+found by searching the bytes for their names (:mod:`gocall.binary.dwarfindex`), type DIEs
+reached by their offsets, and sections decompressed when first read
+(:mod:`gocall.binary.dwarfsections`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -28,7 +30,10 @@ from elftools.dwarf.compileunit import CompileUnit
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarfinfo import DWARFInfo
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import Section
 
+from gocall.binary.dwarfindex import DebugInfoIndex
+from gocall.binary.dwarfsections import lazy_dwarf_info
 from gocall.binary.gotypes import Field, GoType, Kind, Param, Signature
 from gocall.errors import SymbolNotFound
 
@@ -47,6 +52,8 @@ _KIND_MASK = (1 << 5) - 1
 _PTR_SIZE = 8
 # Name of the first DIE of the linker's type unit (dwarf.go: DW_ABRV_NULLTYPE "<unspecified>").
 _UNSPECIFIED = b"<unspecified>\0"
+_SUBPROGRAM = frozenset({"DW_TAG_subprogram"})
+_VARIABLE = frozenset({"DW_TAG_variable"})
 _TYPE_TAGS = frozenset({"DW_TAG_base_type", "DW_TAG_pointer_type", "DW_TAG_structure_type", "DW_TAG_array_type",
                         "DW_TAG_subroutine_type", "DW_TAG_typedef"})
 
@@ -93,6 +100,10 @@ def _kind(die: DIE) -> Kind | None:
         return Kind.INVALID
 
 
+def _has_params(die: DIE) -> bool:
+    return any(child.tag == "DW_TAG_formal_parameter" for child in die.iter_children())
+
+
 def _complete(t: GoType, **values: object) -> None:
     """Fill in fields of a GoType the converter created moments ago.
 
@@ -107,26 +118,46 @@ def _complete(t: GoType, **values: object) -> None:
 class Dwarf:
     """Go-aware, lazy access to a binary's DWARF. Nothing is read until first asked for."""
 
-    def __init__(self, elf: ELFFile) -> None:
+    def __init__(self, elf: ELFFile, sections: Mapping[str, Section] | None = None) -> None:
         self._elf = elf
+        self._sections = sections  # the file's sections by name, when the caller has them listed
         self._types: dict[int, GoType] = {}  # by DIE offset
-        self._signatures: dict[str, Signature | None] = {}  # the evaluator asks several times per call
-        self._functions: dict[str, dict[str, int]] = {}  # package → function name → DIE offset
-        self._variables: dict[str, dict[str, int]] = {}  # package → variable name → DIE offset
+        self._signatures: dict[tuple[str, int | None], Signature | None] = {}  # asked several times per call
         self._runtime_types: dict[int, int] = {}  # id(GoType) → DW_AT_go_runtime_type
 
     @cached_property
     def info(self) -> DWARFInfo:
-        """pyelftools' DWARFInfo; decompresses the ``SHF_COMPRESSED`` sections on first use."""
-        return self._elf.get_dwarf_info()
+        """pyelftools' DWARFInfo; each section is decompressed when first read."""
+        if self._sections is None or any(name.startswith(".zdebug") for name in self._sections):
+            return self._elf.get_dwarf_info()  # GNU-style .zdebug_* (Go < 1.11 wrote those)
+        return lazy_dwarf_info(self._sections)
+
+    @cached_property
+    def _index(self) -> DebugInfoIndex:
+        return DebugInfoIndex(self._debug_info, self.info.get_abbrev_table)
 
     @cached_property
     def _units(self) -> dict[str, list[int]]:
-        """Package path → offsets of its compilation units, from each unit's top DIE only."""
+        """Package path → offsets of its compilation units, from the unit headers."""
         units: dict[str, list[int]] = {}
-        for cu in self.info.iter_CUs():
-            units.setdefault(_name(cu.get_top_DIE()), []).append(cu.cu_offset)
+        index = self._index
+        for unit in index.units:
+            name = index.unit_name(unit)
+            if name is None:
+                name = _name(self._unit(unit.offset).get_top_DIE())
+            units.setdefault(name, []).append(unit.offset)
         return units
+
+    def _die(self, offset: int) -> DIE:
+        """The DIE at ``offset`` of ``.debug_info``, parsing only its unit's header.
+
+        (pyelftools' own ``get_DIE_from_refaddr`` parses every unit header before the
+        offset the first time.)
+        """
+        unit = self._index.unit_at(offset)
+        if unit is None:
+            raise SymbolNotFound(f"no DWARF unit holds offset {offset:#x}")
+        return self._unit(unit.offset).get_DIE_from_refaddr(offset)
 
     @property
     def packages(self) -> list[str]:
@@ -140,50 +171,54 @@ class Dwarf:
         """The compilation units of ``package`` (frames and locals walk their subprograms)."""
         return [self._unit(offset) for offset in self._units.get(package, ())]
 
-    def _package_functions(self, package: str) -> dict[str, int]:
-        """Name → DIE offset of every named subprogram in ``package``'s units (walked once)."""
-        index = self._functions.get(package)
-        if index is None:
-            index = {}
-            for offset in self._units.get(package, ()):
-                concrete: dict[int, int] = {}  # abstract DIE offset -> its out-of-line instance
-                named: dict[str, int] = {}
-                for die in self._unit(offset).get_top_DIE().iter_children():
-                    if die.tag != "DW_TAG_subprogram":
-                        continue
-                    if "DW_AT_name" in die.attributes:
-                        named.setdefault(_name(die), die.offset)
-                    elif "DW_AT_abstract_origin" in die.attributes and "DW_AT_low_pc" in die.attributes:
-                        concrete.setdefault(die.attributes["DW_AT_abstract_origin"].value + die.cu.cu_offset
-                                            if die.attributes["DW_AT_abstract_origin"].form != "DW_FORM_ref_addr"
-                                            else die.attributes["DW_AT_abstract_origin"].value, die.offset)
-                # A function also inlined somewhere has an abstract DIE without its unnamed
-                # results (~r0); the out-of-line instance lists them, so prefer it.
-                for name, off in named.items():
-                    index.setdefault(name, concrete.get(off, off))
-            self._functions[package] = index
-        return index
+    def function_die(self, qualified_name: str, entry: int | None = None) -> DIE | None:
+        """The ``DW_TAG_subprogram`` of function ``qualified_name`` whose code starts at
+        ``entry`` (pclntab's), wherever its unit is; None if DWARF has none.
 
-    def function_die(self, qualified_name: str) -> DIE | None:
-        """The ``DW_TAG_subprogram`` named ``qualified_name`` (abstract one if it was inlined)."""
-        package = package_of(qualified_name)
-        if package is None:
-            return None
-        offset = self._package_functions(package).get(qualified_name)
-        return None if offset is None else self.info.get_DIE_from_refaddr(offset)
+        The out-of-line DIE is preferred: a function also inlined somewhere has an abstract
+        DIE without its unnamed results (``~r0``), which its concrete instance lists. When
+        the name is not found (DWARF and pclntab spell some generic instantiations
+        differently) the DIE is found by its entry.
+        """
+        named = [die for die in map(self._die, self._index.named(qualified_name, _SUBPROGRAM))
+                 if _name(die) == qualified_name]
+        # An assembly function has a DIE without parameters besides its Go declaration's
+        # (the ABIInternal wrapper's, at another entry): prefer DIEs listing parameters,
+        # then the one at ``entry``.
+        named.sort(key=lambda die: (not _has_params(die), entry not in (None, _attr(die, "DW_AT_low_pc"))))
+        for die in named:
+            if "DW_AT_low_pc" in die.attributes:
+                return die
+        for die in named:
+            for offset in self._index.concrete(die.offset, entry):
+                concrete = self._die(offset)
+                if _attr(concrete, "DW_AT_abstract_origin") == die.offset and \
+                        entry in (None, _attr(concrete, "DW_AT_low_pc")):
+                    return concrete
+        if named:
+            return named[0]
+        if entry is not None:
+            for offset in self._index.by_entry(entry):
+                die = self._die(offset)
+                if die.tag == "DW_TAG_subprogram" and _attr(die, "DW_AT_low_pc") == entry:
+                    return die
+        return None
 
-    def function_signature(self, qualified_name: str) -> Signature | None:
+    def function_signature(self, qualified_name: str, entry: int | None = None) -> Signature | None:
         """Parameters and results of ``main.Add``, ``main.(*T).M``, ``strings.ToUpper``…
 
         In declaration order, receiver first; None if DWARF has no such function (not
-        linked in, or the binary was built with ``-w``).
+        linked in, or the binary was built with ``-w``). ``entry`` (the function's entry
+        PC in pclntab) picks the right DIE when several have the name, and finds it when
+        DWARF spells the name differently.
         """
-        if qualified_name not in self._signatures:
-            self._signatures[qualified_name] = self._read_signature(qualified_name)
-        return self._signatures[qualified_name]
+        key = (qualified_name, entry)  # Go 1.19/1.20 name every instantiation of F ``F[...]``
+        if key not in self._signatures:
+            self._signatures[key] = self._read_signature(qualified_name, entry)
+        return self._signatures[key]
 
-    def _read_signature(self, qualified_name: str) -> Signature | None:
-        die = self.function_die(qualified_name)
+    def _read_signature(self, qualified_name: str, entry: int | None) -> Signature | None:
+        die = self.function_die(qualified_name, entry)
         if die is None:
             return None
         params: list[Param] = []
@@ -207,7 +242,7 @@ class Dwarf:
         if cached is not None:
             return cached
         if isinstance(die, int):
-            die = self.info.get_DIE_from_refaddr(die)
+            die = self._die(die)
         return self._convert(die)
 
     def _convert(self, die: DIE) -> GoType:
@@ -254,21 +289,10 @@ class Dwarf:
 
     def variable(self, qualified_name: str) -> tuple[int, GoType] | None:
         """Address and type of the package-level variable ``main.VInt`` (DW_OP_addr location)."""
-        package = package_of(qualified_name)
-        if package is None:
+        die = next((die for die in map(self._die, self._index.named(qualified_name, _VARIABLE))
+                    if _name(die) == qualified_name and "DW_AT_location" in die.attributes), None)
+        if die is None:
             return None
-        index = self._variables.get(package)
-        if index is None:
-            index = {}
-            for offset in self._units.get(package, ()):
-                for die in self._unit(offset).get_top_DIE().iter_children():
-                    if die.tag == "DW_TAG_variable" and "DW_AT_name" in die.attributes:
-                        index.setdefault(_name(die), die.offset)
-            self._variables[package] = index
-        offset = index.get(qualified_name)
-        if offset is None:
-            return None
-        die = self.info.get_DIE_from_refaddr(offset)
         loc = _attr(die, "DW_AT_location")
         if not isinstance(loc, list) or len(loc) != 9 or loc[0] != 0x03:  # DW_OP_addr <8 bytes>
             return None
@@ -307,9 +331,9 @@ class Dwarf:
         The words are typed as opaque pointers: converting ``*runtime.itab`` would pull in
         the whole runtime type-descriptor graph.
         """
-        header = self.info.get_DIE_from_refaddr(_attr(die, "DW_AT_type"))
+        header = self._die(_attr(die, "DW_AT_type"))
         while header.tag == "DW_TAG_typedef":
-            header = self.info.get_DIE_from_refaddr(_attr(header, "DW_AT_type"))
+            header = self._die(_attr(header, "DW_AT_type"))
         fields = tuple(
             Field(_name(m), GoType(self._member_type_name(m), Kind.UNSAFE_POINTER, _PTR_SIZE, _PTR_SIZE),
                   _attr(m, "DW_AT_data_member_location", 0))
@@ -319,7 +343,7 @@ class Dwarf:
                       fields=fields)
 
     def _member_type_name(self, member: DIE) -> str:
-        return _name(self.info.get_DIE_from_refaddr(_attr(member, "DW_AT_type")))
+        return _name(self._die(_attr(member, "DW_AT_type")))
 
     def _struct(self, die: DIE, name: str, kind: Kind) -> GoType:
         """Structs, and the string/slice headers the linker also writes as structs."""
@@ -343,15 +367,16 @@ class Dwarf:
     def _debug_info(self) -> bytes:
         section = self.info.debug_info_sec
         assert section is not None  # Dwarf is only made for binaries with .debug_info
-        stream = section.stream
-        # pyelftools copies every DWARF section into a BytesIO (decompressed).
-        return stream.getvalue() if isinstance(stream, io.BytesIO) else bytes(stream.read())
+        # A BytesIO of the decompressed section (pyelftools' or dwarfsections' lazy one).
+        stream: Any = section.stream
+        return bytes(stream.getvalue())
 
     @cached_property
     def _type_unit(self) -> CompileUnit | None:
         """The unit the linker put every type DIE in (it begins with ``<unspecified>``)."""
         pos = self._debug_info.find(_UNSPECIFIED)
-        return None if pos < 0 else self.info.get_CU_containing(pos)
+        unit = None if pos < 0 else self._index.unit_at(pos)
+        return None if unit is None else self._unit(unit.offset)
 
     def struct_die(self, type_name: str) -> DIE | None:
         """The ``DW_TAG_structure_type`` DIE named ``type_name`` (``runtime.g``), or None."""
@@ -418,8 +443,8 @@ class Dwarf:
             name = prefix + _name(member)
             offset = base + _attr(member, "DW_AT_data_member_location", 0)
             layout.setdefault(name, offset)
-            target = self.info.get_DIE_from_refaddr(_attr(member, "DW_AT_type"))
+            target = self._die(_attr(member, "DW_AT_type"))
             while target.tag == "DW_TAG_typedef" and _attr(target, DW_AT_go_kind) is None:
-                target = self.info.get_DIE_from_refaddr(_attr(target, "DW_AT_type"))
+                target = self._die(_attr(target, "DW_AT_type"))
             if target.tag == "DW_TAG_structure_type" and _attr(target, DW_AT_go_kind) in (None, 0, Kind.STRUCT):
                 self._add_members(layout, target, name + ".", offset)

@@ -292,7 +292,10 @@ class GoBinary:
         declared = self._declared.get(name)
         if declared is not None:
             return declared
-        return None if self.dwarf is None else self.dwarf.function_signature(name)
+        if self.dwarf is None:
+            return None
+        func = self.pclntab.func_by_name(name)
+        return self.dwarf.function_signature(name, None if func is None else func.entry)
 
     def runtime_type(self, name: str, kind: int, md_types: int) -> int | None:
         """Offset from ``moduledata.types`` of the type descriptor named ``name`` (of abi.Kind
@@ -317,4 +320,4 @@ class GoBinary:
         """Lazy DWARF index, or None when the binary has no DWARF (built with ``-w`` or ``-s``)."""
         if ".debug_info" not in self._sections and ".zdebug_info" not in self._sections:
             return None
-        return Dwarf(self.elf)
+        return Dwarf(self.elf, self._sections)
