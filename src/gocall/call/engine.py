@@ -386,6 +386,7 @@ class Held:
         self._injector.stop_others = engine.stop_the_world
         self._injector.hook = engine.protocol_hook
         self._injector.callee_timeout = engine.timeout
+        self._injector.known = (thread.tid, found.regs, None)  # the registers its stop read
         if not wrap_locks_thread(engine.binary.go_version_tuple):
             self._injector.lock_layout = engine.layout  # call/lock.py
 

@@ -139,11 +139,19 @@ class Injector:
         self.notify: Callable[[str], None] = log.warning
         # Go < 1.21: the layout to lock the call's goroutine to this thread with (call/lock.py).
         self.lock_layout: Layout | None = None
+        # (tid, registers, XSAVE image or None) the stopped thread has now, when known: as its stop
+        # read them, or as the last call restored them; the next call need not read them again.
+        # Whoever changes the held thread's registers between calls must set it to None.
+        self.known: tuple[int, user_regs_struct, bytes | None] | None = None
 
     def inject(self, setup: CallSetup) -> Outcome:
         """Make one call; the thread ends stopped where it was with every register as before."""
         tid = self.thread.tid
-        regs, xstate = _save(tid)
+        known, self.known = self.known, None
+        if known is not None and known[0] == tid:
+            regs, xstate = known[1], known[2] if known[2] is not None else ptrace.getxstate(tid)
+        else:
+            regs, xstate = _save(tid)
         outcome: Outcome | None = None
         refused: str | None = None
         locked: Lock | None = None
@@ -174,7 +182,7 @@ class Injector:
                     outcome = Panicked(typ, data)
                     locked = self._unlock(locked)
                 case Code.RESTORE:
-                    self._restore(stop, regs, xstate)
+                    self.known = (self.thread.tid, self._restore(stop, regs, xstate), xstate)
                     break
             stop = self._continue()
         if interrupts.signal is not None:
@@ -225,7 +233,8 @@ class Injector:
         fx = bytes(ptrace.getfpregs(self.thread.tid)) if setup.float_results else b""
         return Returned(ints, fx, self.mem.read(stop.rsp, setup.frame_size))
 
-    def _restore(self, stop: user_regs_struct, regs: user_regs_struct, xstate: bytes) -> None:
+    def _restore(self, stop: user_regs_struct, regs: user_regs_struct, xstate: bytes) -> user_regs_struct:
+        """Put the thread back as it was; the registers it is left with."""
         tid = self.thread.tid
         if self._can_emulate_epilogue(stop.rip):
             frame = self.mem.read(stop.rsp, _FRAME_TOP)
@@ -243,7 +252,7 @@ class Injector:
                 log.warning("registers differ after the call (stack moved?): %r vs %r", final, regs)
             ptrace.setregs(tid, final)
             ptrace.setxstate(tid, xstate)
-            return
+            return final
         # Let the runtime's own tail run, then put RFLAGS back: the tail's ADDQ changed them.
         r = regs.copy()
         r.rip, r.rsp = stop.rip, stop.rsp
@@ -257,7 +266,7 @@ class Injector:
                 final = step.regs
                 final.eflags = regs.eflags
                 ptrace.setregs(tid, final)
-                return
+                return final
         raise ProcessError(f"debugCallV2 did not return to {regs.rip:#x} within {_MAX_EPILOGUE_STEPS} steps")
 
     # -- helpers -------------------------------------------------------------

@@ -80,6 +80,9 @@ class Evaluation:
         return tuple(r.value for r in self.results) if self.results else None
 
 
+_MAX_PLANS = 4096  # distinct call expressions remembered (expressions are typed by people, or by loops)
+
+
 class _Panicked(Exception):
     def __init__(self, value: GoValue) -> None:
         self.value = value
@@ -152,8 +155,15 @@ class Evaluator:
         self.names = Names(binary)
         self._runtime_fns: dict[str, Fn] = {}
         self._frames: dict[int, tuple[object, str, abi.Frame, bool]] = {}  # id(sig) -> (sig, name, frame, floats)
+        # Calls of package functions with constant arguments, resolved once (expr/build.py _call).
+        self.call_plans: dict[Call, tuple[Fn, list[bytes]]] = {}
         self._runtime_types: RuntimeTypes | None = None
         self._pin: tuple[PinSupport | None] | None = None
+
+    def remember_plan(self, call: Call, fn: Fn, images: list[bytes]) -> None:
+        if len(self.call_plans) >= _MAX_PLANS:
+            self.call_plans.clear()
+        self.call_plans[call] = (fn, images)
 
     @property
     def runtime_types(self) -> RuntimeTypes:
