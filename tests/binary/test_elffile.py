@@ -108,3 +108,17 @@ def test_context_manager_closes(gobin: Path) -> None:
         func = binary.pclntab.func_by_name("main.Add")
     assert binary._map.closed
     assert func is not None and func.name == "main.Add"  # results outlive the mapping
+
+
+def test_symbol_lookup_without_the_table(gobin: Path, build_binary) -> None:
+    """symbol() finds each name from .strtab/.symtab bytes without decoding the whole table,
+    and agrees with the table for every symbol (also on a cgo binary, linked by the system
+    linker)."""
+    for path in (gobin, build_binary("cgo", env={"CGO_ENABLED": "1"})):
+        with GoBinary.open(path) as full, GoBinary.open(path) as lazy:
+            table = full._symtab
+            assert len(table) > 1000
+            for name, (value, size) in table.items():
+                assert lazy.symbol(name) == value and lazy.symbol_size(name) == size, name
+            assert lazy.symbol("no.such.symbol") is None
+            assert "_symtab" not in lazy.__dict__

@@ -180,3 +180,15 @@ def test_pcvalue_decoder(table: bytes, pc: int, expected: int) -> None:
 
 def test_pcvalue_offset_zero_is_no_table() -> None:
     assert pcvalue(b"\x02\x05\x00", 0, 0, 0) == -1
+
+
+def test_func_by_name_without_the_name_index(gobin: Path, binary: GoBinary) -> None:
+    """func_by_name() on a fresh table (name offsets, no decoded names) finds the same first
+    function as the full name index, for every name; missing names and tails of names are None."""
+    with GoBinary.open(gobin) as fresh:
+        tab = fresh.pclntab
+        for name, i in binary.pclntab._names.items():
+            f = tab.func_by_name(name)
+            assert f is not None and f.entry == binary.pclntab.func_at(i).entry, name
+        assert tab.func_by_name("main.NoSuchFunction") is None and tab.func_by_name("ain.main") is None
+        assert "_names" not in tab.__dict__

@@ -87,7 +87,7 @@ class GoBinary:
         return elf
 
     def _check_go(self) -> None:
-        if self._pclntab_section is None and "runtime.pclntab" not in self._symtab:
+        if self._pclntab_section is None and self._lookup("runtime.pclntab") is None:
             raise NotGoBinary(f"{self.path} is an ELF file but not a Go executable (no .gopclntab)",
                               hint="point gocall at a binary built by the go command")
 
@@ -153,6 +153,40 @@ class GoBinary:
             table.setdefault(name, (st_value, st_size))
         return table
 
+    def _lookup(self, name: str) -> tuple[int, int] | None:
+        """(value, size) of the first ``.symtab`` symbol called ``name``, or None.
+
+        Without building :attr:`_symtab` (20 ms for ``cmd/go``; a call needs a few
+        symbols): the name is searched in ``.strtab``, then its offset as the ``st_name``
+        of an ``Elf64_Sym`` (24-byte aligned) in ``.symtab``. Go's linker appends each
+        symbol's name to ``.strtab`` as it writes the symbol (``cmd/link/internal/ld/symtab.go``
+        ``putelfsym``), so the first occurrence of the name belongs to the first symbol.
+        """
+        if "_symtab" in self.__dict__:
+            return self._symtab.get(name)
+        symtab = self._sections.get(".symtab")
+        if symtab is None:
+            return None
+        strtab = self.elf.get_section(symtab["sh_link"])
+        mem = self._map
+        sym_start, sym_end = symtab["sh_offset"], symtab["sh_offset"] + symtab["sh_size"]
+        str_start, str_end = strtab["sh_offset"], strtab["sh_offset"] + strtab["sh_size"]
+        # Whole strings first; then inside longer ones, in case an external linker shared
+        # the name with the tail of another ("main" in "runtime.main").
+        for needle, skip in ((b"\0" + name.encode() + b"\0", 1), (name.encode() + b"\0", 0)):
+            pos = mem.find(needle, str_start, str_end)
+            while pos >= 0:
+                key = (pos + skip - str_start).to_bytes(4, "little")
+                hit = mem.find(key, sym_start, sym_end)
+                while hit >= 0:
+                    if (hit - sym_start) % _ELF64_SYM.size == 0:
+                        _, st_info, _, _, st_value, st_size = _ELF64_SYM.unpack_from(mem, hit)
+                        if st_info & 0xF not in (_STT_SECTION, _STT_FILE):
+                            return st_value, st_size
+                    hit = mem.find(key, hit + 1, sym_end)
+                pos = mem.find(needle, pos + 1, str_end)
+        return None
+
     @cached_property
     def symbols(self) -> dict[str, int]:
         """Every named symbol in ``.symtab`` and its address; empty for stripped binaries."""
@@ -167,10 +201,10 @@ class GoBinary:
         runtime variables a call needs (``runtime.firstmoduledata``, ``runtime.allgs``)
         are recovered from data and code (:mod:`gocall.binary.stripped`).
         """
-        entry = self._symtab.get(name) or self._symtab.get(name + ".abi0")
+        entry = self._lookup(name) or self._lookup(name + ".abi0")
         if entry is not None:
             return entry[0]
-        if self._symtab:
+        if ".symtab" in self._sections:
             return None
         return self._stripped_symbols.get(name) if name in _RECOVERABLE else self._function_entry(name)
 
@@ -186,7 +220,7 @@ class GoBinary:
 
     def symbol_size(self, name: str) -> int | None:
         """``st_size`` of symbol ``name`` (same ``.abi0`` rule as :meth:`symbol`)."""
-        entry = self._symtab.get(name) or self._symtab.get(name + ".abi0")
+        entry = self._lookup(name) or self._lookup(name + ".abi0")
         return None if entry is None else entry[1]
 
     def read_file(self, offset: int, size: int) -> bytes:
@@ -247,7 +281,7 @@ class GoBinary:
         1.26); else ``firstmoduledata.text`` from ``.go.module`` (1.26+); else the ``.text``
         section, which is wrong for externally linked binaries whose ``.text`` starts with C code.
         """
-        entry = self._symtab.get("runtime.text")  # not symbol(): its stripped fallback needs pclntab
+        entry = self._lookup("runtime.text")  # not symbol(): its stripped fallback needs pclntab
         if entry is not None:
             return entry[0]
         if self._pclntab_header_text:
@@ -267,7 +301,7 @@ class GoBinary:
         section = self._pclntab_section
         if section is not None:
             return section.data()
-        start, end = self._symtab.get("runtime.pclntab"), self._symtab.get("runtime.epclntab")
+        start, end = self._lookup("runtime.pclntab"), self._lookup("runtime.epclntab")
         if start is None or end is None:
             raise NotGoBinary(f"{self.path} has no pclntab")
         return self.read(start[0], end[0] - start[0])

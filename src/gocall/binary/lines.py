@@ -93,11 +93,11 @@ def line_sites(binary: GoBinary, file: str, line: int) -> list[Site]:
                 lines_with_code.add(s.line)
                 if s.line != line:
                     continue
-                f = tab.func_for_pc(s.address)
-                if f is None:
+                func = tab.func_for_pc(s.address)
+                if func is None:
                     continue
-                if f.name not in found or s.address < found[f.name].pc:
-                    found[f.name] = Site(s.address, f.name, path, line)
+                if func.name not in found or s.address < found[func.name].pc:
+                    found[func.name] = Site(s.address, func.name, path, line)
     if not found:
         if not matched_file:
             raise SymbolNotFound(f"no file {file} in the binary",

@@ -300,8 +300,39 @@ class Pclntab:
 
     def func_by_name(self, name: str) -> Func | None:
         """The function named ``name`` as pclntab spells it (no ``.abi0`` suffix)."""
-        i = self._names.get(name)
+        i = self._names.get(name) if "_names" in self.__dict__ else self._find_name(name)
         return None if i is None else self.func_at(i)
+
+    def _find_name(self, name: str) -> int | None:
+        """Functab index of the first function named ``name``, without decoding every name.
+
+        Building :attr:`_names` decodes all of them (15-25 ms for ``cmd/go``); a call
+        needs a handful. A name's offset in funcnametab is the ``nameOff`` of the
+        ``_func`` records of that name; the same name may be written again, for another
+        function of that name or for an inlined call (``cmd/link/internal/ld/pcln.go``),
+        so every occurrence is tried.
+        """
+        data, h = self.data, self.header
+        start, end = h.funcnameOffset, h.cuOffset
+        needle = name.encode() + b"\0"
+        by_offset = self._name_offsets
+        found = []
+        pos = data.find(needle, start, end)
+        while pos >= 0:
+            if pos == start or data[pos - 1] == 0:  # not the tail of a longer name
+                i = by_offset.get(pos - start)
+                if i is not None:
+                    found.append(i)
+            pos = data.find(needle, pos + 1, end)
+        return min(found, default=None)
+
+    @cached_property
+    def _name_offsets(self) -> dict[int, int]:
+        """``nameOff`` → functab index of the first function with it (~4 ms for ``cmd/go``)."""
+        n, data, pcln = self.header.nfunc, self.data, self._pcln
+        unpack = struct.Struct("<i").unpack_from
+        offsets = [unpack(data, pcln + off + 4)[0] for off in self._functab[1][:n]]
+        return dict(zip(reversed(offsets), range(n - 1, -1, -1)))  # the first index wins
 
     def func_for_pc(self, pc: int) -> Func | None:
         """The function whose ``[entry, end)`` contains ``pc`` (binary search of functab)."""
