@@ -64,7 +64,8 @@ class DebugInfoIndex:
 
     def __init__(self, data: bytes, abbrev_table: Callable[[int], Any]) -> None:
         self.data = data
-        self._abbrev_table = abbrev_table
+        self._abbrev_tables: dict[int, Any] = {}
+        self._read_abbrev_table = abbrev_table
         self.units = _read_units(data)
         self._starts = [u.offset for u in self.units]
 
@@ -138,8 +139,11 @@ class DebugInfoIndex:
         None if there is no such code, or its tag is not in ``tags``."""
         if not 0 < code < 0x80:
             return None
+        table = self._abbrev_tables.get(unit.abbrev_offset)
+        if table is None:
+            table = self._abbrev_tables[unit.abbrev_offset] = self._read_abbrev_table(unit.abbrev_offset)
         try:
-            decl = self._abbrev_table(unit.abbrev_offset).get_abbrev(code)
+            decl = table.get_abbrev(code)
         except KeyError:
             return None
         if tags is not None and decl["tag"] not in tags:

@@ -187,6 +187,11 @@ class GoBinary:
                 pos = mem.find(needle, pos + 1, str_end)
         return None
 
+    @property
+    def has_symtab(self) -> bool:
+        """Whether the binary has a symbol table (it was not linked with ``-s``)."""
+        return ".symtab" in self._sections
+
     @cached_property
     def symbols(self) -> dict[str, int]:
         """Every named symbol in ``.symtab`` and its address; empty for stripped binaries."""

@@ -271,6 +271,7 @@ class Pclntab:
         h = self.header
         self._pctab = h.pctabOffset
         self._pcln = h.pclnOffset
+        self._found: dict[str, int | None] = {}  # names looked up without the name index
 
     def __len__(self) -> int:
         return self.header.nfunc
@@ -300,7 +301,12 @@ class Pclntab:
 
     def func_by_name(self, name: str) -> Func | None:
         """The function named ``name`` as pclntab spells it (no ``.abi0`` suffix)."""
-        i = self._names.get(name) if "_names" in self.__dict__ else self._find_name(name)
+        if "_names" in self.__dict__:
+            i = self._names.get(name)
+        elif name in self._found:
+            i = self._found[name]
+        else:
+            i = self._found[name] = self._find_name(name)
         return None if i is None else self.func_at(i)
 
     def _find_name(self, name: str) -> int | None:

@@ -70,7 +70,7 @@ def assess(binary: GoBinary) -> Support:
         cgo=tab.func_by_name("_cgo_topofstack") is not None,
         race=settings.get("-race") == "true" or tab.func_by_name("runtime.raceinit") is not None,
         dwarf=binary.dwarf is not None,
-        symtab=bool(binary.symbols),
+        symtab=binary.has_symtab,
         debug_call=tab.func_by_name("runtime.debugCallV2") is not None,
         debug_pinner=tab.func_by_name("runtime.debugPinnerV1") is not None,
     )
