@@ -131,18 +131,22 @@ class CallEngine:
                     others = ThreadGroup(self.pid, exclude=[thread.tid])
                     others.seize_all()
                     others.stop_all()
-                held = Held(self, thread, found, others)
+                held = Held(self, thread, found, others, chain=True)
                 self.last_site = held.site
                 yield held
             finally:
-                ours = held.thread if held is not None else thread
-                if others is None:
-                    ours.detach()
-                else:
-                    # One way out for every thread, so that a dying process is reaped in the order
-                    # the kernel needs (ThreadGroup.detach_all).
-                    others.threads[ours.tid] = ours
-                    others.detach_all()
+                try:
+                    if held is not None:
+                        held.finish()
+                finally:
+                    ours = held.thread if held is not None else thread
+                    if others is None:
+                        ours.detach()
+                    else:
+                        # One way out for every thread, so that a dying process is reaped in the order
+                        # the kernel needs (ThreadGroup.detach_all).
+                        others.threads[ours.tid] = ours
+                        others.detach_all()
 
     # -- any goroutine ------------------------------------------------------------
 
@@ -369,12 +373,15 @@ class CallEngine:
 
 
 class Held:
-    """A thread held at an injection site; each :meth:`call` leaves it exactly as found.
+    """A thread held at an injection site; each :meth:`call` leaves it exactly as found, or
+    with ``chain`` once :meth:`finish` is called: consecutive calls then share one debugCallV2
+    run (call/protocol.py), as an expression's allocations, pins and calls do.
 
     ``others``: the rest of the threads, traced to stop with ours (stop-the-world).
     """
 
-    def __init__(self, engine: CallEngine, thread: Thread, found: Advanced, others: ThreadGroup | None) -> None:
+    def __init__(self, engine: CallEngine, thread: Thread, found: Advanced, others: ThreadGroup | None,
+                 chain: bool = False) -> None:  # fmt: skip
         v = found.verdict
         file, line = engine.source_line(found.regs.rip)
         self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops,
@@ -387,6 +394,7 @@ class Held:
         self._injector.hook = engine.protocol_hook
         self._injector.callee_timeout = engine.timeout
         self._injector.known = (thread.tid, found.regs, None)  # the registers its stop read
+        self._injector.chain = chain
         if not wrap_locks_thread(engine.binary.go_version_tuple):
             self._injector.lock_layout = engine.layout  # call/lock.py
 
@@ -397,6 +405,10 @@ class Held:
 
     def call(self, setup: CallSetup) -> Outcome:
         return self._injector.inject(setup)
+
+    def finish(self) -> None:
+        """Back to where the thread was found (the end of a chained run)."""
+        self._injector.finish()
 
 
 def protocol_entry(binary: GoBinary) -> Entry:

@@ -12,9 +12,15 @@ Instead gocall does what 1.21's debugCallWrap does, at the R12=0 trap (the new
 goroutine running on the stopped thread, nothing else touching its ``m`` or its
 ``g``): ``m.lockedInt++``, ``m.lockedExt = 0``, ``m.lockedg = g``,
 ``g.lockedm = m``; the scheduler then runs that goroutine on this thread only
-(``schedule``/``stoplockedm`` in runtime/proc.go). At R12=1 or R12=2 (still on
-it, same thread) the four fields get back the values they had, as 1.21 restores
-them, before debugCallWrap1 clears ``lockedm``/``lockedg`` itself.
+(``schedule``/``stoplockedm`` in runtime/proc.go). The lock must hold until the
+runtime has switched back to the interrupted goroutine: after R12=1 the call's
+goroutine still runs Go code (debugCallWrap2's return, debugCallWrap1) where it
+can be preempted, and unlocked it could then resume the interrupted goroutine on
+another thread, whose R12=16 trap would kill the process. debugCallWrap1 clears
+``g.lockedm`` and ``m.lockedg`` itself in that switch (the code that releases a
+transferred lock), so at R12=16 (the interrupted goroutine, same thread) only the
+M's counts are left to put back, as 1.21's ``unlockOSThread`` does. The call's
+goroutine, on the run queue by then, is not touched again.
 """
 
 from __future__ import annotations
@@ -30,7 +36,6 @@ from ..runtime.layouts import Layout
 class Lock:
     """The state :func:`lock` changed, to put back."""
 
-    g: int
     m: int
     lockedg: int
     locked_ext: int
@@ -44,7 +49,7 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
         return None
     m = mem.u64(g + layout.g_m)
     ext, internal = mem.u32(m + layout.m_lockedext), mem.u32(m + layout.m_lockedint)
-    saved = Lock(g, m, mem.u64(m + layout.m_lockedg), ext, internal)
+    saved = Lock(m, mem.u64(m + layout.m_lockedg), ext, internal)
     mem.write(m + layout.m_lockedext, struct.pack("<I", 0))
     mem.write(m + layout.m_lockedint, struct.pack("<I", internal + 1))
     mem.write_u64(m + layout.m_lockedg, g)
@@ -53,8 +58,8 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
 
 
 def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
-    """Undo :func:`lock` (whatever the callee did with LockOSThread, as Go 1.21 does)."""
+    """Undo :func:`lock` at R12=16, on the M only (debugCallWrap1 unlocked the goroutine);
+    whatever the callee did with LockOSThread is dropped, as Go 1.21 does."""
     mem.write(saved.m + layout.m_lockedext, struct.pack("<I", saved.locked_ext))
     mem.write(saved.m + layout.m_lockedint, struct.pack("<I", saved.locked_int))
     mem.write_u64(saved.m + layout.m_lockedg, saved.lockedg)
-    mem.write_u64(saved.g + layout.g_lockedm, 0)

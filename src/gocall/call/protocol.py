@@ -123,6 +123,23 @@ class Panicked:
 Outcome = Returned | Panicked
 
 
+# The smallest frame a chaining run asks debugCallV2 for (it picks debugCallNN, NN >= this): room
+# for the stack arguments of every later call of the expression (runtime helpers need <= 32 bytes).
+CHAIN_FRAME = 256
+
+
+@dataclass
+class _Run:
+    """One debugCallV2 run in progress: what to restore, and the frame calls start in."""
+
+    regs: user_regs_struct  # the interrupted goroutine's registers
+    xstate: bytes
+    ready: user_regs_struct  # where a callee starts: the frame's SP now, the PC after its first INT3
+    capacity: int  # argument frame size asked for (debugCallNN has at least this much)
+    g: int = 0  # the call's goroutine, once a callee was started
+    locked: Lock | None = None  # call/lock.py, Go < 1.21
+
+
 class Injector:
     """Runs debugCallV2 calls on one stopped thread."""
 
@@ -137,6 +154,11 @@ class Injector:
         self.hook: Callable[[str], None] | None = None  # tests: told each step ("enter", Code names)
         self.callee_timeout: float | None = None  # after this many seconds, say the callee still runs
         self.notify: Callable[[str], None] = log.warning
+        # Leave the protocol open after a call returns (R12=1) so that the next call starts in the
+        # same frame: 2 round trips and the register save/restore fewer per extra call. The owner
+        # must call finish() before releasing the thread (call/engine.py Held).
+        self.chain = False
+        self._open: _Run | None = None
         # Go < 1.21: the layout to lock the call's goroutine to this thread with (call/lock.py).
         self.lock_layout: Layout | None = None
         # (tid, registers, XSAVE image or None) the stopped thread has now, when known: as its stop
@@ -145,53 +167,86 @@ class Injector:
         self.known: tuple[int, user_regs_struct, bytes | None] | None = None
 
     def inject(self, setup: CallSetup) -> Outcome:
-        """Make one call; the thread ends stopped where it was with every register as before."""
+        """Make one call. The thread ends stopped where it was with every register as before;
+        with ``chain``, only once :meth:`finish` is called (further calls run in between)."""
+        run = self._open
+        if run is not None:
+            if setup.frame_size <= run.capacity and interrupts.signal is None:
+                return self._call(run, setup)
+            self.finish()
         tid = self.thread.tid
         known, self.known = self.known, None
         if known is not None and known[0] == tid:
             regs, xstate = known[1], known[2] if known[2] is not None else ptrace.getxstate(tid)
         else:
             regs, xstate = _save(tid)
-        outcome: Outcome | None = None
-        refused: str | None = None
-        locked: Lock | None = None
         self._step("enter")
         if interrupts.signal is not None:
             raise Interrupted("interrupted before the call started; nothing was changed")
-        stop = self._enter(regs, setup.frame_size)
+        capacity = max(setup.frame_size, CHAIN_FRAME) if self.chain else setup.frame_size
+        stop = self._enter(regs, capacity)
+        code = self._check_trap(stop)
+        self._step(code.name)
+        self._open = run = _Run(regs, xstate, stop, capacity)
+        if code == Code.REFUSED:
+            refused = self._read_string(stop.rsp)
+            self.finish()
+            raise CallRefused(refused)
+        if code != Code.FRAME_READY:
+            self._open = None
+            raise ProcessError(f"debugCallV2 reported {code.name} before the frame was ready")
+        if interrupts.signal is not None:
+            self.finish()  # resuming untouched runs straight to R12=1: the callee never starts
+        return self._call(run, setup)
+
+    def _call(self, run: _Run, setup: CallSetup) -> Outcome:
+        """Start the callee in the run's frame (R12=0, or R12=1 of the previous call) and see it
+        return; the run stays open after R12=1 when chaining, else it is finished."""
+        self._open = None  # until the callee is seen back: if anything fails meanwhile, nothing is resumed
+        if run.g == 0:
+            run.g = self.mem.u64(run.ready.fs_base - 8)
+            if self.lock_layout is not None:
+                run.locked = lock(self.mem, self.lock_layout, run.g)
+        self._start_callee(run.ready, setup, run.g)
+        stop = self._continue(self.callee_timeout)
+        code = self._check_trap(stop)
+        self._step(code.name)
+        self._open = run
+        outcome: Outcome
+        if code == Code.RETURNED:
+            outcome = self._read_results(stop, setup)
+            # The next call starts in the frame where it is now: the callee may have grown (moved)
+            # the goroutine's stack. The PC after debugCallNN's first INT3 stays where it was.
+            stop.rip, run.ready = run.ready.rip, stop
+            if not self.chain or interrupts.signal is not None:
+                self.finish()
+        elif code == Code.PANICKED:
+            typ, data = struct.unpack("<QQ", self.mem.read(stop.rsp, 16))
+            outcome = Panicked(typ, data)
+            self.finish()  # the runtime unwound the frame to recover: no call can start in it again
+        else:
+            self._open = None
+            raise ProcessError(f"debugCallV2 reported {code.name} while a call ran")
+        return outcome
+
+    def finish(self) -> None:
+        """End an open run: debugCallV2 returns to the interrupted goroutine (R12=16) and the
+        thread gets every register back. Raises Interrupted if an interrupt came meanwhile."""
+        run, self._open = self._open, None
+        if run is None:
+            return
         while True:
+            stop = self._continue()
             code = self._check_trap(stop)
             self._step(code.name)
-            match code:
-                case Code.REFUSED:
-                    refused = self._read_string(stop.rsp)
-                case Code.FRAME_READY:
-                    if interrupts.signal is None:
-                        g = self.mem.u64(stop.fs_base - 8)
-                        if self.lock_layout is not None:
-                            locked = lock(self.mem, self.lock_layout, g)
-                        self._start_callee(stop, setup, g)
-                        stop = self._continue(self.callee_timeout)
-                        continue
-                    # else: resuming untouched runs straight to R12=1, the callee never starts.
-                case Code.RETURNED:
-                    outcome = self._read_results(stop, setup)
-                    locked = self._unlock(locked)
-                case Code.PANICKED:
-                    typ, data = struct.unpack("<QQ", self.mem.read(stop.rsp, 16))
-                    outcome = Panicked(typ, data)
-                    locked = self._unlock(locked)
-                case Code.RESTORE:
-                    self.known = (self.thread.tid, self._restore(stop, regs, xstate), xstate)
-                    break
-            stop = self._continue()
+            if code == Code.RESTORE:
+                if run.locked is not None and self.lock_layout is not None:
+                    unlock(self.mem, self.lock_layout, run.locked)  # back on the interrupted goroutine
+                self.known = (self.thread.tid, self._restore(stop, run.regs, run.xstate), run.xstate)
+                break
+            # else R12=1 of a frame whose callee never started (interrupted at R12=0): nothing to read.
         if interrupts.signal is not None:
             raise Interrupted("interrupted; the call was unwound and the target restored")
-        if refused is not None:
-            raise CallRefused(refused)
-        if outcome is None:
-            raise ProcessError("debugCallV2 finished without reporting a result")
-        return outcome
 
     # -- steps ---------------------------------------------------------------
 
@@ -306,11 +361,6 @@ class Injector:
         if self.stop_others:
             others.stop_all()
         return stop
-
-    def _unlock(self, locked: Lock | None) -> None:
-        """At R12=1/2, still on the call's goroutine and thread: undo call/lock.py's lock."""
-        if locked is not None and self.lock_layout is not None:
-            unlock(self.mem, self.lock_layout, locked)
 
     def _step(self, name: str) -> None:
         if self.hook is not None:
