@@ -18,8 +18,27 @@ from .errors import (
     SymbolNotFound,
     TargetExited,
 )
+from typing import TYPE_CHECKING, Any
+
 from .session import Evaluation, Process, attach, launch
-from .stop import Breakpoint, Exited, Stop
+
+if TYPE_CHECKING:
+    from .stop import Breakpoint, Exited, Stop
+
+# Breakpoints and stops (stop.py and the tracee it needs) load on first use: `gocall call`
+# never needs them, and every module imported costs a cold start time (bench/cold_attach.py).
+_LAZY = {"Breakpoint": "stop", "Exited": "stop", "Stop": "stop"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ArgumentError",

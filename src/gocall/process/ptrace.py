@@ -13,7 +13,6 @@ the kernel's own names (``include/uapi/linux/ptrace.h``,
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 from typing import Final
@@ -59,7 +58,9 @@ U_DEBUGREG: Final = 848
 # wait(2) flag: wait for clone children (non-leader threads) too.
 WALL: Final = 0x40000000
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The interpreter's own libc (dlopen(NULL)): ctypes.util.find_library runs ldconfig and
+# imports subprocess, ~10 ms of every cold start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _ptrace = _libc.ptrace
 _ptrace.restype = ctypes.c_long
 _ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
