@@ -9,10 +9,16 @@ is a debugger-side address passed into the target.
 
 Keeping objects alive until the expression is done:
 
-* Go >= 1.23: the runtime exports ``debugPinnerV1`` for exactly this. The
-  first allocation obtains a self-pinned ``runtime.Pinner``; every object is
-  then ``Pin``-ned (receiver in RAX, the ``any`` argument's type word in RBX
-  and data word in RCX) and all are released with one ``Unpin`` at the end.
+* Go >= 1.23: the runtime exports ``debugPinnerV1`` for exactly this. An
+  object is pinned (a self-pinned ``runtime.Pinner`` obtained on first need,
+  then ``Pin`` with the receiver in RAX, the ``any`` argument's type word in RBX
+  and data word in RCX; one ``Unpin`` at the end releases all) only when
+  another call runs before its use: an object that goes straight into the
+  arguments of the expression's next function call (``f("lit")``, ``g(&T{})``)
+  needs no pin, since it is referenced from the callee's arguments while the
+  callee runs and, with the thread held at a trap before and after, no GC cycle
+  can finish scanning that goroutine's stack without it. That saves the
+  debugPinnerV1, Pin and Unpin calls of the common case.
 * Go < 1.23 has no such hook, and nothing else can hold a reference for a
   debugger. gocall relies on the held thread instead: between injected calls
   its goroutine never runs, and an object allocated during a GC cycle is
@@ -57,6 +63,7 @@ class TargetHeap:
         self._write = write
         self._pin = pin
         self._pinner = 0
+        self._pending: list[int] = []  # to keep alive, not pinned yet (see before_call)
         self.objects: list[int] = []  # every address allocated, in order
         self.pinned = 0
 
@@ -80,9 +87,25 @@ class TargetHeap:
         return struct.pack("<QQ", self.alloc(len(data), 0, data), len(data))
 
     def keep(self, addr: int) -> None:
-        """Keep the object at ``addr`` alive and in place until :meth:`release` (Go >= 1.23)."""
-        if self._pin is None or addr == 0:
+        """Keep the object at ``addr`` alive and in place until :meth:`release` (Go >= 1.23):
+        pinned before the next call unless that call consumes it (:meth:`before_call`)."""
+        if self._pin is not None and addr != 0:
+            self._pending.append(addr)
+
+    def before_call(self, consumed: Callable[[], set[int]] | None) -> None:
+        """Called before every injected call: objects still to keep are pinned now, except those
+        whose address is in ``consumed()`` (the pointer words of a function call's arguments:
+        the expression hands them over; None for runtime helpers, which consume nothing)."""
+        if not self._pending:
             return
+        pending, self._pending = self._pending, []
+        passed = consumed() if consumed is not None else set()
+        for addr in pending:
+            if addr not in passed:
+                self._pin_now(addr)
+
+    def _pin_now(self, addr: int) -> None:
+        assert self._pin is not None
         if self._pinner == 0:
             self._pinner = self._call("runtime.debugPinnerV1", ())
             if self._pinner == 0:

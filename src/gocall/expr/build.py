@@ -444,7 +444,7 @@ class Builder:
     def _call(self, e: Call) -> Operand:
         plan = self.ev.call_plans.get(e) if self.s.scope is None else None
         if plan is not None:
-            return self._results(e, plan[0], self.s.call(*plan))
+            return self._results(e, plan[0], self.s.call(*plan, consumes=True))
         if isinstance(e.func, Name) and e.func.qualified in ("len", "cap"):
             return self._len(e)
         local = isinstance(e.func, Name) and self._is_local(e.func.qualified)
@@ -491,7 +491,7 @@ class Builder:
             # A package function with constant, pointer-free arguments: everything above depends on the
             # binary and the text alone, so the same call is not worked out again (call_plans).
             self.ev.remember_plan(e, fn, images)
-        return self._results(e, fn, self.s.call(fn, images))
+        return self._results(e, fn, self.s.call(fn, images, consumes=True))
 
     @staticmethod
     def _results(e: Call, fn: Fn, results: list[bytes]) -> Operand:
@@ -664,5 +664,5 @@ class Builder:
 
     def _call_bound(self, m: Operand) -> Operand:
         assert m.fn is not None
-        results = self.s.call(m.fn, [self._image(b) for b in m.fn.bound])
+        results = self.s.call(m.fn, [self._image(b) for b in m.fn.bound], consumes=True)
         return Operand(m.fn.sig.results[0].type, image=results[0], text=m.text)

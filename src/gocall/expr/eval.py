@@ -31,6 +31,7 @@ from ..runtime.maps import MAP_FUNCS, MapReader
 from ..runtime.types import RuntimeTypes
 from ..values.decode import Decoder, image_from_slot, is_error
 from ..values.encode import encode
+from ..values.pointers import pointer_words
 from ..values.gofmt import format_value
 from ..values.model import GoValue
 from .build import Builder
@@ -113,8 +114,12 @@ class Session:
         finally:
             self._stack.close()
 
-    def call(self, fn: Fn, images: list[bytes]) -> list[bytes]:
-        """Inject ``fn`` with argument images; the results' images, or _Panicked."""
+    def call(self, fn: Fn, images: list[bytes], consumes: bool = False) -> list[bytes]:
+        """Inject ``fn`` with argument images; the results' images, or _Panicked. ``consumes``:
+        a function of the expression, which takes over the objects its arguments point to
+        (call/alloc.py TargetHeap.before_call); runtime helpers do not."""
+        self.heap.before_call((lambda: {w for p, image in zip(fn.sig.params, images, strict=True)
+                                        for _, w, _ in pointer_words(p.type, image)}) if consumes else None)
         frame, float_results = self.ev.frame(fn)
         ints, floats, stack = abi.place(frame, images)
         setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure, float_results)

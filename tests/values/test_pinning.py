@@ -1,0 +1,39 @@
+"""Objects gocall allocates stay alive exactly as long as the expression needs them
+(call/alloc.py): pinned when another call runs before their use, not pinned when they go
+straight into the arguments of the expression's next function call."""
+
+from __future__ import annotations
+
+import pytest
+
+import gocall
+
+
+def _pattern(n: int) -> str:
+    return "".join(f"\\x{(i * 7 + n) & 0xFF:02x}" for i in range(n))
+
+
+def test_string_argument_costs_one_allocation(values_target):  # type: ignore[no-untyped-def]
+    """``f("lit")``: the literal's bytes (mallocgc) and the call; no debugPinnerV1, Pin or Unpin."""
+    with gocall.attach(values_target.pid) as proc:
+        ev = proc.evaluate('main.Echo("hello")')
+        assert ev.error is None and ev.results[0].value == "hello"
+        assert ev.calls == 2
+    values_target.assert_healthy()
+
+
+def test_objects_survive_a_collecting_call_before_their_use(values_target, go_toolchain):  # type: ignore[no-untyped-def]
+    """The string is allocated, then main.Keep (which runs runtime.GC) is called, then strings
+    of the same size are allocated (and upper-cased), all before main.Check reads the first
+    one: unless it was kept alive across those calls its memory is reused, and main.Check
+    reports the wrong bytes as corruption. The blob is consumed by main.Keep itself."""
+    if go_toolchain.release < (1, 23):
+        pytest.skip("no runtime.debugPinnerV1 before Go 1.23: a whole GC cycle during a later call of the "
+                    "expression can free an object (the limit call/alloc.py documents)")
+    with gocall.attach(values_target.pid) as proc:
+        for k in range(1, 41):
+            n = 64 + k * 37
+            blob = f"&main.Blob{{N: {k}, Ref: &main.Point{{{k}, {-k}}}, Pad: [6]int{{5: {k}}}}}"
+            reuse = " + ".join([f'main.Len(main.Upper("{"z" * n}"))'] * 4)
+            assert proc.eval(f'main.Check("{_pattern(n)}", main.Keep({blob}, {k}) * 0 + ({reuse}) * 0 + {n})') is True
+    values_target.assert_healthy()
