@@ -22,20 +22,20 @@ reached by their offsets, and sections decompressed when first read
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
-
-from elftools.dwarf.compileunit import CompileUnit
-from elftools.dwarf.die import DIE
-from elftools.dwarf.dwarfinfo import DWARFInfo
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import Section
+from typing import TYPE_CHECKING, Any
 
 from gocall.binary.dwarfindex import DebugInfoIndex
-from gocall.binary.dwarfsections import lazy_dwarf_info
+from gocall.binary.elf import Section
 from gocall.binary.gotypes import Field, GoType, Kind, Param, Signature
 from gocall.errors import SymbolNotFound
+
+if TYPE_CHECKING:  # pyelftools is imported when DWARF is first parsed (see ``info``)
+    from elftools.dwarf.compileunit import CompileUnit
+    from elftools.dwarf.die import DIE
+    from elftools.dwarf.dwarfinfo import DWARFInfo
+    from elftools.elf.elffile import ELFFile
 
 __all__ = ["Dwarf", "StructLayout", "package_of"]
 
@@ -118,9 +118,9 @@ def _complete(t: GoType, **values: object) -> None:
 class Dwarf:
     """Go-aware, lazy access to a binary's DWARF. Nothing is read until first asked for."""
 
-    def __init__(self, elf: ELFFile, sections: Mapping[str, Section] | None = None) -> None:
-        self._elf = elf
-        self._sections = sections  # the file's sections by name, when the caller has them listed
+    def __init__(self, elf: Callable[[], ELFFile], sections: Mapping[str, Section]) -> None:
+        self._elf = elf  # pyelftools' view of the file, made on demand (GNU .zdebug sections only)
+        self._sections = sections
         self._types: dict[int, GoType] = {}  # by DIE offset
         self._signatures: dict[tuple[str, int | None], Signature | None] = {}  # asked several times per call
         self._runtime_types: dict[int, int] = {}  # id(GoType) → DW_AT_go_runtime_type
@@ -128,8 +128,10 @@ class Dwarf:
     @cached_property
     def info(self) -> DWARFInfo:
         """pyelftools' DWARFInfo; each section is decompressed when first read."""
-        if self._sections is None or any(name.startswith(".zdebug") for name in self._sections):
-            return self._elf.get_dwarf_info()  # GNU-style .zdebug_* (Go < 1.11 wrote those)
+        if any(name.startswith(".zdebug") for name in self._sections):
+            return self._elf().get_dwarf_info()  # GNU-style .zdebug_* (Go < 1.11 wrote those)
+        from gocall.binary.dwarfsections import lazy_dwarf_info
+
         return lazy_dwarf_info(self._sections)
 
     @cached_property

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
-from elftools.elf.sections import Section
+
+from gocall.binary.elf import Section
 
 __all__ = ["lazy_dwarf_info"]
 

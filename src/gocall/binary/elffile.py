@@ -18,17 +18,19 @@ import struct
 from functools import cached_property
 from types import TracebackType
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import Section
+from typing import TYPE_CHECKING
 
 from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
 from gocall.binary.dwarf import Dwarf
+from gocall.binary.elf import SHT_NOBITS, ElfHeader, Section, read_elf
 from gocall.binary.gotypes import Signature
 from gocall.binary.pclntab import Pclntab
 from gocall.binary.rtype import find_rtype
 from gocall.binary.stripped import find_allgs, find_firstmoduledata
 from gocall.errors import BinaryError, NotGoBinary, UnsupportedGo
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 __all__ = ["GoBinary"]
 
@@ -36,7 +38,6 @@ _ELF_MAGIC = b"\x7fELF"
 # Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64.
 _ELF64_SYM = struct.Struct("<IBBHQQ")
 _STT_SECTION, _STT_FILE = 3, 4
-_SHT_NOBITS = "SHT_NOBITS"
 # Internally linked PIEs of Go 1.18-1.25 name it .data.rel.ro.gopclntab (it needed a relocation).
 _PCLNTAB_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab")
 # runtime.moduledata.text: the same offset in every version 1.19-1.27 (facts sheet 3.8).
@@ -60,7 +61,7 @@ class GoBinary:
         self._file = open(self.path, "rb")
         try:
             self._map = self._map_file()
-            self.elf = self._open_elf()
+            self.header, self._section_list = read_elf(self._map, self.path)
             self._check_go()
         except BaseException:
             self.close()
@@ -76,15 +77,13 @@ class GoBinary:
             raise NotGoBinary(f"{self.path} is not an ELF file", hint="gocall reads Linux executables")
         return mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
 
-    def _open_elf(self) -> ELFFile:
-        try:
-            elf = ELFFile(self._map)  # type: ignore[arg-type]  # mmap is a binary stream
-        except ELFError as e:
-            raise NotGoBinary(f"{self.path} is not a valid ELF file: {e}") from e
-        if elf.elfclass != 64 or elf["e_machine"] != "EM_X86_64":
-            raise BinaryError(f"{self.path} is a {elf.elfclass}-bit {elf['e_machine']} file",
-                              hint="gocall supports linux/amd64 Go binaries only")
-        return elf
+    @cached_property
+    def elf(self) -> ELFFile:
+        """pyelftools' view of the file, for what :mod:`gocall.binary.elf` does not read
+        (loaded on first use: importing pyelftools is a third of a cold start)."""
+        from elftools.elf.elffile import ELFFile
+
+        return ELFFile(self._map)  # type: ignore[arg-type]  # mmap is a binary stream
 
     def _check_go(self) -> None:
         if self._pclntab_section is None and self._lookup("runtime.pclntab") is None:
@@ -111,7 +110,7 @@ class GoBinary:
 
     @cached_property
     def _sections(self) -> dict[str, Section]:
-        return {s.name: s for s in self.elf.iter_sections()}
+        return {s.name: s for s in self._section_list}
 
     def section(self, name: str) -> Section | None:
         """The pyelftools section called ``name``, or None."""
@@ -141,7 +140,7 @@ class GoBinary:
         symtab = self._sections.get(".symtab")
         if symtab is None:  # stripped (-s)
             return {}
-        strtab = self.elf.get_section(symtab["sh_link"])
+        strtab = self._section_list[symtab["sh_link"]]
         raw = self._map[symtab["sh_offset"] : symtab["sh_offset"] + symtab["sh_size"]]
         names = self._map[strtab["sh_offset"] : strtab["sh_offset"] + strtab["sh_size"]]
         find = names.find
@@ -167,7 +166,7 @@ class GoBinary:
         symtab = self._sections.get(".symtab")
         if symtab is None:
             return None
-        strtab = self.elf.get_section(symtab["sh_link"])
+        strtab = self._section_list[symtab["sh_link"]]
         mem = self._map
         sym_start, sym_end = symtab["sh_offset"], symtab["sh_offset"] + symtab["sh_size"]
         str_start, str_end = strtab["sh_offset"], strtab["sh_offset"] + strtab["sh_size"]
@@ -237,7 +236,7 @@ class GoBinary:
         for section in self._sections.values():
             start = section["sh_addr"]
             if start and start <= address and address + size <= start + section["sh_size"]:
-                if section["sh_type"] == _SHT_NOBITS:
+                if section["sh_type"] == SHT_NOBITS:
                     return bytes(size)
                 off = section["sh_offset"] + address - start
                 return self._map[off : off + size]
@@ -359,4 +358,4 @@ class GoBinary:
         """Lazy DWARF index, or None when the binary has no DWARF (built with ``-w`` or ``-s``)."""
         if ".debug_info" not in self._sections and ".zdebug_info" not in self._sections:
             return None
-        return Dwarf(self.elf, self._sections)
+        return Dwarf(lambda: self.elf, self._sections)

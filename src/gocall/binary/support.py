@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gocall.binary.elf import ET_DYN
 from gocall.binary.elffile import GoBinary
 from gocall.errors import UnsupportedBinary
 
@@ -65,7 +66,7 @@ def assess(binary: GoBinary) -> Support:
     tab = binary.pclntab
     return Support(
         go_version=binary.go_version,
-        pie=binary.elf["e_type"] == "ET_DYN",
+        pie=binary.header.e_type == ET_DYN,
         # Linked only when a package imports "C" (runtime/cgo's gcc_*.c export it), whatever CGO_ENABLED says.
         cgo=tab.func_by_name("_cgo_topofstack") is not None,
         race=settings.get("-race") == "true" or tab.func_by_name("runtime.raceinit") is not None,
