@@ -24,10 +24,12 @@ every evaluation of the condition.
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from .binary import lines
@@ -36,16 +38,17 @@ from .call.engine import Held
 from .errors import ExprError, GocallError, ProcessError, SymbolNotFound, TargetExited
 from .expr.eval import Evaluation
 from .expr.operand import Operand
-from .expr.parse import parse, parse_statement
+from .expr.parse import Expr, parse, parse_statement
 from .process import ptrace
+from .process.displaced import DisplacedSteps, SteppedIntoExit
 from .process.group import ThreadGroup
 from .process.threads import Thread
 from .process.tracee import Exited, Tracee, Trapped
 from .process.waiting import interrupts, signals_held
 from .runtime import safepoint
-from .runtime.goroutines import Goroutine, thread_g
+from .runtime.goroutines import thread_g
 from .runtime.locals import FrameScope, Scopes, Variable
-from .runtime.unwind import Frame, SourceFrame
+from .runtime.unwind import Frame, SourceFrame, walk
 from .values.model import GoValue
 
 if TYPE_CHECKING:
@@ -53,8 +56,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
 
+log = logging.getLogger("gocall.ptrace")
+
 _BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
 _STEP_OUT_MAX = 16
+_INSN_MAX = 15  # bytes of the longest x86 instruction
 _CALLEE_STAYS = (1, 21)  # from Go 1.21 a callee returns on the thread it was injected on (LockOSThread)
 
 
@@ -67,6 +73,7 @@ class Breakpoint:
     condition: str | None = None
     hits: int = 0  # stops reported (condition true, or no condition)
     tests: int = 0  # times the condition was evaluated
+    tree: Expr | None = field(default=None, repr=False)  # the condition, parsed once
 
     @property
     def pcs(self) -> list[int]:
@@ -80,15 +87,24 @@ class Breakpoint:
 
 @dataclass
 class Stop:
-    """A goroutine stopped at a breakpoint or at ``runtime.Breakpoint()``; everything else stopped too."""
+    """A goroutine stopped at a breakpoint or at ``runtime.Breakpoint()``; everything else stopped
+    too (until :meth:`Debugger.release_others`)."""
 
     debugger: Debugger = field(repr=False)
     thread: Thread = field(repr=False)
     regs: Any = field(repr=False)  # user_regs_struct of the stopped thread
     goroutine: int | None
-    frames: list[Frame]
     breakpoint: Breakpoint | None  # None: the program's own runtime.Breakpoint()
     condition_error: str | None = None  # the condition could not be evaluated (the stop is reported)
+    _frames: list[Frame] | None = field(default=None, repr=False)
+
+    @property
+    def frames(self) -> list[Frame]:
+        """The goroutine's physical frames, innermost first (unwound on first use: a hit whose
+        condition is false needs only the innermost one)."""
+        if self._frames is None:
+            self._frames = self.debugger.unwind(self) if self.goroutine is not None else []
+        return self._frames
 
     @property
     def source(self) -> SourceFrame | None:
@@ -131,6 +147,27 @@ class Stop:
         return out
 
 
+class _CallNeeded(Exception):
+    """The condition calls a function: it is evaluated again with every thread stopped."""
+
+
+class _NoCalls:
+    """The held thread for a first try at a condition with only the hitting thread stopped:
+    any call (or the escape check before one) gives up."""
+
+    site = SimpleNamespace(goroutine=None, function=None)  # what an Evaluation notes of the held thread
+
+    @property
+    def g(self) -> None:
+        raise _CallNeeded
+
+    def call(self, setup: object) -> None:
+        raise _CallNeeded
+
+
+_NO_CALLS = _NoCalls()
+
+
 class _FrameVariables:
     """The evaluator's view (expr.operand.Scope) of one stopped frame."""
 
@@ -170,6 +207,7 @@ class Debugger:
         self.breakpoints: list[Breakpoint] = []
         self.stop: Stop | None = None  # the current stop, until cont()
         self.nonstop = False  # release_others() was called: only the stopped thread is traced
+        self.displaced = DisplacedSteps(proc.mem, proc.binary.pclntab)
         self._scopes: Scopes | None = None
 
     # -- breakpoints ------------------------------------------------------------------
@@ -182,9 +220,8 @@ class Debugger:
                                hint="set every breakpoint before the first stop")
         if condition is None and " if " in location:
             location, condition = (part.strip() for part in location.split(" if ", 1))
-        if condition is not None:
-            parse(condition)  # a syntax error is reported now, not at the first hit
-        bp = Breakpoint(location, self._resolve(location.strip()), condition)
+        tree = parse(condition) if condition is not None else None  # a syntax error is reported now
+        bp = Breakpoint(location, self._resolve(location.strip()), condition, tree=tree)
         for pc in bp.pcs:
             self.tracee.breaks.insert(pc)
         self.breakpoints.append(bp)
@@ -235,7 +272,10 @@ class Debugger:
                 event = self.tracee.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
                 if event is None or isinstance(event, Exited):
                     return event
-                stop = self._stopped(event)
+                try:
+                    stop = self._stopped(event)
+                except TargetExited:
+                    continue  # the program ended under a hit: its exit status comes next
                 if stop is not None:
                     self.stop = stop
                     return stop
@@ -249,31 +289,74 @@ class Debugger:
             self.tracee.resume_all()
 
     def _stopped(self, trap: Trapped) -> Stop | None:
-        self.tracee.stop_all(but=trap.thread)
+        """The stop ``trap`` makes, or None when the program is to run on (a false condition)."""
         regs = trap.regs
         bp = self._by_pc(regs.rip) if trap.ours else None
-        if not trap.ours:
-            regs = self._step_out(trap.thread, regs)
-        elif bp is None:  # an address of ours with no breakpoint (cleared): not a stop
+        if trap.ours and bp is None:  # an address of ours with no breakpoint (cleared): not a stop
             self._resume_from(trap.thread)
             return None
-        stop = self._make_stop(trap.thread, regs, bp)
         if bp is not None and bp.condition is not None:
+            stop = self._make_stop(trap.thread, regs, bp)
             bp.tests += 1
-            ev = stop.evaluate(bp.condition)
-            if ev.error is not None or ev.panic is not None:
-                stop.condition_error = ev.error or "the condition panicked"
-            elif not (len(ev.results) == 1 and ev.results[0].value is True):
-                if len(ev.results) != 1 or not isinstance(ev.results[0].value, bool):
-                    stop.condition_error = f"condition {bp.condition!r} is not a bool"
-                else:
-                    self._resume_from(stop.thread)
-                    return None
+            verdict = self._condition(stop, bp)
+            if verdict is False:
+                self._resume_from(stop.thread)
+                return None
+            if isinstance(verdict, str):
+                stop.condition_error = verdict
+            self.tracee.stop_all(but=stop.thread)
+        else:
+            self.tracee.stop_all(but=trap.thread)
+            if not trap.ours:
+                regs = self._step_out(trap.thread, regs)
+            stop = self._make_stop(trap.thread, regs, bp)
         if bp is not None:
             bp.hits += 1
         return stop
 
+    def _condition(self, stop: Stop, bp: Breakpoint) -> bool | str:
+        """Whether ``bp``'s condition holds at ``stop`` (a string: why it could not be evaluated).
+
+        Tried first with only the hitting thread stopped: a condition on locals and globals
+        (``n == -1``, ``req.ID == 7 && Total > 3``) reads memory and registers and is decided
+        while the program runs on. One that calls a function runs again all-stop, the call on
+        the hitting goroutine with the other threads resumed for its duration (see _held)."""
+        assert bp.tree is not None and bp.condition is not None
+        try:
+            scope = _FrameVariables(self.frame_scope(stop, 0), stop.thread)
+            try:
+                ev = self.proc.evaluator.evaluate(bp.tree, bp.condition, held=_NO_CALLS, scope=scope)  # type: ignore[arg-type]
+            except _CallNeeded:
+                self.tracee.stop_all(but=stop.thread)
+                with signals_held(), self._held(stop) as held:
+                    ev = self.proc.evaluator.evaluate(bp.tree, bp.condition, held=held, scope=scope)
+        except GocallError as e:
+            return str(e)
+        if ev.error is not None or ev.panic is not None:
+            return ev.error or "the condition panicked"
+        if len(ev.results) != 1 or not isinstance(ev.results[0].value, bool):
+            return f"condition {bp.condition!r} is not a bool"
+        return ev.results[0].value
+
     def _resume_from(self, thread: Thread) -> None:
+        """Step ``thread`` over the breakpoint it is stopped at and let the program run on:
+        displaced (process/displaced.py), the other threads never stopped, when the
+        instruction can run elsewhere; else in place, all-stop."""
+        rip = ptrace.getregs(thread.tid).rip
+        breaks = self.tracee.breaks
+        slot = self.displaced.slot(rip, breaks.original(rip, _INSN_MAX)) if rip in breaks else None
+        if slot is not None:
+            try:
+                thread.deferred.extend(self.displaced.step(thread.tid, slot))
+            except SteppedIntoExit as e:
+                self.tracee.exit_status(thread.tid, e.status)
+                raise
+            except ProcessError as e:  # left at the breakpoint, unharmed: step it in place
+                log.debug("%s; stepping in place", e)
+            else:
+                self.tracee.resume_all()
+                return
+        self.tracee.stop_all(but=thread)
         self._step_over(thread)
         self.tracee.resume_all()
 
@@ -304,16 +387,25 @@ class Debugger:
         return regs
 
     def _make_stop(self, thread: Thread, regs: Any, bp: Breakpoint | None) -> Stop:
-        proc = self.proc
-        g = self._goroutine(regs)
-        frames = proc.runtime.unwinder.frames(g, (regs.rip, regs.rsp)) if g is not None else []
-        return Stop(self, thread, regs, g.goid if g is not None else None, frames, bp)
-
-    def _goroutine(self, regs: Any) -> Goroutine | None:
         tg = thread_g(self.proc.mem, self.proc.layout, regs.fs_base)
-        if tg.curg is None:
-            return None
-        return next((g for g in self.proc.runtime.goroutines() if g.g.addr == tg.curg.addr), None)
+        return Stop(self, thread, regs, tg.curg.goid if tg.curg is not None else None, bp)
+
+    def unwind(self, stop: Stop) -> list[Frame]:
+        """``stop``'s goroutine's frames, from the stopped thread's registers."""
+        unwinder = self.proc.runtime.unwinder
+        frames: list[Frame] = []
+        for step in walk(self.proc.mem, unwinder.tab, unwinder.ids, stop.regs.rip, stop.regs.rsp, True):
+            frames.append(unwinder.frame_at(step.func, step.pc, step.sp, step.trap,
+                                            frames[-1].func.funcID if frames else None))
+        return frames
+
+    def _innermost(self, stop: Stop) -> Frame:
+        if stop._frames is not None:
+            return stop._frames[0]
+        f = self.proc.binary.pclntab.func_for_pc(stop.regs.rip)
+        if f is None:
+            raise ExprError(f"no function at {stop.regs.rip:#x}")
+        return self.proc.runtime.unwinder.frame_at(f, stop.regs.rip, stop.regs.rsp, True)
 
     # -- evaluating at a stop -----------------------------------------------------------
 
@@ -324,14 +416,17 @@ class Debugger:
         return self._scopes
 
     def frame_scope(self, stop: Stop, frame: int) -> FrameScope:
-        if not 0 <= frame < len(stop.frames):
+        if frame == 0 and stop.goroutine is not None:
+            f = self._innermost(stop)
+        elif 0 <= frame < len(stop.frames):
+            f = stop.frames[frame]
+        else:
             raise ExprError(f"there is no frame {frame}: goroutine {stop.goroutine} has {len(stop.frames)}",
                             hint="frame 0 is the innermost; see stop.frames")
-        f = stop.frames[frame]
-        innermost = frame == 0
-        regs = ptrace.getregs(stop.thread.tid) if innermost else None
-        fpregs = bytes(ptrace.getfpregs(stop.thread.tid)) if innermost else None
-        return FrameScope(self.scopes, self.proc.mem, f, regs, fpregs)
+        if frame != 0:
+            return FrameScope(self.scopes, self.proc.mem, f, None, None)
+        tid = stop.thread.tid
+        return FrameScope(self.scopes, self.proc.mem, f, ptrace.getregs(tid), lambda: bytes(ptrace.getfpregs(tid)))
 
     def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation:
         try:
@@ -397,6 +492,7 @@ class Debugger:
             try:
                 tracee.stop_all()
                 tracee.breaks.remove_all()
+                self.displaced.remove_all()
             except TargetExited:
                 return tracee.exited
             self.stop = None
@@ -409,7 +505,8 @@ class Debugger:
         tracee = self.tracee
         tracee.breaks.remove_all()
         self.breakpoints.clear()
-        tracee.stop_all(but=stop.thread)
+        tracee.stop_all(but=stop.thread)  # no thread is at a slot: displaced steps end before this returns
+        self.displaced.remove_all()
         for t in list(tracee.threads.values()):
             if t is not stop.thread:
                 try:

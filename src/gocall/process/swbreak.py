@@ -88,6 +88,15 @@ class SoftwareBreakpoints:
         if addr in self._saved and not self.suspended:
             self.mem.write(addr, INT3)
 
+    def original(self, addr: int, size: int) -> bytes:
+        """``size`` bytes of text at ``addr`` as the program has them, without our INT3s."""
+        data = bytearray(self.mem.read(addr, size))
+        if not self.suspended:
+            for a, byte in self._saved.items():
+                if addr <= a < addr + size:
+                    data[a - addr] = byte[0]
+        return bytes(data)
+
     def classify(self, rip: int) -> Trap:
         """Whose INT3 a thread that trapped with ``rip`` executed."""
         addr = rip - 1

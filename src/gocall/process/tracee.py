@@ -28,12 +28,13 @@ from .memory import Memory
 from .regs import user_regs_struct
 from .swbreak import SoftwareBreakpoints, Trap
 from .threads import Thread, thread_ids
-from .waiting import interrupts
+from .waiting import _Nap, interrupts
 
 log = logging.getLogger("gocall.ptrace")
 
 SI_KERNEL = 0x80  # si_code of the SIGTRAP an INT3 raises (x86 do_int3 -> force_sig)
 _STOP_TIMEOUT = 5.0
+_FIRST_NAP = 0.0005  # waiting._Nap's first cap: SIGCHLD may go to another thread of ours, so naps are short
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Tracee:
         if self.exited is not None:
             return self.exited
         deadline = None if timeout is None else time.monotonic() + timeout
+        nap = _Nap()
         while True:
             got = self._poll()
             if got is not None:
@@ -122,12 +124,10 @@ class Tracee:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None
-            if got is not None:
-                continue  # more statuses may be waiting: no nap
-            info = signal.sigtimedwait({signal.SIGCHLD, signal.SIGINT, signal.SIGTERM},
-                                       0.2 if remaining is None else min(remaining, 0.2))
-            if info is not None and info.si_signo != signal.SIGCHLD:
-                interrupts.signal = info.si_signo
+            if got is None:
+                nap(deadline)
+            else:
+                nap.cap = _FIRST_NAP  # more statuses may be waiting: poll again at once, then nap short
 
     def stop_all(self, but: Thread | None = None) -> None:
         """Every running thread (but ``but``) PTRACE_INTERRUPTed and waited for. A thread that
@@ -144,10 +144,11 @@ class Tracee:
             except PtraceError:
                 self._gone(t.tid)
         deadline = time.monotonic() + _STOP_TIMEOUT
+        nap = _Nap()
         while waiting and self.exited is None and time.monotonic() < deadline:
             got = self._poll(sorted(waiting))
             if got is None:
-                signal.sigtimedwait({signal.SIGCHLD}, 0.05)
+                nap(deadline)
                 continue
             tid, status = got
             event = self._handle(tid, status, stopping=True)
@@ -217,6 +218,8 @@ class Tracee:
         if event == ptrace.PTRACE_EVENT_STOP:
             if stopping:
                 t.stopped = True  # our interrupt, or a new thread's first stop while stopping all
+                if self._int3_pending(t):
+                    self._cont(t, 0)  # its SIGTRAP stop comes next, before it runs an instruction
             else:
                 self._cont(t, 0)  # a new thread's first stop, a group-stop: run on
             return None
@@ -242,7 +245,31 @@ class Tracee:
         self._cont(t, sig)
         return None
 
+    def exit_status(self, tid: int, status: int) -> None:
+        """An exit status of ``tid`` collected elsewhere (a displaced step)."""
+        self._handle(tid, status)
+
+    def _int3_pending(self, t: Thread) -> bool:
+        """Whether ``t``, in an interrupt stop, has just executed one of our INT3s.
+
+        The kernel reports a PTRACE_INTERRUPT stop before delivering a signal already queued
+        (get_signal runs job-control traps first), so a thread interrupted right after an
+        INT3 stops with RIP past it and the SIGTRAP still pending. Left so, the SIGTRAP would
+        be reported after the next resume, at a moment nobody expects a hit (during a call,
+        as the callee's trap), or delivered to the program on detach, killing it."""
+        rip = ptrace.getregs(t.tid).rip
+        if self.breaks.classify(rip) is Trap.FOREIGN:
+            return False
+        try:
+            with open(f"/proc/{self.pid}/task/{t.tid}/status") as f:
+                pending = next((int(line.split()[1], 16) for line in f if line.startswith("SigPnd:")), 0)
+        except OSError:
+            return False
+        return bool(pending & 1 << (signal.SIGTRAP - 1))
+
     def _cont(self, t: Thread, sig: int) -> None:
+        if not sig and t.deferred:
+            sig = t.deferred.pop(0)  # a signal that arrived during a single step of ours
         try:
             ptrace.cont(t.tid, sig)
             t.stopped = False

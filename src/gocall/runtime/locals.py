@@ -17,6 +17,7 @@ invents one (so ``&x`` and pointer-method calls on it are refused).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -59,6 +60,7 @@ class Scopes:
         self.binary = binary
         self.dwarf = binary.dwarf
         self._index: dict[str, list[tuple[int, int, DIE]]] = {}
+        self._variables: dict[tuple[str, int], list[Variable]] = {}  # a breakpoint's PC is seen again and again
 
     @cached_property
     def locations(self) -> Locations:
@@ -83,12 +85,16 @@ class Scopes:
     def variables(self, frame: Frame) -> list[Variable]:
         """The frame's variables visible at its PC, innermost scope first, parameters in order."""
         pc = frame.pc if frame.trap or frame.pc == frame.func.entry else frame.pc - 1
+        key = (frame.function, pc)
+        cached = self._variables.get(key)
+        if cached is not None:
+            return cached
         die = self.subprogram(frame.function, pc)
-        if die is None:
-            return []
-        base = die.cu.get_top_DIE().attributes.get("DW_AT_low_pc")
         out: list[Variable] = []
-        self._collect(die, pc, base.value if base is not None else 0, out)
+        if die is not None:
+            base = die.cu.get_top_DIE().attributes.get("DW_AT_low_pc")
+            self._collect(die, pc, base.value if base is not None else 0, out)
+        self._variables[key] = out
         return out
 
     def _collect(self, scope: DIE, pc: int, cu_base: int, out: list[Variable]) -> None:
@@ -132,12 +138,18 @@ class FrameScope:
     """The variables of one stopped frame and their values (``regs``: the innermost frame's registers)."""
 
     def __init__(self, scopes: Scopes, mem: Memory, frame: Frame, regs: user_regs_struct | None,
-                 fpregs: bytes | None) -> None:
+                 fpregs: bytes | Callable[[], bytes] | None) -> None:
         self.mem = mem
         self.frame = frame
         self.regs = regs
-        self.fpregs = fpregs
+        self._fpregs = fpregs  # bytes, or how to read them when an X register is first needed
         self.variables = scopes.variables(frame)
+
+    @property
+    def fpregs(self) -> bytes | None:
+        if callable(self._fpregs):
+            self._fpregs = self._fpregs()
+        return self._fpregs
 
     def find(self, name: str) -> Variable | None:
         return next((v for v in self.variables if v.name == name), None)
