@@ -3,22 +3,34 @@ evaluated in a stopped frame.
 
 :class:`Debugger` owns a :class:`~gocall.process.tracee.Tracee` (every thread of the
 process traced, for as long as one INT3 of ours is in its text) and the breakpoints.
-A stop is *all-stop*: when a thread hits a breakpoint every other thread is stopped
-too, so the program does not move while the stop is looked at, and stepping over the
-breakpoint (original byte back, one single step of the hitting thread, INT3 again)
-happens while no other thread can pass the address unseen. Calls made at a stop
-(``stop.eval("p.String()")``, a condition that calls a function) run with the other
-threads resumed for their duration (a callee may need the GC, which needs every P),
-and with our INT3s lifted so that nothing but the call's own traps reaches us.
+
+What stops when:
+
+* A hit stops the hitting thread only. A condition on locals and globals
+  (``main.hot if n == -1``) is decided there, the other threads running on; when it is
+  false the thread is stepped over the breakpoint *displaced* (process/displaced.py: the
+  instruction runs from a copy, the INT3 never leaves the text) and resumed. The program
+  never stops as a whole for a false condition, and no other thread's hit can be missed.
+* An instruction that cannot run elsewhere (a jump, a call) is stepped in place instead,
+  with every other thread stopped meanwhile (all-stop), so that none passes the address
+  while the original byte is back.
+* A condition that calls a function (``IsSeven(req.ID)``, Delve's cannot) is evaluated
+  all-stop: the other threads are stopped, then resumed for the duration of each call (a
+  callee may need the GC, which needs every P) with our INT3s lifted, and stopped again.
+  **Hits of other threads during those calls are missed** (as in Delve, whose calls lift
+  its breakpoints too): not tested, not counted. bench/breakpoint.py measures how many.
+* A reported stop (a true condition, no condition, ``runtime.Breakpoint()``) is all-stop:
+  the program does not move while it is looked at. :meth:`Debugger.release_others` makes
+  it non-stop from there (``gocall call PID --break``): breakpoints removed, every other
+  thread detached and running while expressions are evaluated on the stopped goroutine.
 
 ``runtime.Breakpoint()`` stops are reported in the calling user frame, as Delve does:
 the thread is single-stepped out of ``runtime.Breakpoint`` first, which also puts it
 where the runtime accepts calls.
 
-Conditions (``main.handle if req.ID == 7``) are Go expressions evaluated at each hit,
-and may call functions (Delve's cannot). A hit whose condition is false is stepped
-over and the program resumed; ``Breakpoint.hits`` counts the stops, ``Breakpoint.tests``
-every evaluation of the condition.
+``Breakpoint.hits`` counts the stops, ``Breakpoint.tests`` every evaluation of the
+condition. Inlined calls have no frames of their own: the variables of functions inlined
+at the PC are merged into the physical frame's, the innermost inlined scope first.
 """
 
 from __future__ import annotations
