@@ -45,13 +45,15 @@ class Lock:
 def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
     """Lock goroutine ``g`` (running on the stopped thread) to its M; None when the runtime
     already did (the interrupted goroutine was locked, debugCallWrap transferred it)."""
-    if mem.u64(g + layout.g_lockedm):
+    gm = mem.read(g, max(layout.g_lockedm, layout.g_m) + 8)
+    if struct.unpack_from("<Q", gm, layout.g_lockedm)[0]:
         return None
-    m = mem.u64(g + layout.g_m)
-    ext, internal = mem.u32(m + layout.m_lockedext), mem.u32(m + layout.m_lockedint)
+    m = struct.unpack_from("<Q", gm, layout.g_m)[0]
+    at, counts = _counts(mem, layout, m)
+    ext = struct.unpack_from("<I", counts, layout.m_lockedext - at)[0]
+    internal = struct.unpack_from("<I", counts, layout.m_lockedint - at)[0]
     saved = Lock(m, mem.u64(m + layout.m_lockedg), ext, internal)
-    mem.write(m + layout.m_lockedext, struct.pack("<I", 0))
-    mem.write(m + layout.m_lockedint, struct.pack("<I", internal + 1))
+    mem.write(m + at, _with_counts(layout, at, counts, 0, internal + 1))
     mem.write_u64(m + layout.m_lockedg, g)
     mem.write_u64(g + layout.g_lockedm, m)
     return saved
@@ -60,6 +62,19 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
 def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
     """Undo :func:`lock` at R12=16, on the M only (debugCallWrap1 unlocked the goroutine);
     whatever the callee did with LockOSThread is dropped, as Go 1.21 does."""
-    mem.write(saved.m + layout.m_lockedext, struct.pack("<I", saved.locked_ext))
-    mem.write(saved.m + layout.m_lockedint, struct.pack("<I", saved.locked_int))
+    at, counts = _counts(mem, layout, saved.m)
+    mem.write(saved.m + at, _with_counts(layout, at, counts, saved.locked_ext, saved.locked_int))
     mem.write_u64(saved.m + layout.m_lockedg, saved.lockedg)
+
+
+def _counts(mem: Memory, layout: Layout, m: int) -> tuple[int, bytes]:
+    """m.lockedExt and m.lockedInt in one read (adjacent uint32s in every release): (offset, bytes)."""
+    at = min(layout.m_lockedext, layout.m_lockedint)
+    return at, mem.read(m + at, max(layout.m_lockedext, layout.m_lockedint) + 4 - at)
+
+
+def _with_counts(layout: Layout, at: int, counts: bytes, ext: int, internal: int) -> bytes:
+    out = bytearray(counts)
+    struct.pack_into("<I", out, layout.m_lockedext - at, ext)
+    struct.pack_into("<I", out, layout.m_lockedint - at, internal)
+    return bytes(out)

@@ -253,8 +253,9 @@ class Injector:
     def _enter(self, regs: user_regs_struct, frame_size: int) -> user_regs_struct:
         r = regs.copy()
         r.rsp -= 8
-        self.mem.write_u64(r.rsp, regs.rip)  # the return PC debugCallV2 will RET to
-        self.mem.write_u64(r.rsp - 16, frame_size)
+        # One write: the argument frame size at SP-16 and the return PC debugCallV2 will RET to
+        # at SP; the word between is below SP, where debugCallV2 saves BP first thing.
+        self.mem.write(r.rsp - 16, struct.pack("<QQQ", frame_size, 0, regs.rip))
         r.rip = self.entry.debug_call_v2
         ptrace.setregs(self.thread.tid, r)
         return self._continue()
@@ -263,7 +264,6 @@ class Injector:
         tid = self.thread.tid
         log.debug("thread %d: starting the callee at %#x", tid, setup.fn)
         r = stop.copy()
-        self.mem.write(r.rsp, setup.stack)
         for i, value in setup.int_regs.items():
             setattr(r, INT_ARG_REGS[i], value & 0xFFFFFFFFFFFFFFFF)
         # ABIInternal entry conditions (abi-internal.md): R14 = current g, X15 = 0. debugCallNN
@@ -278,7 +278,8 @@ class Injector:
             xmm_set(fx, 15, b"")
             ptrace.setfpregs(tid, fx)
         r.rsp -= 8
-        self.mem.write_u64(r.rsp, stop.rip)  # return into debugCallNN, after its INT3
+        # The return PC (into debugCallNN, after its INT3), then the stack part of the frame.
+        self.mem.write(r.rsp, struct.pack("<Q", stop.rip) + setup.stack)
         r.rip = setup.fn
         r.rdx = setup.closure
         ptrace.setregs(tid, r)
