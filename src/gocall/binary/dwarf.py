@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from gocall.binary.cache import IndexCache
 from gocall.binary.dwarfindex import DebugInfoIndex
 from gocall.binary.elf import Section
 from gocall.binary.gotypes import Field, GoType, Kind, Param, Signature
@@ -100,6 +101,12 @@ def _kind(die: DIE) -> Kind | None:
         return Kind.INVALID
 
 
+def _save_if_alive(ref: Callable[[], Dwarf | None]) -> None:
+    dwarf = ref()
+    if dwarf is not None:
+        dwarf.save()
+
+
 def _has_params(die: DIE) -> bool:
     return any(child.tag == "DW_TAG_formal_parameter" for child in die.iter_children())
 
@@ -118,12 +125,62 @@ def _complete(t: GoType, **values: object) -> None:
 class Dwarf:
     """Go-aware, lazy access to a binary's DWARF. Nothing is read until first asked for."""
 
-    def __init__(self, elf: Callable[[], ELFFile], sections: Mapping[str, Section]) -> None:
+    def __init__(self, elf: Callable[[], ELFFile], sections: Mapping[str, Section],
+                 cache: IndexCache | None = None) -> None:
         self._elf = elf  # pyelftools' view of the file, made on demand (GNU .zdebug sections only)
         self._sections = sections
         self._types: dict[int, GoType] = {}  # by DIE offset
         self._signatures: dict[tuple[str, int | None], Signature | None] = {}  # asked several times per call
         self._runtime_types: dict[int, int] = {}  # id(GoType) → DW_AT_go_runtime_type
+        # Answers to the questions a call asks, remembered on disk (binary/cache.py).
+        self._named_types: dict[str, GoType | None] = {}
+        self._variables: dict[str, tuple[int, GoType] | None] = {}
+        self._package_list: list[str] | None = None
+        self._index_cache = cache
+        self._dirty = False
+        if cache is not None:
+            self._restore(cache.load())
+
+    def _restore(self, state: dict[str, Any] | None) -> None:
+        if state is None:
+            return
+        self._types = state["types"]
+        self._signatures = state["signatures"]
+        self._named_types = state["named_types"]
+        self._variables = state["variables"]
+        self._package_list = state["packages"]
+        for offset, rtype in state["runtime_types"].items():
+            self._runtime_types.setdefault(id(self._types[offset]), rtype)
+
+    def _learned(self) -> None:
+        """A new answer: save them all when this object goes or the process exits (once per
+        run, usually). Only a weak reference waits for the exit: many binaries opened in
+        one process must not stay in memory for it."""
+        if self._index_cache is not None and not self._dirty:
+            import atexit
+            import weakref
+
+            atexit.register(_save_if_alive, weakref.ref(self))
+        self._dirty = True
+
+    def __del__(self) -> None:
+        try:
+            self.save()
+        except Exception:  # noqa: BLE001 (a finalizer must not raise; the cache is only an optimisation)
+            pass
+
+    def save(self) -> None:
+        """Write what was learned to the on-disk cache now (also done when this object is
+        collected, or at exit)."""
+        if getattr(self, "_index_cache", None) is None or not self._dirty:
+            return
+        assert self._index_cache is not None
+        by_id = {id(t): offset for offset, t in self._types.items()}
+        runtime_types = {by_id[key]: rtype for key, rtype in self._runtime_types.items() if key in by_id}
+        self._index_cache.save({"types": self._types, "signatures": self._signatures, "named_types": self._named_types,
+                          "variables": self._variables, "packages": self._package_list,
+                          "runtime_types": runtime_types})
+        self._dirty = False
 
     @cached_property
     def info(self) -> DWARFInfo:
@@ -164,7 +221,10 @@ class Dwarf:
     @property
     def packages(self) -> list[str]:
         """Paths of the packages that have a compilation unit, in link order."""
-        return list(self._units)
+        if self._package_list is None:
+            self._package_list = list(self._units)
+            self._learned()
+        return list(self._package_list)
 
     def _unit(self, offset: int) -> CompileUnit:
         return self.info.get_CU_at(offset)
@@ -217,6 +277,7 @@ class Dwarf:
         key = (qualified_name, entry)  # Go 1.19/1.20 name every instantiation of F ``F[...]``
         if key not in self._signatures:
             self._signatures[key] = self._read_signature(qualified_name, entry)
+            self._learned()
         return self._signatures[key]
 
     def _read_signature(self, qualified_name: str, entry: int | None) -> Signature | None:
@@ -291,6 +352,12 @@ class Dwarf:
 
     def variable(self, qualified_name: str) -> tuple[int, GoType] | None:
         """Address and type of the package-level variable ``main.VInt`` (DW_OP_addr location)."""
+        if qualified_name not in self._variables:
+            self._variables[qualified_name] = self._read_variable(qualified_name)
+            self._learned()
+        return self._variables[qualified_name]
+
+    def _read_variable(self, qualified_name: str) -> tuple[int, GoType] | None:
         die = next((die for die in map(self._die, self._index.named(qualified_name, _VARIABLE))
                     if _name(die) == qualified_name and "DW_AT_location" in die.attributes), None)
         if die is None:
@@ -302,8 +369,11 @@ class Dwarf:
 
     def type_named(self, type_name: str) -> GoType | None:
         """The GoType Go names ``type_name`` (``main.Point``, ``[]int``, ``map[string]int``), or None."""
-        die = self._named_die(type_name, None)
-        return None if die is None else self.type_of(die)
+        if type_name not in self._named_types:
+            die = self._named_die(type_name, None)
+            self._named_types[type_name] = None if die is None else self.type_of(die)
+            self._learned()
+        return self._named_types[type_name]
 
     def _typedef(self, die: DIE, name: str, kind: Kind | None) -> GoType:
         """Typedefs name a type (``main.Point``) or stand for a map/chan/interface header.

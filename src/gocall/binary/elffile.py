@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
+from gocall.binary.cache import IndexCache, build_id
 from gocall.binary.dwarf import Dwarf
 from gocall.binary.elf import SHT_NOBITS, ElfHeader, Section, read_elf
 from gocall.binary.gotypes import Signature
@@ -92,6 +93,9 @@ class GoBinary:
 
     def close(self) -> None:
         """Unmap and close the file. Objects already returned (Func, GoType…) stay valid."""
+        dwarf = self.__dict__.get("dwarf")
+        if dwarf is not None:
+            dwarf.save()  # what DWARF answered, for the next start (binary/cache.py)
         if getattr(self, "_map", None) is not None:
             self._map.close()
         self._file.close()
@@ -358,4 +362,7 @@ class GoBinary:
         """Lazy DWARF index, or None when the binary has no DWARF (built with ``-w`` or ``-s``)."""
         if ".debug_info" not in self._sections and ".zdebug_info" not in self._sections:
             return None
-        return Dwarf(lambda: self.elf, self._sections)
+        notes: dict[str, bytes] = {name: self._sections[name].data() for name in (".note.go.buildid", ".note.gnu.build-id")
+                 if name in self._sections}
+        key = build_id(notes)
+        return Dwarf(lambda: self.elf, self._sections, None if key is None else IndexCache(key))
