@@ -56,19 +56,41 @@ class Delve:
         self._sock = socket.create_connection(("127.0.0.1", port))
         self._io = self._sock.makefile("rwb")
         self._id = 0
+        self._continuing = 0  # id of the continue that resume() left pending
         self.peak_rss_mb: float | None = None
         self.cpu_seconds: float | None = None  # dlv's user + system time, once reaped
 
-    def rpc(self, method: str, **params: Any) -> dict[str, Any]:
+    def _send(self, method: str, **params: Any) -> int:
         self._id += 1
         self._io.write(json.dumps({"method": f"RPCServer.{method}", "params": [params], "id": self._id}).encode())
         self._io.write(b"\n")
         self._io.flush()
+        return self._id
+
+    def rpc(self, method: str, **params: Any) -> dict[str, Any]:
+        self._send(method, **params)
         reply = json.loads(self._io.readline())
         if reply.get("error"):
             raise DelveError(f"{method}: {reply['error']}")
         result: dict[str, Any] = reply["result"]
         return result
+
+    def resume(self) -> None:
+        """``continue`` without waiting for a stop: the target runs, traced, until :meth:`halt`."""
+        self._continuing = self._send("Command", name="continue")
+
+    def halt(self) -> dict[str, Any]:
+        """Stop the target :meth:`resume` let run, as Ctrl-C in dlv does (Command is served
+        asynchronously, so ``halt`` overtakes the pending ``continue``); the state it stopped in."""
+        halting = self._send("Command", name="halt")
+        replies = {}
+        while len(replies) < 2:  # both requests answer, in either order
+            reply = json.loads(self._io.readline())
+            replies[reply["id"]] = reply
+        if error := replies[self._continuing].get("error") or replies[halting].get("error"):
+            raise DelveError(f"halt: {error}")
+        state: dict[str, Any] = replies[self._continuing]["result"]["State"]
+        return state
 
     def park(self, function: str = "main.tick") -> None:
         """Stop the target with its worker goroutine in ``function``: where Delve can call."""
@@ -76,9 +98,11 @@ class Delve:
         self.rpc("Command", name="continue")
         self.rpc("ClearBreakpoint", Id=bp["id"])
 
-    def call(self, expr: str) -> list[str]:
-        """``call expr`` on the parked goroutine; the results' values as Delve prints them."""
-        state = self.rpc("Command", name="call", Expr=expr, ReturnInfoLoadConfig=_LOAD, UnsafeCall=False)["State"]
+    def call(self, expr: str, goroutine: int = 0) -> list[str]:
+        """``call expr`` on the parked goroutine (or on ``goroutine``, which must be running on a
+        thread); the results' values as Delve prints them."""
+        state = self.rpc("Command", name="call", Expr=expr, ReturnInfoLoadConfig=_LOAD, UnsafeCall=False,
+                         goroutineID=goroutine)["State"]  # fmt: skip
         thread = state.get("currentThread") or {}
         if not thread.get("CallReturn"):
             raise DelveError(f"call {expr} did not return: {state.get('err') or state}")
