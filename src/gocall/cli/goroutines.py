@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import GocallError
-from ..runtime.view import GoroutineInfo
+from ..runtime.goroutines import Goroutine
+from ..runtime.view import GoroutineInfo, RuntimeView
 from ..session import attach
 from .console import Console
 
 console = Console()
+T = TypeVar("T")
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
@@ -25,6 +27,27 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
 def fail(e: GocallError) -> None:
     console.error(str(e))
     sys.exit(1)
+
+
+def per_goroutine(pid: int, goid: int | None, as_json: bool, read: Callable[[RuntimeView, Goroutine], T],
+                  to_json: Callable[[T], Any], show: Callable[[T], None]) -> None:
+    """What ``stack`` and ``roots`` share: read goroutine GOID of process PID (every goroutine
+    without GOID) with ``read``, all before printing anything (an error exits 1 with its
+    message), then print ``[{"goid", "state", "frames": to_json(...)}, ...]`` or, for each
+    goroutine, its traceback header, ``show(...)`` and a blank line."""
+    try:
+        with attach(pid) as proc:
+            gs = [proc.runtime.goroutine(goid)] if goid is not None else proc.runtime.goroutines()
+            result = [(g, read(proc.runtime, g)) for g in gs]
+    except GocallError as e:
+        fail(e)
+    if as_json:
+        console.json([{"goid": g.goid, "state": g.header, "frames": to_json(r)} for g, r in result])
+        return
+    for g, r in result:
+        console.message(f"goroutine {g.goid} [{g.header}]:", style="bold")
+        show(r)
+        console.message("")
 
 
 def info_json(i: GoroutineInfo) -> dict[str, Any]:

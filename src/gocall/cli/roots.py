@@ -6,10 +6,9 @@ from typing import Any
 
 import click
 
-from ..errors import GocallError
 from ..runtime.roots import CONSERVATIVE, FrameRoots
-from ..session import attach
-from .goroutines import console, fail, table
+from ..runtime.view import RuntimeView
+from .goroutines import console, per_goroutine, table
 
 
 def roots_json(roots: list[FrameRoots]) -> list[dict[str, Any]]:
@@ -41,29 +40,21 @@ def roots(pid: int, goid: int | None, as_json: bool) -> None:
             "stackmap_index", "slots": [{"addr", "value", "area", "offset", "to_stack",
             "heap": {"base", "size"} | null}], "stack_objects": [{"addr", "size", "ptrdata"}]}]}]
     """
-    try:
-        with attach(pid) as proc:
-            gs = [proc.runtime.goroutine(goid)] if goid is not None else proc.runtime.goroutines()
-            result = [(g, proc.runtime.roots(g)) for g in gs]
-    except GocallError as e:
-        fail(e)
-    if as_json:
-        console.json([{"goid": g.goid, "state": g.header, "frames": roots_json(r)} for g, r in result])
-        return
-    for g, frames in result:
-        console.message(f"goroutine {g.goid} [{g.header}]:", style="bold")
-        for r in frames:
-            style = "yellow" if r.mode == CONSERVATIVE else None
-            console.message(f"  {r.frame.function} pc={r.frame.pc:#x} sp={r.frame.sp:#x}: {r.mode}"
-                            + (f" ({r.why})" if r.why else ""), style=style)
-            rows = []
-            for s in r.slots:
-                target = "stack" if s.to_stack else (f"heap {s.heap.base:#x}+{s.value - s.heap.base} "
-                                                     f"(size {s.heap.size})" if s.heap else "not heap")
-                rows.append((s.area, f"{s.offset:+d}", f"{s.addr:#x}", f"{s.value:#x}", target))
-            if rows:
-                for line in table(rows, ("AREA", "CFA", "ADDR", "VALUE", "POINTS TO")):
-                    console.message("      " + line)
-            for o in r.objects:
-                console.message(f"      stack object {o.addr:#x} size {o.size} ptrdata {o.ptrdata}", style="dim")
-        console.message("")
+    per_goroutine(pid, goid, as_json, RuntimeView.roots, roots_json, _show)
+
+
+def _show(roots: list[FrameRoots]) -> None:
+    for r in roots:
+        style = "yellow" if r.mode == CONSERVATIVE else None
+        console.message(f"  {r.frame.function} pc={r.frame.pc:#x} sp={r.frame.sp:#x}: {r.mode}"
+                        + (f" ({r.why})" if r.why else ""), style=style)
+        rows = []
+        for s in r.slots:
+            target = "stack" if s.to_stack else (f"heap {s.heap.base:#x}+{s.value - s.heap.base} "
+                                                 f"(size {s.heap.size})" if s.heap else "not heap")
+            rows.append((s.area, f"{s.offset:+d}", f"{s.addr:#x}", f"{s.value:#x}", target))
+        if rows:
+            for line in table(rows, ("AREA", "CFA", "ADDR", "VALUE", "POINTS TO")):
+                console.message("      " + line)
+        for o in r.objects:
+            console.message(f"      stack object {o.addr:#x} size {o.size} ptrdata {o.ptrdata}", style="dim")

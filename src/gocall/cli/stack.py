@@ -6,10 +6,9 @@ from typing import Any
 
 import click
 
-from ..errors import GocallError
 from ..runtime.unwind import Frame
-from ..session import attach
-from .goroutines import console, fail
+from ..runtime.view import RuntimeView
+from .goroutines import console, per_goroutine
 
 
 def frames_json(frames: list[Frame]) -> list[dict[str, Any]]:
@@ -32,23 +31,15 @@ def stack(pid: int, goid: int | None, as_json: bool) -> None:
     JSON: [{"goid", "state", "frames": [{"function", "file", "line", "inlined",
                                          "pc", "sp", "fp", "offset"}, ...]}, ...]
     """
-    try:
-        with attach(pid) as proc:
-            gs = [proc.runtime.goroutine(goid)] if goid is not None else proc.runtime.goroutines()
-            stacks = [(g, proc.runtime.frames(g)) for g in gs]
-    except GocallError as e:
-        fail(e)
-    if as_json:
-        console.json([{"goid": g.goid, "state": g.header, "frames": frames_json(f)} for g, f in stacks])
-        return
-    for g, frames in stacks:
-        console.message(f"goroutine {g.goid} [{g.header}]:", style="bold")
-        for fr in frames:
-            for sf in fr.calls:
-                user = not sf.function.startswith("runtime.")
-                console.message(f"{sf.function}({'...' if sf.inlined else ''})", style="cyan" if user else None)
-                where = f"\t{sf.file}:{sf.line}"
-                if not sf.inlined:
-                    where += f" +{fr.offset:#x} fp={fr.fp:#x} sp={fr.sp:#x} pc={fr.pc:#x}"
-                console.message(where, style="dim")
-        console.message("")
+    per_goroutine(pid, goid, as_json, RuntimeView.frames, frames_json, _show)
+
+
+def _show(frames: list[Frame]) -> None:
+    for fr in frames:
+        for sf in fr.calls:
+            user = not sf.function.startswith("runtime.")
+            console.message(f"{sf.function}({'...' if sf.inlined else ''})", style="cyan" if user else None)
+            where = f"\t{sf.file}:{sf.line}"
+            if not sf.inlined:
+                where += f" +{fr.offset:#x} fp={fr.fp:#x} sp={fr.sp:#x} pc={fr.pc:#x}"
+            console.message(where, style="dim")

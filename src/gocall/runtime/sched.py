@@ -4,9 +4,9 @@ A goroutine that is in the runtime (allocating, in a write barrier, growing
 its stack, parked in a channel operation) comes back to user code when the
 runtime function returns: at the return address of the innermost frame that
 belongs to user code. That address is found by walking the goroutine's frames
-with the pcsp tables (facts sheet §4.6, runtime/traceback.go): from the thread's
-registers when it runs on the goroutine's stack, from ``g.sched`` when the
-goroutine is parked or its thread is on the system stack (systemstack, mcall
+as the runtime's unwinder does (:func:`gocall.runtime.unwind.walk`): from the
+thread's registers when it runs on the goroutine's stack, from ``g.sched`` when
+the goroutine is parked or its thread is on the system stack (systemstack, mcall
 and morestack save it there; runtime/asm_amd64.s).
 
 "User code" means what ``debugCallCheck`` accepts: a Go function outside the
@@ -18,28 +18,18 @@ them to their caller.
 
 from __future__ import annotations
 
+import itertools
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..binary.pclntab import FuncFlag_ASM, FuncFlag_TOPFRAME, Func, Pclntab, UnsafePointSafe
+from ..binary.pclntab import FuncFlag_ASM, Func, Pclntab, UnsafePointSafe
 from ..process.memory import Memory
 from .goroutines import G, Status, read_g
 from .layouts import Layout
+from .unwind import Step, func_ids, walk
 
+# User code is never this deep below the runtime's frames; a walk that finds none by then gives up.
 MAX_FRAMES = 64
-# Frames whose "return address" is the exact interrupted instruction, not a call's
-# successor (runtime.isInjectedCall): look that PC up as is, not minus one.
-_INJECTED = {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"}
-
-
-@dataclass(frozen=True)
-class Frame:
-    pc: int  # where the function is, or will resume (a return address for outer frames)
-    sp: int  # the SP value inside the frame
-    func: Func
-    depth: int  # 0 for the innermost frame
-    lookup_pc: int  # the PC to look tables up with (pc - 1 after a call)
 
 
 @dataclass(frozen=True)
@@ -59,26 +49,6 @@ def is_user_code(f: Func) -> bool:
     return not f.name.startswith("runtime.") and not f.flag & FuncFlag_ASM
 
 
-def frames(mem: Memory, tab: Pclntab, pc: int, sp: int, stack: tuple[int, int]) -> Iterator[Frame]:
-    """The goroutine's frames from (pc, sp) outwards, stopping where the stack ends or makes no sense."""
-    lookup = pc
-    for depth in range(MAX_FRAMES):
-        f = tab.func_for_pc(lookup)
-        if f is None or not stack[0] <= sp <= stack[1]:
-            return
-        yield Frame(pc, sp, f, depth, lookup)
-        if f.flag & FuncFlag_TOPFRAME:
-            return
-        delta = f.spdelta(lookup)
-        if delta < 0:
-            return
-        fp = sp + delta + 8
-        if fp > stack[1]:
-            return
-        pc, sp = mem.u64(fp - 8), fp
-        lookup = pc if f.name in _INJECTED else pc - 1
-
-
 def resume_point(
     mem: Memory, tab: Pclntab, pc: int, sp: int, stack: tuple[int, int], leave_innermost: bool = False
 ) -> ResumePoint | None:
@@ -87,8 +57,10 @@ def resume_point(
 
     ``leave_innermost``: the innermost frame is user code without a safe point ahead
     (a //go:nosplit function has none at all): look for the return from it instead."""
-    prev: Frame | None = None
-    for fr in frames(mem, tab, pc, sp, stack):
+    prev: Step | None = None
+    # The innermost PC is where the thread (or g.sched) is, looked up as is; outer ones are
+    # return addresses, looked up at the call (pc - 1) unless the callee interrupted them.
+    for fr in itertools.islice(walk(mem, tab, func_ids(tab), pc, sp, trap=True, stack=stack), MAX_FRAMES):
         if is_user_code(fr.func) and not (leave_innermost and prev is None):
             if prev is None:
                 return _point(fr, True, None)
@@ -96,14 +68,19 @@ def resume_point(
             # unsafe stretch (write barrier, morestack in the prologue): a few single steps
             # from the return address reach a safe point. Go callees called from an unsafe
             # PC mean a function without safe points: resume in its caller instead.
-            if fr.func.unsafe_point(fr.lookup_pc) == UnsafePointSafe or prev.func.flag & FuncFlag_ASM:
+            if fr.func.unsafe_point(_lookup(fr)) == UnsafePointSafe or prev.func.flag & FuncFlag_ASM:
                 return _point(fr, False, prev.func.name)
         prev = fr
     return None
 
 
-def _point(fr: Frame, innermost: bool, callee: str | None) -> ResumePoint:
-    file, line = fr.func.file_line(fr.lookup_pc)
+def _lookup(fr: Step) -> int:
+    """The PC to look ``fr``'s tables up with."""
+    return fr.pc if fr.trap else fr.pc - 1
+
+
+def _point(fr: Step, innermost: bool, callee: str | None) -> ResumePoint:
+    file, line = fr.func.file_line(_lookup(fr))
     return ResumePoint(fr.pc, fr.func.name, innermost, callee, file, line)
 
 

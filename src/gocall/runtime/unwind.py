@@ -16,8 +16,11 @@ thread from that thread's registers, when the caller supplies them.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from ..binary.funcdata import FuncData
 from ..binary.pclntab import FuncFlag_SPWRITE, FuncFlag_TOPFRAME, Func, Pclntab
@@ -25,7 +28,7 @@ from ..errors import ProcessError
 from ..process.memory import Memory
 from .goroutines import Goroutine
 
-__all__ = ["Frame", "FuncIDs", "SourceFrame", "Unwinder", "is_shown", "shown_frames"]
+__all__ = ["Frame", "FuncIDs", "SourceFrame", "Step", "Unwinder", "func_ids", "is_shown", "shown_frames", "walk"]
 
 _MAX_FRAMES = 10_000  # a corrupt stack must not loop forever
 
@@ -90,6 +93,51 @@ class FuncIDs:
         return frozenset(i for i in (self.sigpanic, self.asyncPreempt, self.debugCallV2) if i is not None)
 
 
+_func_ids: weakref.WeakKeyDictionary[Pclntab, FuncIDs] = weakref.WeakKeyDictionary()
+
+
+def func_ids(tab: Pclntab) -> FuncIDs:
+    """The :class:`FuncIDs` of ``tab``, looked up once per binary."""
+    ids = _func_ids.get(tab)
+    if ids is None:
+        ids = _func_ids[tab] = FuncIDs(tab)
+    return ids
+
+
+class Step(NamedTuple):
+    """One physical frame as :func:`walk` finds it, before any source-level detail."""
+
+    func: Func
+    pc: int
+    sp: int
+    trap: bool  # pc is an interrupted instruction, not a return address
+
+
+def walk(mem: Memory, tab: Pclntab, ids: FuncIDs, pc: int, sp: int, trap: bool,
+         stack: tuple[int, int] | None = None) -> Iterator[Step]:
+    """The physical frames from ``(pc, sp)`` outwards (``unwinder.next``): ``fp = sp + pcsp(pc)
+    + 8``, the caller's PC at ``fp - 8``. Ends after a TOPFRAME function or a SPWRITE one other
+    than the innermost (whose SP cannot be trusted), at a PC outside any function or without a
+    pcsp table, at an unreadable return address and, given the goroutine's ``stack`` bounds, at
+    a frame outside them. ``trap``: ``pc`` is an interrupted instruction (thread registers)."""
+    for depth in range(_MAX_FRAMES):
+        f = tab.func_for_pc(pc) if pc else None
+        if f is None or f.pcsp == 0 or (stack is not None and not stack[0] <= sp <= stack[1]):
+            return
+        yield Step(f, pc, sp, trap)
+        delta = f.spdelta(pc)  # -1: no value for pc, which the runtime reports as a bad frame
+        if delta < 0 or f.flag & FuncFlag_TOPFRAME or (f.flag & FuncFlag_SPWRITE and depth > 0):
+            return
+        fp = sp + delta + 8  # + the return PC the CALL pushed
+        if stack is not None and fp > stack[1]:
+            return
+        try:
+            pc = mem.u64(fp - 8)
+        except ProcessError:
+            return
+        sp, trap = fp, f.funcID in ids.injected
+
+
 class Unwinder:
     """Walks goroutine stacks of one process."""
 
@@ -97,7 +145,7 @@ class Unwinder:
         self.mem = mem
         self.tab = tab
         self.funcdata = funcdata
-        self.ids = FuncIDs(tab)
+        self.ids = func_ids(tab)
 
     def frames(self, g: Goroutine, regs: tuple[int, int] | None = None) -> list[Frame]:
         """The physical frames of ``g``, innermost first.
@@ -106,36 +154,16 @@ class Unwinder:
         them a running goroutine is unwound from ``g.sched``, which is stale.
         """
         if regs is not None:
-            pc, sp, trap, syscall = regs[0], regs[1], True, False
+            pc, sp, trap = regs[0], regs[1], True
         elif g.syscall_sp:
-            pc, sp, trap, syscall = g.syscall_pc, g.syscall_sp, False, True
+            pc, sp, trap = g.syscall_pc, g.syscall_sp, False
         else:
-            pc, sp, trap, syscall = g.sched_pc, g.sched_sp, False, False
+            pc, sp, trap = g.sched_pc, g.sched_sp, False
         frames: list[Frame] = []
-        while pc and len(frames) < _MAX_FRAMES:
-            f = self.tab.func_for_pc(pc)
-            if f is None or f.pcsp == 0:
-                break
+        for step in walk(self.mem, self.tab, self.ids, pc, sp, trap):
             callee = frames[-1].func.funcID if frames else None
-            frame, lr = self._resolve(f, pc, sp, trap, innermost=not frames, syscall=syscall, callee=callee)
-            frames.append(frame)
-            if lr == 0:
-                break
-            trap = f.funcID in self.ids.injected
-            pc, sp = lr, frame.fp
+            frames.append(self.frame_at(step.func, step.pc, step.sp, step.trap, callee))
         return frames
-
-    def _resolve(self, f: Func, pc: int, sp: int, trap: bool, innermost: bool, syscall: bool,
-                 callee: int | None) -> tuple[Frame, int]:
-        frame = self.frame_at(f, pc, sp, trap, callee)
-        flag = f.flag & ~FuncFlag_SPWRITE if syscall and innermost else f.flag
-        lr = 0
-        if not flag & FuncFlag_TOPFRAME and not (flag & FuncFlag_SPWRITE and not innermost):
-            try:
-                lr = self.mem.u64(frame.fp - 8)
-            except ProcessError:
-                lr = 0
-        return frame, lr
 
     def frame_at(self, f: Func, pc: int, sp: int, trap: bool = False, callee: int | None = None) -> Frame:
         """The frame of ``f`` stopped at ``pc`` with stack pointer ``sp`` (no memory read):
@@ -173,7 +201,7 @@ class Unwinder:
 def shown_frames(frames: list[Frame], ids: FuncIDs) -> list[tuple[Frame, SourceFrame]]:
     """The source frames ``runtime.Stack`` prints (traceback level 1, ``showfuncinfo``):
     no unexported runtime functions, no wrappers called by anything but a panic."""
-    shown = []
+    shown: list[tuple[Frame, SourceFrame]] = []
     callee: int | None = None
     for frame in frames:
         for sf in frame.calls:
