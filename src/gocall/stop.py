@@ -281,13 +281,13 @@ class Debugger:
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
                 # Hits whose condition is false come back here: the deadline is the whole wait's.
-                event = self.tracee.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-                if event is None or isinstance(event, Exited):
-                    return event
                 try:
+                    event = self.tracee.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    if event is None or isinstance(event, Exited):
+                        return event
                     stop = self._stopped(event)
                 except TargetExited:
-                    continue  # the program ended under a hit: its exit status comes next
+                    continue  # the program is ending under our hands: its exit status comes next
                 if stop is not None:
                     self.stop = stop
                     return stop
@@ -342,6 +342,8 @@ class Debugger:
                 self.tracee.stop_all(but=stop.thread)
                 with signals_held(), self._held(stop) as held:
                     ev = self.proc.evaluator.evaluate(bp.tree, bp.condition, held=held, scope=scope)
+        except TargetExited:
+            raise  # not the condition's fault: the program is ending (Debugger.wait)
         except GocallError as e:
             return str(e)
         if ev.error is not None or ev.panic is not None:
