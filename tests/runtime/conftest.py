@@ -57,9 +57,22 @@ class RuntimeTarget:
         return self.target.stderr()
 
 
-@pytest.fixture
-def runtime_target(build_fixture, start_target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RuntimeTarget:
+def _start(build_fixture, start_target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+           flags: tuple[str, ...] = ()) -> RuntimeTarget:
     monkeypatch.setenv("GOTRACEBACK", "system")  # SIGQUIT dumps then show every frame with fp/sp/pc
-    binary = build_fixture("runtime")
+    binary = build_fixture("runtime", flags)
     dump = tmp_path / "stack.txt"
     return RuntimeTarget(start_target(binary, [str(dump)]), dump)
+
+
+@pytest.fixture
+def runtime_target(build_fixture, start_target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RuntimeTarget:
+    return _start(build_fixture, start_target, tmp_path, monkeypatch)
+
+
+@pytest.fixture(params=[(), ("-ldflags=-s -w",)], ids=["symbols", "stripped"])
+def runtime_target_any(request: pytest.FixtureRequest, build_fixture, start_target, tmp_path: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> RuntimeTarget:
+    """``runtime_target`` built as usual, then without symbol table and DWARF (``-s -w``): goroutines
+    and stacks must read the same from both."""
+    return _start(build_fixture, start_target, tmp_path, monkeypatch, request.param)

@@ -7,7 +7,10 @@ gocall read the stacks (every frame, runtime ones included, with fp/sp/pc).
 
 from __future__ import annotations
 
+import pytest
+
 import gocall
+from gocall.errors import SymbolNotFound
 from gotraceback import GoFrame, parse
 
 _MOVING = ("running", "runnable")  # the dumping goroutine and the spinner
@@ -21,7 +24,8 @@ def _theirs(frames: list[GoFrame]) -> list[tuple]:
     return [(f.function, f.file, f.line, None if f.inlined else (f.offset or 0)) for f in frames]
 
 
-def test_goroutines_match_runtime_stack(runtime_target) -> None:
+def test_goroutines_match_runtime_stack(runtime_target_any) -> None:
+    runtime_target = runtime_target_any
     dump = parse(runtime_target.runtime_stack())
     with gocall.attach(runtime_target.pid) as proc:
         infos = {i.goroutine.goid: i for i in proc.goroutines()}
@@ -72,7 +76,8 @@ def test_running_goroutine_has_thread_and_location(runtime_target) -> None:
         assert tid is not None and tid > 0, seen
 
 
-def test_stacks_match_sigquit_traceback_frame_for_frame(runtime_target) -> None:
+def test_stacks_match_sigquit_traceback_frame_for_frame(runtime_target_any) -> None:
+    runtime_target = runtime_target_any
     with gocall.attach(runtime_target.pid) as proc:
         mine = {g.goid: (g, proc.runtime.frames(g, stop_running=False)) for g in proc.runtime.goroutines()}
     theirs = parse(runtime_target.sigquit_traceback())
@@ -87,3 +92,16 @@ def test_stacks_match_sigquit_traceback_frame_for_frame(runtime_target) -> None:
         assert ours == go, f"goroutine {goid}"
         compared += 1
     assert compared >= 10  # the fixture's six parked goroutines, main, and the runtime's own
+
+
+@pytest.mark.parametrize("runtime_target_any", [("-ldflags=-s -w",)], indirect=True, ids=["stripped"])
+def test_stripped_binary_refuses_roots_saying_what_works(runtime_target_any) -> None:
+    """Without symbols, allgs, firstmoduledata and waitReasonStrings are found in the binary's
+    code and data, runtime.mheap_ is not: roots is refused, naming what does work."""
+    with gocall.attach(runtime_target_any.pid) as proc:
+        assert proc.binary.symbols == {}
+        rooted = next(i.goroutine for i in proc.goroutines() if i.location and i.location.function == "main.rooted")
+        assert rooted.header == "chan receive"
+        with pytest.raises(SymbolNotFound, match="runtime.mheap_") as refused:
+            proc.roots(rooted.goid)
+    assert "goroutines and stack work on stripped ones" in str(refused.value)

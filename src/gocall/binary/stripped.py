@@ -8,6 +8,9 @@ into a process, and both can be recovered from what remains:
   ``.gopclntab`` (facts sheet 3.8). It lives in ``.noptrdata`` up to Go 1.25 and is the
   whole of ``.go.module`` from 1.26; the first 8-aligned word there equal to that address
   is it (the linker writes no other pointer to the header in those sections).
+* ``runtime.waitReasonStrings`` (``[N]string``, for goroutine listings): entry 1 is
+  ``"GC assist marking"`` in every release from 1.19 (runtime2.go), so the array starts 16
+  bytes before the only string header in ``.data`` that points at those bytes.
 * ``runtime.allgs`` (``[]*g``, the goroutine list): ``runtime.allgadd`` appends to it, so
   its code addresses the slice header's three words ``allgs``, ``allgs+8``, ``allgs+16``
   RIP-relatively. The lowest address among its RIP-relative operands that is accompanied
@@ -26,7 +29,7 @@ from typing import Protocol
 
 from gocall.binary.pclntab import Pclntab
 
-__all__ = ["find_allgs", "find_firstmoduledata"]
+__all__ = ["find_allgs", "find_firstmoduledata", "find_wait_reason_strings"]
 
 _MODULEDATA_SECTIONS = (".go.module", ".noptrdata", ".data")
 # REX.W (+R) prefixes and the opcodes whose ModRM operand may be [RIP+disp32].
@@ -52,6 +55,25 @@ def find_firstmoduledata(binary: _Sections, pclntab_address: int) -> int | None:
             pos = data.find(needle, pos + 1)
         if pos >= 0:
             return base + pos
+    return None
+
+
+def find_wait_reason_strings(binary: _Sections) -> int | None:
+    """Address of ``runtime.waitReasonStrings``: 16 bytes before the string header of its
+    entry 1, ``"GC assist marking"`` (the array holds pointers, so it is in ``.data``)."""
+    rodata, rodata_base = binary.section_data(".rodata"), binary.section_address(".rodata")
+    data, data_base = binary.section_data(".data"), binary.section_address(".data")
+    if rodata is None or rodata_base is None or data is None or data_base is None:
+        return None
+    text = b"GC assist marking"
+    at = rodata.find(text)
+    while at >= 0:
+        pos = data.find(struct.pack("<QQ", rodata_base + at, len(text)))
+        while pos >= 0 and pos % 8:
+            pos = data.find(struct.pack("<QQ", rodata_base + at, len(text)), pos + 1)
+        if pos >= 16:
+            return data_base + pos - 16
+        at = rodata.find(text, at + 1)
     return None
 
 

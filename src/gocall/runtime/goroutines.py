@@ -13,10 +13,12 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import GocallError
 from ..process.memory import Memory
 from .layouts import Layout
 
 _GSCAN = 0x1000  # runtime._Gscan, OR-ed into the status while the GC owns the stack
+_MAX_WAIT_REASONS = 256  # waitReason is a uint8
 
 
 class Status(enum.IntEnum):
@@ -146,17 +148,38 @@ class Goroutine:
         return self.state + (", locked to thread" if self.locked else "")
 
 
-def wait_reasons(read: Callable[[int, int], bytes], array: int, size: int) -> list[str]:
+def wait_reasons(read: Callable[[int, int], bytes], array: int, size: int | None) -> list[str]:
     """runtime.waitReasonStrings, a ``[N]string`` of ``size`` bytes at ``array``.
 
     Read from the binary (the strings are static data) rather than tabled per release:
-    the list grows in almost every release.
+    the list grows in almost every release. ``size`` None (no symbol table to say it):
+    entries up to the first that is not a short printable string; reading a few past the
+    end is harmless, since a goroutine's reason is always below N.
     """
-    raw = read(array, size)
-    reasons = []
-    for ptr, length in struct.iter_unpack("<QQ", raw):
-        reasons.append(read(ptr, length).decode("utf-8", "replace") if length else "")
+    if size is not None:
+        return [read(ptr, length).decode("utf-8", "replace") if length else ""
+                for ptr, length in struct.iter_unpack("<QQ", read(array, size))]
+    reasons: list[str] = []
+    while len(reasons) < _MAX_WAIT_REASONS:
+        try:
+            ptr, length = struct.unpack("<QQ", read(array + 16 * len(reasons), 16))
+            text = read(ptr, length).decode("ascii") if length else ""
+        except (GocallError, UnicodeDecodeError):
+            break
+        if (length == 0) != (ptr == 0) or length > 64 or not text.isprintable():
+            break
+        reasons.append(text)
     return reasons
+
+
+def allgs_slice(mem: Memory, allgs: int) -> list[int]:
+    """Addresses of every g ever created, from the ``runtime.allgs`` slice header, for binaries
+    without the symbols :func:`allgs` reads (``-s``). Unlike ``allglen``/``allgptr``, the
+    header's words are not published in a safe order: read just as the array grows, the old
+    pointer may come with the new length, whose last entry is then not a g (callers skip
+    entries that fail to read; a stale word can still show one bogus goroutine)."""
+    ptr, n = struct.unpack("<QQ", mem.read(allgs, 16))
+    return list(struct.unpack(f"<{n}Q", mem.read(ptr, 8 * n))) if n and ptr else []
 
 
 def allgs(mem: Memory, allglen: int, allgptr: int) -> list[int]:

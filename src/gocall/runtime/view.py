@@ -15,11 +15,12 @@ from functools import cached_property
 
 from ..binary import GoBinary
 from ..binary.funcdata import FuncData
+from ..binary.stripped import find_wait_reason_strings
 from ..errors import GocallError, NoGoroutine, ProcessError, SymbolNotFound
 from ..process.memory import Memory
 from ..process.threads import Thread
 from ..process.waiting import signals_held
-from .goroutines import Goroutine, Status, allgs, read_goroutine, thread_g, wait_reasons
+from .goroutines import Goroutine, Status, allgs, allgs_slice, read_goroutine, thread_g, wait_reasons
 from .heap import Heap
 from .layouts import Layout
 from .roots import FrameRoots, scan_frames
@@ -42,9 +43,9 @@ class GoroutineInfo:
 
 def funcdata_of(binary: GoBinary, layout: Layout) -> FuncData:
     """The binary's FUNCDATA, based at ``firstmoduledata.gofunc`` as the file initialises it."""
-    md = binary.symbol("runtime.firstmoduledata")
+    md = binary.symbol("runtime.firstmoduledata")  # recovered from the data when stripped (-s)
     if md is None:
-        raise SymbolNotFound("runtime.firstmoduledata is not in the binary's symbol table",
+        raise SymbolNotFound("runtime.firstmoduledata is neither in the binary's symbol table nor found in its data",
                              hint="stacks and roots need a binary not stripped with -s")
     gofunc = int.from_bytes(binary.read(md + layout.md_gofunc, 8), "little")
     return FuncData(binary, binary.pclntab, gofunc)
@@ -59,11 +60,10 @@ class RuntimeView:
         self.mem = mem
         self.layout = layout
 
-    def _symbol(self, name: str) -> int:
+    def _symbol(self, name: str, hint: str = "goroutines, stacks and roots need a binary not stripped with -s") -> int:
         addr = self.binary.symbol(name)
         if addr is None:
-            raise SymbolNotFound(f"{name} is not in the binary's symbol table",
-                                 hint="goroutines, stacks and roots need a binary not stripped with -s")
+            raise SymbolNotFound(f"{name} is not in the binary's symbol table", hint=hint)
         return addr
 
     @cached_property
@@ -76,12 +76,26 @@ class RuntimeView:
 
     @cached_property
     def _reasons(self) -> list[str]:
-        array = self._symbol("runtime.waitReasonStrings")
-        return wait_reasons(self.binary.read, array, self.binary.symbol_size("runtime.waitReasonStrings") or 0)
+        array = self.binary.symbol("runtime.waitReasonStrings")
+        if array is not None:
+            return wait_reasons(self.binary.read, array, self.binary.symbol_size("runtime.waitReasonStrings") or 0)
+        array = find_wait_reason_strings(self.binary)  # stripped (-s): no symbol, so no size either
+        if array is None:
+            raise SymbolNotFound("runtime.waitReasonStrings is neither in the binary's symbol table nor found "
+                                 "in its data", hint="goroutines and stacks need a binary not stripped with -s")
+        return wait_reasons(self.binary.read, array, None)
+
+    def _allgs(self) -> list[int]:
+        allglen, allgptr = self.binary.symbol("runtime.allglen"), self.binary.symbol("runtime.allgptr")
+        if allglen is not None and allgptr is not None:
+            return allgs(self.mem, allglen, allgptr)
+        # Stripped (-s): the allgs slice header, which binary.stripped finds in runtime.allgadd's code.
+        return allgs_slice(self.mem, self._symbol("runtime.allgs", hint="goroutines and stacks need a binary "
+                                                  "not stripped with -s"))
 
     def goroutines(self, include_dead: bool = False) -> list[Goroutine]:
         """Every goroutine in ``allgs`` (dead ones only if asked), in creation order."""
-        addrs = allgs(self.mem, self._symbol("runtime.allglen"), self._symbol("runtime.allgptr"))
+        addrs = self._allgs()
         result = []
         for addr in addrs:
             try:
@@ -136,5 +150,8 @@ class RuntimeView:
     def roots(self, g: Goroutine, stop_running: bool = True) -> list[FrameRoots]:
         """How the GC would scan each frame of ``g`` (precise or conservative)."""
         frames = self.frames(g, stop_running)
-        heap = Heap(self.mem, self.layout, self._symbol("runtime.mheap_"))
+        # mheap_ has no reference gocall can find without symbols: goroutines and stack work on a
+        # stripped binary, roots do not.
+        heap = Heap(self.mem, self.layout, self._symbol(
+            "runtime.mheap_", hint="roots need a binary built without -s; goroutines and stack work on stripped ones"))
         return scan_frames(frames, g, self.mem, self.funcdata, heap, self.unwinder.ids)
