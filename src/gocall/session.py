@@ -11,6 +11,7 @@ stopped, and only while one call runs; between calls the process runs untraced.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .binary import GoBinary
@@ -21,11 +22,11 @@ from .expr.eval import Evaluation, Evaluator
 from .expr.parse import Call, Const, Name, parse
 from .process.memory import Memory
 from .runtime import layouts
-from .runtime.roots import FrameRoots
-from .runtime.unwind import Frame
-from .runtime.view import GoroutineInfo, RuntimeView
 
 if TYPE_CHECKING:
+    from .runtime.roots import FrameRoots
+    from .runtime.unwind import Frame
+    from .runtime.view import GoroutineInfo, RuntimeView
     from .stop import Breakpoint, Debugger, Exited, Stop
 
 
@@ -45,7 +46,14 @@ class Process:
         self.mem = Memory(pid)
         self.engine = CallEngine(pid, self.binary, self.mem, self.layout, timeout)
         self.evaluator = Evaluator(self.binary, self.mem, self.layout, self.engine)
-        self.runtime = RuntimeView(pid, self.binary, self.mem, self.layout)
+
+    @cached_property
+    def runtime(self) -> RuntimeView:
+        """Goroutines, stacks and GC roots read from outside (imported on first use: a call
+        needs none of it, and every module is cold-start time)."""
+        from .runtime.view import RuntimeView
+
+        return RuntimeView(self.pid, self.binary, self.mem, self.layout)
 
     def __enter__(self) -> Process:
         return self

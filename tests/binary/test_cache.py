@@ -33,7 +33,7 @@ def _ask(binary: GoBinary) -> dict[str, object]:
 
 
 def test_second_open_answers_from_the_cache(gobin: Path, cache_home: Path) -> None:
-    assert cache_dir() == cache_home
+    assert Path(cache_dir()) == cache_home
     with GoBinary.open(gobin) as first:
         expected = _ask(first)
         assert first.dwarf is not None
@@ -79,5 +79,5 @@ def test_damaged_or_foreign_entries_are_ignored(gobin: Path, cache_home: Path, c
 def test_unwritable_cache_directory_costs_nothing_else(gobin: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    IndexCache("go:test", blocker).save({"packages": []})  # logged, not raised
-    assert IndexCache("go:test", blocker).load() is None
+    IndexCache("go:test", str(blocker)).save({"packages": []})  # logged, not raised
+    assert IndexCache("go:test", str(blocker)).load() is None
