@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import struct
 import time
 from collections.abc import Iterator
@@ -73,6 +74,7 @@ log = logging.getLogger("gocall.ptrace")
 _BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
 _STEP_OUT_MAX = 16
 _INSN_MAX = 15  # bytes of the longest x86 instruction
+_POLL_INTERRUPTS = 0.1  # seconds between looks for a held SIGINT/SIGTERM while hits keep coming
 _CALLEE_STAYS = (1, 21)  # from Go 1.21 a callee returns on the thread it was injected on (LockOSThread)
 
 
@@ -279,7 +281,16 @@ class Debugger:
                 self.cont()
             self.tracee.resume_all()  # a launched program starts stopped at its exec
             deadline = None if timeout is None else time.monotonic() + timeout
+            polled = time.monotonic()
             while True:
+                if time.monotonic() - polled > _POLL_INTERRUPTS:
+                    # Among a storm of false-condition hits the tracee may never nap, where it
+                    # would notice Ctrl-C: look for one now and then.
+                    polled = time.monotonic()
+                    got = signal.sigtimedwait({signal.SIGINT, signal.SIGTERM}, 0)
+                    if got is not None:
+                        interrupts.signal = got.si_signo
+                        return None
                 # Hits whose condition is false come back here: the deadline is the whole wait's.
                 try:
                     event = self.tracee.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))

@@ -37,8 +37,9 @@ def tracers(pid: int) -> set[int]:
     return out
 
 
-def assert_unharmed(target: Target, pcs: list[int]) -> None:
-    """No thread traced, the breakpoint addresses hold the file's bytes, requests still handled."""
+def assert_unharmed(target: Target, pcs: list[int], counter: str = "Total") -> None:
+    """No thread traced, the text as in the file (breakpoints and displaced-step slots gone),
+    the program still working (``counter`` still moving)."""
     deadline = time.monotonic() + 5
     while tracers(target.pid) != {0} and time.monotonic() < deadline:
         time.sleep(0.01)  # a detach is seen in /proc a moment later
@@ -48,10 +49,15 @@ def assert_unharmed(target: Target, pcs: list[int]) -> None:
         for pc in pcs:
             mem.seek(pc)
             assert mem.read(16) == binary.read(pc, 16), f"text at {pc:#x} differs from the file"
+        text = binary.section_data(".text")
+        start = binary.section_address(".text")
+        assert text is not None and start is not None
+        mem.seek(start)
+        assert mem.read(len(text)) == text, "the text differs from the file"
     with gocall.attach(target.pid) as proc:
-        before = proc.eval("Total")
+        before = proc.eval(counter)
         deadline = time.monotonic() + 10
-        while proc.eval("Total") == before:
+        while proc.eval(counter) == before:
             assert time.monotonic() < deadline, "the program stopped handling requests"
             time.sleep(0.01)
 
@@ -132,3 +138,17 @@ def test_cli_target_exits_while_waiting(build_fixture, start_target) -> None:
     assert done.returncode == 1, done.stderr
     assert f"process {target.pid} exited with status 3 before a breakpoint was hit" in done.stderr
     assert target.proc.wait(10) == 3
+
+
+def test_cli_interrupted_among_false_condition_hits(build_fixture, start_target) -> None:
+    """Ctrl-C while three goroutines hit the breakpoint as fast as gocall steps them over."""
+    spin = start_target(build_fixture("breaks"), ["spin", "3"])
+    gocall_proc = subprocess.Popen([*GOCALL, "call", str(spin.pid), "--break", "main.hot if n == -1", "n"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert gocall_proc.stderr is not None
+    assert "waiting for main.hot" in gocall_proc.stderr.readline()
+    time.sleep(1)
+    gocall_proc.send_signal(signal.SIGINT)
+    _, err = gocall_proc.communicate(timeout=60)
+    assert gocall_proc.returncode == 130, err
+    assert_unharmed(spin, sites(spin.binary, "main.hot"), counter="Calls")
