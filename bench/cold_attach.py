@@ -6,11 +6,20 @@ Usage: python bench/cold_attach.py [RUNS] [TARGETS]    (defaults 5, "small,cmdgo
 For each target (targets.py: ``small``, 1.8 MB, and ``cmdgo``, the real 16 MB
 cmd/go with the call targets overlaid), on one running process:
 
-- gocall: RUNS runs of ``gocall call PID 'main.Add(1, 2)'``, spawn to exit
-  (interpreter, imports, reading the binary, attach, call, detach), and RUNS of
-  the same interpreter only importing the CLI, to split the time;
+- gocall CLI: RUNS runs of ``gocall call PID 'main.Add(1, 2)'``, spawn to exit
+  (interpreter, imports, reading the binary, attach, call, detach), twice:
+  ``empty`` with a new, empty index cache each run (``XDG_CACHE_HOME`` of its own:
+  a first-ever start, DWARF parsed) and ``warm`` with the cache one earlier run
+  filled (binary/cache.py: no DWARF read); and RUNS of the same interpreter only
+  importing the CLI, to split the time;
+- gocall API: ``python -c 'import gocall; gocall.attach(PID).eval(EXPR)'`` (warm
+  cache), the same work without the CLI;
 - Delve: RUNS times ``dlv attach PID --headless``, connect, break on main.tick,
   continue, ``call main.Add(1, 2)`` (first result), then detach and reap dlv.
+
+gocall's bytecode is compiled first (``compileall``), as ``pip install`` leaves it,
+and the children run without ``PYTHONDONTWRITEBYTECODE``: recompiling ~60 modules
+from source each start would add ~110 ms that no installed gocall pays.
 
 Prints a table, then one JSON line with the ratios (Delve first result / gocall
 whole run) and each tool's peak RSS. No timing is asserted anywhere.
@@ -18,16 +27,21 @@ whole run) and each tool's peak RSS. No timing is asserted anywhere.
 
 from __future__ import annotations
 
+import compileall
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delve  # noqa: E402
-from targets import Stats, cli_peak_rss_mb, cmdgo_binary, load, run_measured, running, small_binary  # noqa: E402
+from targets import Run, Stats, cli_peak_rss_mb, cmdgo_binary, load, run_measured, running, small_binary  # noqa: E402
+
+import gocall  # noqa: E402
 
 EXPR = "main.Add(1, 2)"
 BINARIES = {"small": small_binary, "cmdgo": cmdgo_binary}
@@ -38,18 +52,41 @@ def gocall_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "gocall.cli.main"]
 
 
+_API = "import sys, gocall\nwith gocall.attach(int(sys.argv[1])) as p: print(p.eval(sys.argv[2]))"
+
+
+def run_with_cache(cmd: list[str], cache_home: str) -> Run:
+    """``cmd`` with the index cache under ``cache_home``, bytecode read from __pycache__."""
+    return run_measured(["env", "-u", "PYTHONDONTWRITEBYTECODE", f"XDG_CACHE_HOME={cache_home}", *cmd])
+
+
+def record(out: dict[str, object], key: str, runs: list[Run]) -> None:
+    if bad := [r for r in runs if r.returncode != 0 or r.stdout.strip() != "3"]:
+        out[f"{key}_note"] = f"failed: {bad[0].stdout.strip()[-300:]}"
+        return
+    out[key] = Stats.of([r.seconds for r in runs])
+    out[f"{key}_cpu"] = Stats.of([r.cpu_seconds for r in runs])
+
+
 def measure(name: str, runs: int) -> dict[str, object]:
     binary = BINARIES[name]()
     out: dict[str, object] = {"binary_mb": round(binary.stat().st_size / 2**20, 1)}
     imports = [run_measured([sys.executable, "-c", "import gocall.cli.main"]) for _ in range(runs)]
     out["gocall_imports"] = Stats.of([r.seconds for r in imports])
-    with running(binary) as target:
-        cli = [run_measured([*gocall_command(), "call", str(target.pid), EXPR]) for _ in range(runs)]
-        if bad := [r for r in cli if r.returncode != 0 or r.stdout.strip() != "3"]:
-            out["gocall_note"] = f"failed: {bad[0].stdout.strip()[-300:]}"
-        else:
-            out["gocall"] = Stats.of([r.seconds for r in cli])
-            out["gocall_cpu"] = Stats.of([r.cpu_seconds for r in cli])
+    out["gocall_imports_cpu"] = Stats.of([r.cpu_seconds for r in imports])
+    with running(binary) as target, tempfile.TemporaryDirectory() as tmp:
+        call = [*gocall_command(), "call", str(target.pid), EXPR]
+        warm = os.path.join(tmp, "warm")
+        run_with_cache(call, warm)  # fills the warm cache
+        empty, cli, api = [], [], []
+        for i in range(runs):  # interleaved, so that load changes hit every variant alike
+            empty.append(run_with_cache(call, os.path.join(tmp, f"empty{i}")))
+            cli.append(run_with_cache(call, warm))
+            api.append(run_with_cache([sys.executable, "-c", _API, str(target.pid), EXPR], warm))
+        record(out, "gocall_empty", empty)
+        record(out, "gocall", cli)
+        record(out, "gocall_api", api)
+        if "gocall" in out:
             out["gocall_rss_mb"] = cli_peak_rss_mb(["call", str(target.pid), EXPR])
         if (why := delve.unavailable()) is not None:
             out["delve_note"] = f"skipped: {why}"
@@ -76,6 +113,7 @@ def measure(name: str, runs: int) -> dict[str, object]:
 
 
 def main(runs: int = 5, names: str = "small,cmdgo") -> dict[str, object]:
+    compileall.compile_dir(os.path.dirname(gocall.__file__), quiet=1)  # as pip install leaves it
     load_before = load()
     results = {name: measure(name, runs) for name in names.split(",")}
     load_after = load()
@@ -86,25 +124,36 @@ def main(runs: int = 5, names: str = "small,cmdgo") -> dict[str, object]:
     def ratio(a: object, b: object) -> float | None:
         return round(a.median / b.median, 3) if isinstance(a, Stats) and isinstance(b, Stats) else None
 
+    def med(s: object) -> str:
+        return f"{s.median:.0f}" if isinstance(s, Stats) else "-"
+
     print(f"cold attach -> {EXPR} -> detach, ms (median p90), {runs} runs; load {load_before} -> {load_after}")
-    print(f"{'':<14} {'gocall CLI':>17} {'(its imports)':>17} {'Delve 1st result':>17} {'Delve +detach':>17} "
-          f"{'Delve/gocall':>12} {'CPU gocall/Delve ms':>20} {'RSS gocall/Delve MB':>20}")  # fmt: skip
+    print(f"{'':<14} {'gocall CLI warm':>17} {'CLI empty cache':>17} {'API warm':>17} {'(CLI imports)':>17} "
+          f"{'Delve 1st result':>17} {'Delve +detach':>17} {'Delve/gocall':>12} {'Delve/empty':>11}")  # fmt: skip
     for name, r in results.items():
-        rss = f"{r.get('gocall_rss_mb', 0):.0f} / {r.get('delve_rss_mb', 0):.0f}"
-        g_cpu, d_cpu = r.get("gocall_cpu"), r.get("delve_cpu")
-        cpu = f"{g_cpu.median if isinstance(g_cpu, Stats) else 0:.0f} / {d_cpu.median if isinstance(d_cpu, Stats) else 0:.0f}"
-        print(f"{name + ' ' + str(r['binary_mb']) + 'MB':<14} {cell(r.get('gocall'))} {cell(r['gocall_imports'])} "
+        print(f"{name + ' ' + str(r['binary_mb']) + 'MB':<14} {cell(r.get('gocall'))} {cell(r.get('gocall_empty'))} "
+              f"{cell(r.get('gocall_api'))} {cell(r['gocall_imports'])} "
               f"{cell(r.get('delve_first'))} {cell(r.get('delve_whole'))} "
-              f"{ratio(r.get('delve_first'), r.get('gocall')) or '-':>12} {cpu:>20} {rss:>20}")  # fmt: skip
-        for key in ("gocall_note", "delve_note"):
-            if key in r:
-                print(f"  {name}, {key}: {r[key]}")
+              f"{ratio(r.get('delve_first'), r.get('gocall')) or '-':>12} "
+              f"{ratio(r.get('delve_first'), r.get('gocall_empty')) or '-':>11}")  # fmt: skip
+        print(f"{'':<14} CPU ms: gocall CLI warm {med(r.get('gocall_cpu'))}, empty {med(r.get('gocall_empty_cpu'))}, "
+              f"API warm {med(r.get('gocall_api_cpu'))}, imports {med(r.get('gocall_imports_cpu'))}, "
+              f"Delve {med(r.get('delve_cpu'))}; peak RSS MB gocall {r.get('gocall_rss_mb', 0):.0f}, "
+              f"Delve {r.get('delve_rss_mb', 0):.0f}")  # fmt: skip
+        for key in [k for k in r if k.endswith("_note")]:
+            print(f"  {name}, {key}: {r[key]}")
     result = {
         "bench": "cold_attach",
         "load": [load_before, load_after],
         "ratios": {
             **{f"delve_first_over_gocall[{n}]": ratio(r.get("delve_first"), r.get("gocall")) for n, r in results.items()},
+            **{f"delve_first_over_gocall_empty_cache[{n}]": ratio(r.get("delve_first"), r.get("gocall_empty"))
+               for n, r in results.items()},
+            **{f"delve_first_over_gocall_api[{n}]": ratio(r.get("delve_first"), r.get("gocall_api"))
+               for n, r in results.items()},
             **{f"delve_cpu_over_gocall_cpu[{n}]": ratio(r.get("delve_cpu"), r.get("gocall_cpu")) for n, r in results.items()},
+            **{f"delve_cpu_over_gocall_empty_cache_cpu[{n}]": ratio(r.get("delve_cpu"), r.get("gocall_empty_cpu"))
+               for n, r in results.items()},
         },
         "targets": {
             n: {k: (v.to_json() if isinstance(v, Stats) else v) for k, v in r.items()} for n, r in results.items()
