@@ -321,9 +321,10 @@ class Debugger:
         if bp is not None and bp.condition is not None:
             stop = self._make_stop(trap.thread, regs, bp)
             bp.tests += 1
-            verdict = self._condition(stop, bp)
+            verdict, called = self._condition(stop, bp)
             if verdict is False:
-                self._resume_from(stop.thread)
+                # Registers as trapped, unless a call ran (they are restored, on whichever thread).
+                self._resume_from(stop.thread, None if called else stop.regs)
                 return None
             if isinstance(verdict, str):
                 stop.condition_error = verdict
@@ -337,42 +338,46 @@ class Debugger:
             bp.hits += 1
         return stop
 
-    def _condition(self, stop: Stop, bp: Breakpoint) -> bool | str:
-        """Whether ``bp``'s condition holds at ``stop`` (a string: why it could not be evaluated).
+    def _condition(self, stop: Stop, bp: Breakpoint) -> tuple[bool | str, bool]:
+        """Whether ``bp``'s condition holds at ``stop`` (a string: why it could not be evaluated),
+        and whether a function was called to know.
 
         Tried first with only the hitting thread stopped: a condition on locals and globals
         (``n == -1``, ``req.ID == 7 && Total > 3``) reads memory and registers and is decided
         while the program runs on. One that calls a function runs again all-stop, the call on
         the hitting goroutine with the other threads resumed for its duration (see _held)."""
         assert bp.tree is not None and bp.condition is not None
+        called = False
         try:
-            scope = _FrameVariables(self.frame_scope(stop, 0), stop.thread)
+            scope = _FrameVariables(self.frame_scope(stop, 0, stop.regs), stop.thread)
             try:
                 ev = self.proc.evaluator.evaluate(bp.tree, bp.condition, held=_NO_CALLS, scope=scope)  # type: ignore[arg-type]
             except _CallNeeded:
+                called = True
                 self.tracee.stop_all(but=stop.thread)
                 with signals_held(), self._held(stop) as held:
                     ev = self.proc.evaluator.evaluate(bp.tree, bp.condition, held=held, scope=scope)
         except TargetExited:
             raise  # not the condition's fault: the program is ending (Debugger.wait)
         except GocallError as e:
-            return str(e)
+            return str(e), called
         if ev.error is not None or ev.panic is not None:
-            return ev.error or "the condition panicked"
+            return ev.error or "the condition panicked", called
         if len(ev.results) != 1 or not isinstance(ev.results[0].value, bool):
-            return f"condition {bp.condition!r} is not a bool"
-        return ev.results[0].value
+            return f"condition {bp.condition!r} is not a bool", called
+        return ev.results[0].value, called
 
-    def _resume_from(self, thread: Thread) -> None:
+    def _resume_from(self, thread: Thread, regs: Any = None) -> None:
         """Step ``thread`` over the breakpoint it is stopped at and let the program run on:
         displaced (process/displaced.py), the other threads never stopped, when the
-        instruction can run elsewhere; else in place, all-stop."""
-        rip = ptrace.getregs(thread.tid).rip
+        instruction can run elsewhere; else in place, all-stop. ``regs``: its registers, if known."""
+        regs = regs if regs is not None else ptrace.getregs(thread.tid)
+        rip = regs.rip
         breaks = self.tracee.breaks
         slot = self.displaced.slot(rip, breaks.original(rip, _INSN_MAX)) if rip in breaks else None
         if slot is not None:
             try:
-                thread.deferred.extend(self.displaced.step(thread.tid, slot))
+                thread.deferred.extend(self.displaced.step(thread.tid, slot, regs))
             except SteppedIntoExit as e:
                 self.tracee.exit_status(thread.tid, e.status)
                 raise
@@ -440,7 +445,8 @@ class Debugger:
             self._scopes = Scopes(self.proc.binary)
         return self._scopes
 
-    def frame_scope(self, stop: Stop, frame: int) -> FrameScope:
+    def frame_scope(self, stop: Stop, frame: int, regs: Any = None) -> FrameScope:
+        """The variables of ``stop``'s frame ``frame``; ``regs``: the thread's registers, if known."""
         if frame == 0 and stop.goroutine is not None:
             f = self._innermost(stop)
         elif 0 <= frame < len(stop.frames):
@@ -451,7 +457,8 @@ class Debugger:
         if frame != 0:
             return FrameScope(self.scopes, self.proc.mem, f, None, None)
         tid = stop.thread.tid
-        return FrameScope(self.scopes, self.proc.mem, f, ptrace.getregs(tid), lambda: bytes(ptrace.getfpregs(tid)))
+        return FrameScope(self.scopes, self.proc.mem, f, regs if regs is not None else ptrace.getregs(tid),
+                          lambda: bytes(ptrace.getfpregs(tid)))
 
     def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation:
         try:

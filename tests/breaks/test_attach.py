@@ -6,6 +6,7 @@ program is left running untraced, with its text exactly as in the file."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -131,13 +132,17 @@ def test_cli_interrupted_while_waiting(loop: Target) -> None:
     assert_unharmed(loop, sites(loop.binary, "main.handle"))
 
 
-def test_cli_target_exits_while_waiting(build_fixture, start_target) -> None:
-    target = start_target(build_fixture("breaks"), ["loop", "1500"])  # exits with status 3 after 1.5 s
-    done = subprocess.run([*GOCALL, "call", str(target.pid), "--break", "main.handle if req.ID == 99", "req.ID"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1, done.stderr
-    assert f"process {target.pid} exited with status 3 before a breakpoint was hit" in done.stderr
-    assert target.proc.wait(10) == 3
+def test_cli_target_exits_while_waiting(loop: Target) -> None:
+    gocall_proc = subprocess.Popen([*GOCALL, "call", str(loop.pid), "--break", "main.handle if req.ID == 99", "req.ID"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert gocall_proc.stderr is not None
+    assert "waiting for main.handle" in gocall_proc.stderr.readline()
+    time.sleep(0.3)
+    os.kill(loop.pid, signal.SIGUSR1)  # the program exits with status 3 (passed on through ptrace)
+    _, err = gocall_proc.communicate(timeout=60)
+    assert gocall_proc.returncode == 1, err
+    assert f"process {loop.pid} exited with status 3 before a breakpoint was hit" in err
+    assert loop.proc.wait(10) == 3
 
 
 def test_cli_interrupted_among_false_condition_hits(build_fixture, start_target) -> None:

@@ -32,6 +32,7 @@ from ..binary.pclntab import Pclntab
 from ..errors import ProcessError, TargetExited
 from . import ptrace
 from .memory import Memory
+from .regs import user_regs_struct
 from .waiting import waitpid
 
 _PAD = 0xCC
@@ -86,11 +87,11 @@ class DisplacedSteps:
                     pass  # the process is gone
         self._slots.clear()
 
-    def step(self, tid: int, s: Slot) -> list[int]:
-        """Execute the displaced copy on the stopped thread ``tid`` (RIP at ``s.original``) and
-        leave it stopped after the original instruction, or at it with a fault to deliver.
-        The signals to deliver when it resumes, in order."""
-        regs = ptrace.getregs(tid)
+    def step(self, tid: int, s: Slot, regs: user_regs_struct) -> list[int]:
+        """Execute the displaced copy on the stopped thread ``tid`` (``regs``: its registers, RIP
+        at ``s.original``) and leave it stopped after the original instruction, or at it with a
+        fault to deliver. The signals to deliver when it resumes, in order."""
+        regs = regs.copy()
         regs.rip = s.addr
         ptrace.setregs(tid, regs)
         pending: list[int] = []
