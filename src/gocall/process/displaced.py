@@ -174,7 +174,7 @@ def _relocatable(addr: int, original: bytes) -> tuple[bytes, int, int] | None:
     """The instruction at ``addr`` as (bytes, offset of a RIP-relative disp32 or 0, its size),
     or None when it cannot run elsewhere."""
     try:
-        import capstone  # only when a breakpoint is stepped over: its import costs a cold CLI start
+        import capstone  # type: ignore[import-untyped]  # only when a breakpoint is stepped over: its import costs a cold CLI start
     except ImportError:
         return None  # stepped in place, all-stop
 

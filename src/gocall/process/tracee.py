@@ -154,8 +154,8 @@ class Tracee:
             event = self._handle(tid, status, stopping=True)
             if isinstance(event, Trapped) and not event.ours:
                 self._pending.append(event)
-            t = self.threads.get(tid)
-            if t is None or t.stopped:
+            now = self.threads.get(tid)
+            if now is None or now.stopped:
                 waiting.discard(tid)
             # A thread created meanwhile starts traced, reporting an event stop of its own: wait for it too.
             waiting.update(n for n, nt in self.threads.items() if not nt.stopped and nt is not but)
