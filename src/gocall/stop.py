@@ -72,6 +72,8 @@ __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
 log = logging.getLogger("gocall.ptrace")
 
 _BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
+_UNREAD = -1  # Stop._goroutine before it is read (goroutine ids start at 1)
+_FRAMES_CACHED = 1024  # innermost frames kept by (PC, SP): a hot breakpoint sees the same few
 _STEP_OUT_MAX = 16
 _INSN_MAX = 15  # bytes of the longest x86 instruction
 _POLL_INTERRUPTS = 0.1  # seconds between looks for a held SIGINT/SIGTERM while hits keep coming
@@ -107,10 +109,18 @@ class Stop:
     debugger: Debugger = field(repr=False)
     thread: Thread = field(repr=False)
     regs: Any = field(repr=False)  # user_regs_struct of the stopped thread
-    goroutine: int | None
     breakpoint: Breakpoint | None  # None: the program's own runtime.Breakpoint()
     condition_error: str | None = None  # the condition could not be evaluated (the stop is reported)
     _frames: list[Frame] | None = field(default=None, repr=False)
+    _goroutine: int | None = field(default=_UNREAD, repr=False)
+
+    @property
+    def goroutine(self) -> int | None:
+        """The stopped goroutine's id (None: the thread runs no goroutine), read on first use."""
+        if self._goroutine == _UNREAD:
+            tg = thread_g(self.debugger.proc.mem, self.debugger.proc.layout, self.regs.fs_base)
+            self._goroutine = tg.curg.goid if tg.curg is not None else None
+        return self._goroutine
 
     @property
     def frames(self) -> list[Frame]:
@@ -223,6 +233,7 @@ class Debugger:
         self.nonstop = False  # release_others() was called: only the stopped thread is traced
         self.displaced = DisplacedSteps(proc.mem, proc.binary.pclntab)
         self._scopes: Scopes | None = None
+        self._frames: dict[tuple[int, int], Frame] = {}  # innermost frames by (PC, SP)
 
     # -- breakpoints ------------------------------------------------------------------
 
@@ -374,7 +385,7 @@ class Debugger:
         regs = regs if regs is not None else ptrace.getregs(thread.tid)
         rip = regs.rip
         breaks = self.tracee.breaks
-        slot = self.displaced.slot(rip, breaks.original(rip, _INSN_MAX)) if rip in breaks else None
+        slot = self.displaced.slot(rip, lambda: breaks.original(rip, _INSN_MAX)) if rip in breaks else None
         if slot is not None:
             try:
                 thread.deferred.extend(self.displaced.step(thread.tid, slot, regs))
@@ -417,8 +428,7 @@ class Debugger:
         return regs
 
     def _make_stop(self, thread: Thread, regs: Any, bp: Breakpoint | None) -> Stop:
-        tg = thread_g(self.proc.mem, self.proc.layout, regs.fs_base)
-        return Stop(self, thread, regs, tg.curg.goid if tg.curg is not None else None, bp)
+        return Stop(self, thread, regs, bp)
 
     def unwind(self, stop: Stop) -> list[Frame]:
         """``stop``'s goroutine's frames, from the stopped thread's registers."""
@@ -432,10 +442,16 @@ class Debugger:
     def _innermost(self, stop: Stop) -> Frame:
         if stop._frames is not None:
             return stop._frames[0]
-        f = self.proc.binary.pclntab.func_for_pc(stop.regs.rip)
-        if f is None:
-            raise ExprError(f"no function at {stop.regs.rip:#x}")
-        return self.proc.runtime.unwinder.frame_at(f, stop.regs.rip, stop.regs.rsp, True)
+        pc, sp = stop.regs.rip, stop.regs.rsp
+        frame = self._frames.get((pc, sp))
+        if frame is None:
+            f = self.proc.binary.pclntab.func_for_pc(pc)
+            if f is None:
+                raise ExprError(f"no Go function at {pc:#x}")
+            if len(self._frames) >= _FRAMES_CACHED:
+                self._frames.clear()
+            frame = self._frames[pc, sp] = self.proc.runtime.unwinder.frame_at(f, pc, sp, True)
+        return frame
 
     # -- evaluating at a stop -----------------------------------------------------------
 
@@ -447,7 +463,7 @@ class Debugger:
 
     def frame_scope(self, stop: Stop, frame: int, regs: Any = None) -> FrameScope:
         """The variables of ``stop``'s frame ``frame``; ``regs``: the thread's registers, if known."""
-        if frame == 0 and stop.goroutine is not None:
+        if frame == 0:
             f = self._innermost(stop)
         elif 0 <= frame < len(stop.frames):
             f = stop.frames[frame]

@@ -29,7 +29,7 @@ def test_false_condition_every_hit_tested(build_fixture) -> None:
         end = proc.wait(120)
         assert isinstance(end, gocall.Exited) and end.code == 0, end
         assert (bp.tests, bp.hits) == (N, 0)  # every call of handle, on whichever goroutine
-        slot = proc.debugger.displaced.slot(bp.pcs[0], b"")  # made at the first hit, kept
+        slot = proc.debugger.displaced.slot(bp.pcs[0], bytes)  # made at the first hit, kept
         assert slot is not None and slot.original == bp.pcs[0]
 
 
@@ -54,7 +54,7 @@ def test_rip_relative_instruction_displaced(build_fixture) -> None:
         end = proc.wait(120)
         assert isinstance(end, gocall.Exited) and end.code == 0, end
         assert bp.tests >= N  # once per call at least (the instruction may be in a loop: mu.Lock's fast path)
-        slot = proc.debugger.displaced.slot(pc, b"")
+        slot = proc.debugger.displaced.slot(pc, bytes)
         assert slot is not None and slot.addr != pc
     # The same computation as untraced: the displaced loads and stores hit the right globals.
     traced = subprocess.run([sys.executable, "-m", "gocall.cli.main", "run", "--break", f"*{pc:#x} if Total == -1",

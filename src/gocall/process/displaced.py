@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import signal
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +71,11 @@ class DisplacedSteps:
         self._slots: dict[int, Slot | None] = {}  # breakpoint address -> its slot (None: step in place)
         self._gaps: list[tuple[int, int]] | None = None  # (start, end) of padding runs not yet used
 
-    def slot(self, addr: int, original: bytes) -> Slot | None:
-        """The slot for the breakpoint at ``addr`` (``original``: the bytes there without our INT3),
-        or None when its instruction must be stepped in place."""
+    def slot(self, addr: int, original: Callable[[], bytes]) -> Slot | None:
+        """The slot for the breakpoint at ``addr`` (``original()``: the bytes there without our
+        INT3s, read when the slot is made), or None when its instruction must be stepped in place."""
         if addr not in self._slots:
-            self._slots[addr] = self._make(addr, original)
+            self._slots[addr] = self._make(addr, original())
         return self._slots[addr]
 
     def remove_all(self) -> None:
