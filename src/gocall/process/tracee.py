@@ -142,7 +142,7 @@ class Tracee:
                 ptrace.interrupt(t.tid)
                 waiting.add(t.tid)
             except PtraceError:
-                self._gone(t.tid)
+                pass  # exiting: its exit status is collected like any other (see _cont)
         deadline = time.monotonic() + _STOP_TIMEOUT
         nap = _Nap()
         while waiting and self.exited is None and time.monotonic() < deadline:
@@ -272,9 +272,12 @@ class Tracee:
             sig = t.deferred.pop(0)  # a signal that arrived during a single step of ours
         try:
             ptrace.cont(t.tid, sig)
-            t.stopped = False
         except PtraceError:
-            self._gone(t.tid)
+            # ESRCH: the thread is being killed (exit_group). It stays polled: the kernel reports
+            # the group leader's exit only once every traced thread's exit has been collected,
+            # so dropping it here would leave the process's end unseen for ever.
+            pass
+        t.stopped = False
 
     def _gone(self, tid: int) -> None:
         t = self.threads.pop(tid, None)
