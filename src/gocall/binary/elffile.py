@@ -116,6 +116,11 @@ class GoBinary:
     def _sections(self) -> dict[str, Section]:
         return {s.name: s for s in self._section_list}
 
+    @property
+    def sections(self) -> list[Section]:
+        """Every section, in section-header order."""
+        return list(self._section_list)
+
     def section(self, name: str) -> Section | None:
         """The pyelftools section called ``name``, or None."""
         return self._sections.get(name)

@@ -86,7 +86,7 @@ def metadata_sizes(binary: GoBinary) -> MetadataSizes:
                 fd_owners.setdefault(blob, f"FUNCDATA_{FUNCDATA_NAMES[i] if i < len(FUNCDATA_NAMES) else i}")
     sizes.pctab = dict(_gaps(pc_owners, h.pclnOffset - h.pctabOffset).most_common())
     sizes.funcdata = dict(_gaps(fd_owners, None).most_common())
-    for section in binary.elf.iter_sections():
+    for section in binary.sections:
         if not section.name.startswith((".debug_", ".zdebug_")):
             continue
         in_file = int(section["sh_size"])
