@@ -20,8 +20,8 @@ read through /proc/PID/mem, which stops nothing. Windows of calls of ``main.Add(
   user of a running program does: halt (every thread stops), ``call`` (Delve resumes
   every thread for the call and stops them all again), continue. A call refused where
   the halt left the workers (in the runtime) is retried after another continue/halt.
-  Delve sometimes loses a call whose goroutine the runtime moved to another thread
-  (golang/go#61732), and its detach after a halt can leave a thread with a pending SIGTRAP
+  Delve sometimes loses a call ("could not recover call injection state", the failure
+  mode of golang/go#61732), and its detach after a halt can leave a thread with a pending SIGTRAP
   that kills the program; the window then ends there (compared with the idle window
   before it only) and the failure is reported.
 
@@ -31,7 +31,10 @@ seconds apart, default 0.01: the cost of the stops themselves). ROUNDS rounds (d
 3), medians kept. Per window: the target's throughput as a share of the untraced
 rate around it ("kept"), calls per second, "lost ms/call" (the work the window fell short of
 the untraced rate, in milliseconds at that rate, per call: a call that stops the whole
-program costs its full length, one that stops nothing costs nothing), and the tracer's
+program costs its full length, one that stops nothing costs nothing), "stopped thread-ms
+per call" (the target's threads' time neither running nor waiting to run, from schedstat,
+above the idle windows' rate: what the stops cost, whatever the machine's load; on a
+loaded machine throughput even rises under tracing, bench/README.md), and the tracer's
 CPU time per call (this process for gocall; dlv's own for Delve). Peak RSS (VmHWM) of
 gocall (the whole benchmark process) and of dlv. Prints a table, then one JSON line.
 
@@ -65,8 +68,9 @@ FIXTURE = HERE / "fixtures" / "pause"
 WINDOWS = ("no gocall", "non-stop", "stop-the-world", "Delve")
 IDLE_SECONDS = 1.0
 _TICK = os.sysconf("SC_CLK_TCK")
-# golang/go#61732: Delve finds its call again by goroutine and thread; when the runtime runs the
-# call's new goroutine on another thread, Delve loses it and the target stays stopped mid-call.
+# Delve finds its call's protocol stops again by goroutine, or by thread for the call's new
+# goroutine; a stop it cannot match (the failure mode of golang/go#61732, seen here on Go 1.19
+# too) ends the call with this error and leaves the target stopped mid-call.
 _DELVE_LOST = "could not recover call injection state"
 
 
@@ -166,7 +170,7 @@ def _user_goroutine(state: dict[str, Any]) -> int:
 def delve_calls(dlv: delve.Delve, window: Window, seconds: float, interval: float) -> Callable[[], int]:
     """Halt, call, continue, for ``seconds`` (at least once); a call refused where the halt left
     every worker (in the runtime, or off-CPU) is retried after another continue and halt. Stops
-    early, recording why, if Delve loses a call (golang/go#61732): the target cannot run on."""
+    early, recording why, if Delve loses a call (_DELVE_LOST): the target cannot run on."""
 
     def run() -> int:
         deadline = time.monotonic() + seconds
@@ -179,7 +183,7 @@ def delve_calls(dlv: delve.Delve, window: Window, seconds: float, interval: floa
                     break
                 except delve.DelveError as e:
                     if _DELVE_LOST in str(e):
-                        window.failures.append(f"lost call {i + 1} (golang/go#61732): {e}")
+                        window.failures.append(f"lost call {i + 1}: {e}")
                         return i
                     window.retries += 1
                     dlv.resume()
