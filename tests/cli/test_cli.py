@@ -120,5 +120,6 @@ def test_call_says_where_after_an_advance(start_target, build_fixture):  # type:
     assert r.returncode == 0, r.stderr
     [item] = json.loads(r.stdout)
     assert item["results"] == [{"type": "int", "value": 3}] and item["location"]["function"].startswith("main.")
-    assert item["location"]["returns"] == 1 and r.stderr == ""
+    # As above, but the second call may find the reporter at a safe point already (no return run).
+    assert item["location"]["returns"] in (0, 1) and r.stderr == ""
     target.assert_healthy()
