@@ -20,6 +20,14 @@ One call, from a thread stopped at a safe point of a user goroutine:
 4. The thread is left stopped exactly where it was, registers, RFLAGS and
    vector state identical, ready for another call or for detaching.
 
+Chaining (``Injector.chain``, what an expression's calls use): after R12=1 the
+run is left open, and the next call starts in the same debugCallNN frame (its
+return PC is the one after debugCallNN's first INT3, which raises R12=1 again),
+so each further call costs one stop instead of three and no register
+save/restore; :meth:`Injector.finish` lets debugCallV2 finish (R12=16) and
+restores. The runtime's own export_debug_test.go injector makes one call per
+run; nothing in debugCallNN cares how often the code after its first INT3 runs.
+
 Why step 16 does not run the runtime's epilogue: the tail after the R12=16
 INT3 only reloads RAX..R15 from debugCallV2's save area, then ``ADDQ $152,SP;
 POPQ BP; RET``. That ADDQ clobbers RFLAGS after the debugger restored them
@@ -295,7 +303,8 @@ class Injector:
         if self._can_emulate_epilogue(stop.rip):
             frame = self.mem.read(stop.rsp, _FRAME_TOP)
             final = regs.copy()  # RFLAGS, orig_rax as saved
-            # The thread's own TLS: on Go 1.19 the goroutine may come back on another thread.
+            # The TLS of the thread the goroutine is on now: the call's goroutine is locked to the
+            # interrupted thread (by the runtime, or call/lock.py), but it is read from the stop.
             final.fs_base, final.gs_base = stop.fs_base, stop.gs_base
             for name, off in _SAVE_AREA.items():
                 setattr(final, name, struct.unpack_from("<Q", frame, off)[0])
