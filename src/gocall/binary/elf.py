@@ -9,6 +9,7 @@ loaded only when DWARF must be parsed (:mod:`gocall.binary.dwarf`).
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -47,12 +48,17 @@ class ElfHeader:
 
 class Section:
     """One section: its header fields by name (``section["sh_addr"]``, as pyelftools spells
-    them) and its contents, decompressed if ``SHF_COMPRESSED``."""
+    them) and its contents, decompressed if ``SHF_COMPRESSED``.
 
-    def __init__(self, name: str, header: dict[str, int], image: Any) -> None:
+    Contents are read with ``pread`` from ``fd``, not copied out of the mapping: a copy from
+    the mapping leaves the file's pages resident too, twice the section in the peak RSS
+    (``bench/load.py`` holds gocall to 2× the binary's size)."""
+
+    def __init__(self, name: str, header: dict[str, int], image: Any, fd: int) -> None:
         self.name = name
         self.header = header
-        self._image = image  # the mapped file
+        self._image = image  # the mapped file, for headers
+        self._fd = fd
 
     def __getitem__(self, field: str) -> int:
         return self.header[field]
@@ -73,20 +79,22 @@ class Section:
         if self.header["sh_type"] == SHT_NOBITS:
             return bytes(size)
         if not self.compressed:
-            return bytes(self._image[off : off + size])
-        ch_type, _, ch_size, _ = _CHDR.unpack_from(self._image, off)
+            return os.pread(self._fd, size, off)
+        ch_type, _, ch_size, _ = _CHDR.unpack(os.pread(self._fd, _CHDR.size, off))
         if ch_type != _ELFCOMPRESS_ZLIB:
             raise BinaryError(f"section {self.name} is compressed with ELF compression type {ch_type}",
                               hint="gocall reads zlib-compressed DWARF (what the Go linker writes)")
-        data = zlib.decompress(self._image[off + _CHDR.size : off + size], bufsize=ch_size)
+        # One output buffer of the final size (bufsize): joining inflated chunks would hold
+        # the output twice.
+        data = zlib.decompress(os.pread(self._fd, size - _CHDR.size, off + _CHDR.size), bufsize=ch_size)
         if len(data) != ch_size:
             raise BinaryError(f"section {self.name} decompresses to {len(data)} bytes, not {ch_size}")
         return data
 
 
-def read_elf(image: Any, path: str) -> tuple[ElfHeader, list[Section]]:
+def read_elf(image: Any, fd: int, path: str) -> tuple[ElfHeader, list[Section]]:
     """The file header and the sections, in header order, of the ELF64 little-endian file
-    mapped as ``image``."""
+    open as ``fd`` and mapped as ``image``."""
     if len(image) < 16 + _EHDR.size:
         raise NotGoBinary(f"{path} is not a valid ELF file (truncated header)")
     if image[4] != _ELFCLASS64 or image[5] != _ELFDATA2LSB:
@@ -113,5 +121,5 @@ def read_elf(image: Any, path: str) -> tuple[ElfHeader, list[Section]]:
     for header in headers:
         pos = start + header["sh_name"]
         name = bytes(image[pos : image.find(b"\0", pos, end)]).decode("utf-8", "replace")
-        sections.append(Section(name, header, image))
+        sections.append(Section(name, header, image, fd))
     return ElfHeader(e_type, e_machine, e_entry), sections

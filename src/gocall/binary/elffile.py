@@ -62,7 +62,7 @@ class GoBinary:
         self._file = open(self.path, "rb")
         try:
             self._map = self._map_file()
-            self.header, self._section_list = read_elf(self._map, self.path)
+            self.header, self._section_list = read_elf(self._map, self._file.fileno(), self.path)
             self._check_go()
         except BaseException:
             self.close()
