@@ -127,6 +127,15 @@ class Row:
         return statistics.median(self.rates) if self.rates else float("nan")
 
     @property
+    def cpu_per_hit(self) -> float | None:
+        """Tracer CPU seconds per hit (gocall: per condition test; Delve: per call of hot),
+        steadier than rates on a loaded machine."""
+        if not self.cpu or self.label == "untraced":
+            return None
+        hits = statistics.median(self.tests) if self.tests else self.rate
+        return statistics.median(self.cpu) / hits if hits else None
+
+    @property
     def missed(self) -> float:
         """Share of hot's calls that ran past the breakpoint untested (while a call in a
         condition ran, the breakpoints are lifted: see stop.py)."""
@@ -234,7 +243,8 @@ def main() -> int:
     base = rows[0].rate
     print(f"breakpoint: {go.version} -N -l, tests/fixtures/breaks spin {goroutines} (main.hot in a tight loop), "
           f"{rounds} x {seconds:g} s windows, load {load_before} -> {load_after}")
-    print(f"{'':<22} {'calls/s':>12} {'of untraced':>12} {'cond tests/s':>13} {'missed':>7} {'tracer CPU':>11}")
+    print(f"{'':<22} {'calls/s':>12} {'of untraced':>12} {'cond tests/s':>13} {'missed':>7} {'tracer CPU':>11} "
+          f"{'CPU/hit':>9}")
     for row in rows:
         if not row.rates:
             print(f"{row.label:<22} {row.note}")
@@ -242,7 +252,8 @@ def main() -> int:
         tests = f"{statistics.median(row.tests):13,.0f}" if row.tests else f"{'':>13}"
         missed = f"{row.missed:7.1%}" if row.tests else f"{'':>7}"
         cpu = f"{statistics.median(row.cpu):10.2f}s" if row.cpu else ""
-        print(f"{row.label:<22} {row.rate:12,.0f} {row.rate / base:12.2e} {tests} {missed} {cpu}"
+        per_hit = f"{row.cpu_per_hit * 1e6:7.0f}us" if row.cpu_per_hit is not None else f"{'':>9}"
+        print(f"{row.label:<22} {row.rate:12,.0f} {row.rate / base:12.2e} {tests} {missed} {cpu} {per_hit}"
               + (f"  {row.note}" if row.note else ""))
     # Hits/s: gocall's condition tests; Delve's are every call the program made (none missed).
     # Only the same condition compares: Delve cannot call a function in one.
@@ -258,6 +269,8 @@ def main() -> int:
         "cond_tests_per_s": {row.label: round(statistics.median(row.tests)) for row in rows if row.tests},
         "missed": {row.label: round(row.missed, 4) for row in rows if row.tests},
         "tracer_cpu_per_s": {row.label: round(statistics.median(row.cpu), 3) for row in rows if row.cpu},
+        "tracer_cpu_us_per_hit": {row.label: round(row.cpu_per_hit * 1e6, 1) for row in rows
+                                  if row.cpu_per_hit is not None},
         "ratio_vs_delve": ratios, "notes": {row.label: row.note for row in rows if row.note},
         "load": [load_before, load_after],
     }))
