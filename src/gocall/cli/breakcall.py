@@ -6,11 +6,13 @@ What stops when:
 1. Attaching traces every thread (an INT3 reached by an untraced thread would kill the
    program); they keep running. The breakpoints go in.
 2. While waiting, threads run at full speed except when one hits a breakpoint. A hit stops
-   every thread (all-stop) while its condition, if any, is evaluated; a false condition
-   steps the hitting thread over the breakpoint, alone, and resumes all of them.
-3. On the reported hit, every breakpoint is removed and every thread but the hitting one is
-   detached: the rest of the program runs on while the expressions are evaluated in the
-   hit frame (calls run on the hitting goroutine, as any gocall call does).
+   that thread alone while a condition on locals and globals is decided; a false one steps
+   it over the breakpoint displaced (the instruction run from a copy) and resumes it, the
+   rest of the program never stopped. A condition that calls a function, and an instruction
+   that cannot be displaced (a jump, a call), stop every thread for that hit (stop.py).
+3. On the reported hit every thread is stopped, every breakpoint removed and every thread
+   but the hitting one detached: the rest of the program runs on while the expressions are
+   evaluated in the hit frame (calls run on the hitting goroutine, as any gocall call does).
 4. The hitting thread is detached last, from where it stopped.
 
 On a timeout, Ctrl-C (SIGINT/SIGTERM) or an error, the breakpoints are removed and every
