@@ -17,8 +17,9 @@ What stops when:
 * A condition that calls a function (``IsSeven(req.ID)``, Delve's cannot) is evaluated
   all-stop: the other threads are stopped, then resumed for the duration of each call (a
   callee may need the GC, which needs every P) with our INT3s lifted, and stopped again.
-  **Hits of other threads during those calls are missed** (as in Delve, whose calls lift
-  its breakpoints too): not tested, not counted. bench/breakpoint.py measures how many.
+  **Hits of other threads during those calls are missed**: not tested, not counted
+  (bench/breakpoint.py measures how many). Delve keeps its breakpoints in during a call, and a
+  hit there interrupts the call; it has no calls in conditions at all.
 * A reported stop (a true condition, no condition, ``runtime.Breakpoint()``) is all-stop:
   the program does not move while it is looked at. :meth:`Debugger.release_others` makes
   it non-stop from there (``gocall call PID --break``): breakpoints removed, every other
