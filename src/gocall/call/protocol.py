@@ -68,6 +68,8 @@ class Code(enum.IntEnum):
     RESTORE = 16
 
 
+_CODES = {int(c): c for c in Code}
+
 # debugCallV2's frame (asm_amd64.s: $152 plus the saved BP): offsets from SP in its body.
 _SAVE_AREA = {  # register -> offset of its saved copy
     "r15": 0x20, "r14": 0x28, "r13": 0x30, "r12": 0x38, "r11": 0x40, "r10": 0x48,
@@ -306,10 +308,11 @@ class Injector:
             # The TLS of the thread the goroutine is on now: the call's goroutine is locked to the
             # interrupted thread (by the runtime, or call/lock.py), but it is read from the stop.
             final.fs_base, final.gs_base = stop.fs_base, stop.gs_base
+            words = struct.unpack_from("<17Q", frame, 0x20)  # the save area, saved BP, return PC
             for name, off in _SAVE_AREA.items():
-                setattr(final, name, struct.unpack_from("<Q", frame, off)[0])
-            final.rbp = struct.unpack_from("<Q", frame, _SAVED_BP)[0]
-            final.rip = struct.unpack_from("<Q", frame, _RETURN_PC)[0]
+                setattr(final, name, words[(off - 0x20) // 8])
+            final.rbp = words[(_SAVED_BP - 0x20) // 8]
+            final.rip = words[(_RETURN_PC - 0x20) // 8]
             final.rsp = stop.rsp + _FRAME_TOP
             expected = regs.copy()
             expected.fs_base, expected.gs_base = final.fs_base, final.gs_base
@@ -380,10 +383,10 @@ class Injector:
         pc = stop.rip - 1
         if not any(lo <= pc < hi for lo, hi in self.entry.trap_ranges):
             raise ProcessError(f"thread {self.thread.tid} trapped at {pc:#x}, outside the debug-call functions")
-        try:
-            return Code(stop.r12)
-        except ValueError:
-            raise ProcessError(f"unknown debugCallV2 status R12={stop.r12}") from None
+        code = _CODES.get(stop.r12)  # a dict, not Code(...): an enum lookup by value costs more than the rest
+        if code is None:
+            raise ProcessError(f"unknown debugCallV2 status R12={stop.r12}")
+        return code
 
     def _can_emulate_epilogue(self, pc: int) -> bool:
         if self.step_epilogue:
