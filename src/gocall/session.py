@@ -38,10 +38,10 @@ class Process:
     def __init__(self, pid: int, timeout: float = 10.0) -> None:
         self.pid = pid
         try:
-            self.binary = GoBinary.open(f"/proc/{pid}/exe")
+            self.binary = GoBinary.of_process(pid)  # a PIE's addresses moved to where it was loaded
         except FileNotFoundError:
             raise TargetExited(f"process {pid} does not exist") from None
-        check_callable(self.binary)  # PIE, no debugCallV2: refused with the reason (binary/support.py)
+        check_callable(self.binary)  # no debugCallV2: refused with the reason (binary/support.py)
         self.layout = layouts.for_go(self.binary.go_version_tuple, self.binary.dwarf)
         self.mem = Memory(pid)
         self.engine = CallEngine(pid, self.binary, self.mem, self.layout, timeout)

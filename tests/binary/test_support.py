@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gocall.binary import GoBinary
 from gocall.binary.support import assess, check_callable
-from gocall.errors import NotGoBinary, UnsupportedBinary
+from gocall.errors import NotGoBinary
 from gocall.toolchain import GoToolchain
 
 
@@ -38,12 +38,13 @@ def test_stripped_build_is_callable_with_declarations(gobin_stripped: Path) -> N
     assert "declared signatures only (no DWARF)" in support.features
 
 
-def test_pie_is_refused_naming_pie(build_binary) -> None:  # type: ignore[no-untyped-def]
+def test_pie_is_detected_and_callable(build_binary) -> None:  # type: ignore[no-untyped-def]
     with GoBinary.open(build_binary("gobin", "-buildmode=pie")) as binary:
-        assert assess(binary).pie
-        assert binary.pclntab.func_by_name("main.Add") is not None  # still readable: gocall info works
-        with pytest.raises(UnsupportedBinary, match="position-independent"):
-            check_callable(binary)
+        support = check_callable(binary)
+        assert support.pie and "position-independent (PIE)" in support.features
+        assert binary.bias == 0  # a file alone: addresses as linked
+        add = binary.pclntab.func_by_name("main.Add")
+        assert add is not None and binary.symbol("main.Add") == add.entry
 
 
 def test_cgo_is_detected_and_callable(build_binary) -> None:  # type: ignore[no-untyped-def]

@@ -126,8 +126,9 @@ class Dwarf:
     """Go-aware, lazy access to a binary's DWARF. Nothing is read until first asked for."""
 
     def __init__(self, elf: Callable[[], ELFFile], sections: Mapping[str, Section],
-                 cache: IndexCache | None = None) -> None:
-        self._elf = elf  # pyelftools' view of the file, made on demand (GNU .zdebug sections only)
+                 cache: IndexCache | None = None, bias: int = 0) -> None:
+        self._elf = elf
+        self._bias = bias  # added to package variables' addresses (a loaded PIE; binary/pie.py)  # pyelftools' view of the file, made on demand (GNU .zdebug sections only)
         self._sections = sections
         self._types: dict[int, GoType] = {}  # by DIE offset
         self._signatures: dict[tuple[str, int | None], Signature | None] = {}  # asked several times per call
@@ -235,7 +236,7 @@ class Dwarf:
 
     def function_die(self, qualified_name: str, entry: int | None = None) -> DIE | None:
         """The ``DW_TAG_subprogram`` of function ``qualified_name`` whose code starts at
-        ``entry`` (pclntab's), wherever its unit is; None if DWARF has none.
+        ``entry`` (as linked, like every address in DWARF), wherever its unit is; None if DWARF has none.
 
         The out-of-line DIE is preferred: a function also inlined somewhere has an abstract
         DIE without its unnamed results (``~r0``), which its concrete instance lists. When
@@ -271,7 +272,7 @@ class Dwarf:
 
         In declaration order, receiver first; None if DWARF has no such function (not
         linked in, or the binary was built with ``-w``). ``entry`` (the function's entry
-        PC in pclntab) picks the right DIE when several have the name, and finds it when
+        PC as linked) picks the right DIE when several have the name, and finds it when
         DWARF spells the name differently.
         """
         key = (qualified_name, entry)  # Go 1.19/1.20 name every instantiation of F ``F[...]``
@@ -351,11 +352,13 @@ class Dwarf:
         return self._runtime_types.get(id(t))
 
     def variable(self, qualified_name: str) -> tuple[int, GoType] | None:
-        """Address and type of the package-level variable ``main.VInt`` (DW_OP_addr location)."""
+        """Runtime address and type of the package-level variable ``main.VInt`` (DW_OP_addr
+        location; kept as linked, the bias added on the way out)."""
         if qualified_name not in self._variables:
             self._variables[qualified_name] = self._read_variable(qualified_name)
             self._learned()
-        return self._variables[qualified_name]
+        found = self._variables[qualified_name]
+        return None if found is None else (found[0] + self._bias, found[1])
 
     def _read_variable(self, qualified_name: str) -> tuple[int, GoType] | None:
         die = next((die for die in map(self._die, self._index.named(qualified_name, _VARIABLE))

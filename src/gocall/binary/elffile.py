@@ -7,6 +7,13 @@ What Go puts where in the ELF file (facts sheet 3.8-3.10) is decided by
 Everything is lazy (:func:`functools.cached_property`): opening a binary reads only the ELF
 and section headers, so asking for one function in a 25 MB ``cmd/go`` costs the pclntab
 parse alone. The file stays mapped until :meth:`GoBinary.close`.
+
+Every address a GoBinary hands out (symbols, function entries, package variables, sections)
+and every one it accepts (a PC, :meth:`GoBinary.read`) is where the process has it: for a
+position-independent executable the load bias (:mod:`gocall.binary.pie`) is added or
+taken off here, in :meth:`GoBinary.read`, :attr:`GoBinary.text_start`,
+:meth:`GoBinary.symbol` and the DWARF index, and nowhere above. A file opened alone
+(``gocall info FILE``) has bias 0: its addresses are as linked.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from typing import TYPE_CHECKING
 from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
 from gocall.binary.cache import IndexCache, build_id
 from gocall.binary.dwarf import Dwarf
-from gocall.binary.elf import SHT_NOBITS, ElfHeader, Section, read_elf
+from gocall.binary.elf import ET_DYN, SHT_NOBITS, ElfHeader, Section, read_elf
 from gocall.binary.gotypes import Signature
 from gocall.binary.pclntab import Pclntab
+from gocall.binary.pie import Relocations, load_bias
 from gocall.binary.rtype import find_rtype
 from gocall.binary.stripped import find_allgs, find_firstmoduledata
 from gocall.errors import BinaryError, NotGoBinary, UnsupportedGo
@@ -39,6 +47,7 @@ _ELF_MAGIC = b"\x7fELF"
 # Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64.
 _ELF64_SYM = struct.Struct("<IBBHQQ")
 _STT_SECTION, _STT_FILE = 3, 4
+_SHT_RELA, _SHF_ALLOC = 4, 0x2
 # Internally linked PIEs of Go 1.18-1.25 name it .data.rel.ro.gopclntab (it needed a relocation).
 _PCLNTAB_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab")
 # runtime.moduledata.text: the same offset in every version 1.19-1.27 (facts sheet 3.8).
@@ -57,8 +66,9 @@ class GoBinary:
             binary.pclntab.func_by_name("main.main").entry
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], bias: int = 0) -> None:
         self.path = os.fspath(path)
+        self.bias = bias  # runtime address - linked address (non-zero for a loaded PIE only)
         self._file = open(self.path, "rb")
         try:
             self._map = self._map_file()
@@ -69,9 +79,22 @@ class GoBinary:
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> GoBinary:
-        """Open the Go executable at ``path``; raises :class:`NotGoBinary` for anything else."""
-        return cls(path)
+    def open(cls, path: str | os.PathLike[str], bias: int = 0) -> GoBinary:
+        """Open the Go executable at ``path``, its addresses moved by ``bias`` (0: as linked);
+        raises :class:`NotGoBinary` for anything else."""
+        return cls(path, bias)
+
+    @classmethod
+    def of_process(cls, pid: int) -> GoBinary:
+        """The executable of process ``pid``, its addresses where that process has them."""
+        binary = cls(f"/proc/{pid}/exe")
+        if binary.header.e_type == ET_DYN:
+            try:
+                binary.bias = load_bias(pid, binary.header.e_entry)
+            except BaseException:
+                binary.close()
+                raise
+        return binary
 
     def _map_file(self) -> mmap.mmap:
         if os.fstat(self._file.fileno()).st_size < len(_ELF_MAGIC) or self._file.read(4) != _ELF_MAGIC:
@@ -126,12 +149,13 @@ class GoBinary:
         return self._sections.get(name)
 
     def section_address(self, name: str) -> int | None:
-        """Virtual address of section ``name``, or None if absent."""
+        """Runtime address of section ``name``, or None if absent."""
         section = self._sections.get(name)
-        return None if section is None else int(section["sh_addr"])
+        return None if section is None else int(section["sh_addr"]) + self.bias
 
     def section_data(self, name: str) -> bytes | None:
-        """Contents of section ``name`` (decompressed if ``SHF_COMPRESSED``), or None if absent."""
+        """Contents of section ``name`` as in the file (decompressed if ``SHF_COMPRESSED``;
+        pointers as linked: see :meth:`read`), or None if absent."""
         section = self._sections.get(name)
         return None if section is None else section.data()
 
@@ -203,7 +227,7 @@ class GoBinary:
     @cached_property
     def symbols(self) -> dict[str, int]:
         """Every named symbol in ``.symtab`` and its address; empty for stripped binaries."""
-        return {name: value for name, (value, _) in self._symtab.items()}
+        return {name: value + self.bias for name, (value, _) in self._symtab.items()}
 
     def symbol(self, name: str) -> int | None:
         """Address of symbol ``name``; also finds assembly functions under their
@@ -216,7 +240,7 @@ class GoBinary:
         """
         entry = self._lookup(name) or self._lookup(name + ".abi0")
         if entry is not None:
-            return entry[0]
+            return entry[0] + self.bias
         if ".symtab" in self._sections:
             return None
         return self._stripped_symbols.get(name) if name in _RECOVERABLE else self._function_entry(name)
@@ -228,7 +252,7 @@ class GoBinary:
     @cached_property
     def _stripped_symbols(self) -> dict[str, int | None]:
         pclntab = self._pclntab_section
-        md = None if pclntab is None else find_firstmoduledata(self, int(pclntab["sh_addr"]))
+        md = None if pclntab is None else find_firstmoduledata(self, int(pclntab["sh_addr"]) + self.bias)
         return {"runtime.firstmoduledata": md, "runtime.allgs": find_allgs(self, self.pclntab)}
 
     def symbol_size(self, name: str) -> int | None:
@@ -241,7 +265,14 @@ class GoBinary:
         return self._map[offset : offset + size]
 
     def read(self, address: int, size: int) -> bytes:
-        """``size`` bytes of the file's image at virtual ``address`` (zeros in ``.bss``)."""
+        """``size`` bytes of the image at runtime ``address`` as the program starts with them
+        (zeros in ``.bss``; a PIE's pointers relocated, :mod:`gocall.binary.pie`)."""
+        linked = address - self.bias
+        data = self._read_linked(linked, size)
+        return self._relocations.apply(data, linked, self.bias) if self.bias else data
+
+    def _read_linked(self, address: int, size: int) -> bytes:
+        """The file's bytes at linked ``address`` (pointers as linked)."""
         for section in self._sections.values():
             start = section["sh_addr"]
             if start and start <= address and address + size <= start + section["sh_size"]:
@@ -249,7 +280,12 @@ class GoBinary:
                     return bytes(size)
                 off = section["sh_offset"] + address - start
                 return self._map[off : off + size]
-        raise BinaryError(f"address {address:#x}+{size} is not inside one section of {self.path}")
+        raise BinaryError(f"address {address + self.bias:#x}+{size} is not inside one section of {self.path}")
+
+    @cached_property
+    def _relocations(self) -> Relocations:
+        return Relocations(section.data() for section in self._section_list
+                           if section["sh_type"] == _SHT_RELA and section["sh_flags"] & _SHF_ALLOC)
 
     # --- build info and version ---
 
@@ -286,14 +322,19 @@ class GoBinary:
 
     # --- code ---
 
-    @cached_property
+    @property
     def text_start(self) -> int:
         """Address pclntab entry offsets are relative to (``moduledata.text``).
 
         ``runtime.text`` if there is a symbol table; else ``pcHeader.textStart`` (0 from Go
         1.26); else ``firstmoduledata.text`` from ``.go.module`` (1.26+); else the ``.text``
         section, which is wrong for externally linked binaries whose ``.text`` starts with C code.
+        All as linked (the file's values), plus the bias: the runtime's ``moduledata.text``.
         """
+        return self._linked_text_start + self.bias
+
+    @cached_property
+    def _linked_text_start(self) -> int:
         entry = self._lookup("runtime.text")  # not symbol(): its stripped fallback needs pclntab
         if entry is not None:
             return entry[0]
@@ -317,7 +358,7 @@ class GoBinary:
         start, end = self._lookup("runtime.pclntab"), self._lookup("runtime.epclntab")
         if start is None or end is None:
             raise NotGoBinary(f"{self.path} has no pclntab")
-        return self.read(start[0], end[0] - start[0])
+        return self._read_linked(start[0], end[0] - start[0])
 
     @cached_property
     def _pclntab_header_text(self) -> int:
@@ -342,7 +383,7 @@ class GoBinary:
         if self.dwarf is None:
             return None
         func = self.pclntab.func_by_name(name)
-        return self.dwarf.function_signature(name, None if func is None else func.entry)
+        return self.dwarf.function_signature(name, None if func is None else func.entry - self.bias)
 
     def runtime_type(self, name: str, kind: int, md_types: int) -> int | None:
         """Offset from ``moduledata.types`` of the type descriptor named ``name`` (of abi.Kind
@@ -351,12 +392,13 @@ class GoBinary:
         md = self.symbol("runtime.firstmoduledata")
         if md is None:
             return None
-        (types,) = struct.unpack("<Q", self.read(md + md_types, 8))
+        # As linked: find_rtype reads names and offsets, which no relocation touches.
+        (types,) = struct.unpack("<Q", self._read_linked(md - self.bias + md_types, 8))
         section = next((sec for sec in self._sections.values()
                         if sec["sh_addr"] <= types < sec["sh_addr"] + sec["sh_size"]), None)
         if section is None:
             return None
-        return find_rtype(self.read(types, section["sh_addr"] + section["sh_size"] - types), name, kind)
+        return find_rtype(self._read_linked(types, section["sh_addr"] + section["sh_size"] - types), name, kind)
 
     @cached_property
     def _declared(self) -> dict[str, Signature]:
@@ -370,4 +412,4 @@ class GoBinary:
         notes: dict[str, bytes] = {name: self._sections[name].data() for name in (".note.go.buildid", ".note.gnu.build-id")
                  if name in self._sections}
         key = build_id(notes)
-        return Dwarf(lambda: self.elf, self._sections, None if key is None else IndexCache(key))
+        return Dwarf(lambda: self.elf, self._sections, None if key is None else IndexCache(key), self.bias)

@@ -93,11 +93,12 @@ def line_sites(binary: GoBinary, file: str, line: int) -> list[Site]:
                 lines_with_code.add(s.line)
                 if s.line != line:
                     continue
-                func = tab.func_for_pc(s.address)
+                address = s.address + binary.bias  # DWARF's addresses are as linked (a PIE's are moved)
+                func = tab.func_for_pc(address)
                 if func is None:
                     continue
-                if func.name not in found or s.address < found[func.name].pc:
-                    found[func.name] = Site(s.address, func.name, path, line)
+                if func.name not in found or address < found[func.name].pc:
+                    found[func.name] = Site(address, func.name, path, line)
     if not found:
         if not matched_file:
             raise SymbolNotFound(f"no file {file} in the binary",

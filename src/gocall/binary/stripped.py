@@ -38,6 +38,11 @@ _OPCODES = frozenset({0x89, 0x8B, 0x8D})  # MOV r/m,r; MOV r,r/m; LEA
 
 
 class _Sections(Protocol):
+    """Section contents as in the file (pointers as linked) at runtime addresses: the
+    pointers searched for are taken back to linked values with ``bias`` (binary/pie.py)."""
+
+    bias: int
+
     def section_data(self, name: str) -> bytes | None: ...
 
     def section_address(self, name: str) -> int | None: ...
@@ -45,7 +50,7 @@ class _Sections(Protocol):
 
 def find_firstmoduledata(binary: _Sections, pclntab_address: int) -> int | None:
     """Address of ``runtime.firstmoduledata``: the word that holds ``pclntab_address``."""
-    needle = struct.pack("<Q", pclntab_address)
+    needle = struct.pack("<Q", pclntab_address - binary.bias)
     for name in _MODULEDATA_SECTIONS:
         data, base = binary.section_data(name), binary.section_address(name)
         if data is None or base is None:
@@ -68,9 +73,10 @@ def find_wait_reason_strings(binary: _Sections) -> int | None:
     text = b"GC assist marking"
     at = rodata.find(text)
     while at >= 0:
-        pos = data.find(struct.pack("<QQ", rodata_base + at, len(text)))
+        header = struct.pack("<QQ", rodata_base - binary.bias + at, len(text))
+        pos = data.find(header)
         while pos >= 0 and pos % 8:
-            pos = data.find(struct.pack("<QQ", rodata_base + at, len(text)), pos + 1)
+            pos = data.find(header, pos + 1)
         if pos >= 16:
             return data_base + pos - 16
         at = rodata.find(text, at + 1)

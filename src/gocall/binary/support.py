@@ -6,9 +6,9 @@ One place decides, from the file alone, so that ``gocall info`` reports exactly 
 * **release**: pclntab formats of Go 1.18+ are read (pclntab.py); runtime layouts are
   tabled for 1.19 and 1.21-1.27 and read from DWARF for other 1.18+ releases
   (runtime/layouts.py). Older binaries are refused when their pclntab is opened.
-* **PIE** (``-buildmode=pie``, ``ET_DYN``): the image is loaded at a random base and every
-  address in the file would need that bias; gocall reads addresses as linked, so it
-  refuses rather than reading the wrong memory.
+* **PIE** (``-buildmode=pie``, ``ET_DYN``): the image is loaded at a random base; the
+  binary layer adds that load bias to every address it hands out (binary/pie.py), so
+  calls work as in any other build; supported, reported.
 * **cgo** and **-race**: debugCallV2 works the same (the injected call runs on a new
   goroutine on a Go stack); supported, reported.
 * **no DWARF** (``-w``): functions still have entries and frame sizes (pclntab); their
@@ -42,9 +42,6 @@ class Support:
     @property
     def refusal(self) -> str | None:
         """Why calls cannot be made into this binary, or None if they can."""
-        if self.pie:
-            return ("it is a position-independent executable (-buildmode=pie): gocall reads addresses "
-                    "as linked and does not relocate them yet")
         if not self.debug_call:
             return "runtime.debugCallV2 is not in it (built by Go < 1.17, or not for amd64)"
         return None
@@ -56,7 +53,8 @@ class Support:
         out.append("signatures from DWARF" if self.dwarf else "declared signatures only (no DWARF)")
         out.append("symbols" if self.symtab else "no symbol table (runtime variables recovered)")
         out.append("pinned arguments (debugPinnerV1)" if self.debug_pinner else "no debugPinnerV1 (Go < 1.23)")
-        out += [name for name, on in (("cgo", self.cgo), ("race detector", self.race)) if on]
+        out += [name for name, on in (("position-independent (PIE)", self.pie), ("cgo", self.cgo),
+                                      ("race detector", self.race)) if on]
         return out
 
 
@@ -82,6 +80,5 @@ def check_callable(binary: GoBinary) -> Support:
     support = assess(binary)
     if support.refusal is not None:
         raise UnsupportedBinary(f"cannot call into {binary.path}: {support.refusal}",
-                                hint="rebuild without -buildmode=pie (the default on linux/amd64)"
-                                if support.pie else "rebuild it with Go 1.19 or later for linux/amd64")
+                                hint="rebuild it with Go 1.19 or later for linux/amd64")
     return support

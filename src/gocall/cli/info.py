@@ -90,7 +90,7 @@ def _print(console: Console, d: dict[str, Any]) -> None:
 def info(target: str, as_json: bool) -> None:
     """Describe a Go binary (or the executable of process PID): Go version, module and
     build settings, number of functions, what gocall can do with it (calls, DWARF or
-    declared signatures, debugPinnerV1, cgo, race, PIE refusal) and how big its runtime
+    declared signatures, debugPinnerV1, PIE, cgo, race) and how big its runtime
     metadata is (pclntab, pc-value tables and funcdata by kind, DWARF).
 
     \b

@@ -85,6 +85,7 @@ class Scopes:
     def variables(self, frame: Frame) -> list[Variable]:
         """The frame's variables visible at its PC, innermost scope first, parameters in order."""
         pc = frame.pc if frame.trap or frame.pc == frame.func.entry else frame.pc - 1
+        pc -= self.binary.bias  # DWARF's PCs are as linked; a loaded PIE's are moved (binary/pie.py)
         key = (frame.function, pc)
         cached = self._variables.get(key)
         if cached is not None:
