@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from harness import FIXTURES
 
 import gocall
 from gocall import GoPanic
@@ -81,6 +82,22 @@ def test_breakpoint_and_locals_in_a_pie(build_fixture, start_target) -> None:  #
         assert stop.eval("req.Path") == f"/loop/{req_id}"
         assert stop.eval("Double(req.ID) + 1") == 2 * req_id + 1
     assert target.proc.poll() is None
+
+
+def test_launched_pie_stops_on_a_line(build_fixture) -> None:  # type: ignore[no-untyped-def]
+    """Launched: the bias is known at the exec stop, before the dynamic loader has run;
+    the line's address comes from DWARF's line table, as linked, and is moved."""
+    source = (FIXTURES / "breaks" / "main.go").read_text().splitlines()
+    line = next(n for n, text in enumerate(source, 1) if "// LINE:handle" in text)
+    with gocall.launch([str(build_fixture("breaks", PIE)), "loop"]) as proc:
+        assert proc.binary.bias != 0
+        bp = proc.break_at(f"main.go:{line}")
+        handle = proc.binary.pclntab.func_by_name("main.handle")
+        assert handle is not None and all(pc in handle for pc in bp.pcs)
+        stop = proc.wait(30)
+        assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp and stop.location.endswith(f"main.go:{line})")
+        req_id = stop.eval("req.ID")
+        assert stop.eval("req.Path") == f"/loop/{req_id}"
 
 
 def test_info_reports_a_pie_callable(build_fixture) -> None:  # type: ignore[no-untyped-def]
