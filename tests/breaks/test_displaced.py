@@ -62,3 +62,28 @@ def test_rip_relative_instruction_displaced(build_fixture) -> None:
     assert traced.returncode == 0, traced.stderr
     assert traced.stdout == untraced(binary, "serve", str(N))
 
+
+
+def test_faulting_instruction_displaced(build_fixture) -> None:
+    """The displaced copy of a nil dereference faults at the slot: the program's handler must see
+    the fault at the original instruction (the runtime turns it into a panic, recovered)."""
+    binary = str(build_fixture("breaks"))
+    with GoBinary.open(binary) as b:
+        f = b.pclntab.func_by_name("main.deref")
+        assert f is not None
+        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        cs.detail = True
+        pc = next(int(i.address) for i in cs.disasm(b.read(f.entry, f.end - f.entry), f.entry)
+                  if any(op.type == x86.X86_OP_MEM and op.mem.base not in (x86.X86_REG_RSP, x86.X86_REG_RBP,
+                                                                          x86.X86_REG_RIP, x86.X86_REG_R14)
+                         for op in i.operands))
+    with gocall.launch([binary, "nilcheck", "50"]) as proc:
+        bp = proc.break_at(f"*{pc:#x} if Total == -1")
+        end = proc.wait(120)
+        assert isinstance(end, gocall.Exited) and end.code == 0, end
+        assert bp.tests >= 50
+        slot = proc.debugger.displaced.slot(pc, bytes)
+        assert slot is not None and slot.addr != pc
+    traced = subprocess.run([sys.executable, "-m", "gocall.cli.main", "run", "--break", f"*{pc:#x} if Total == -1",
+                             "--", binary, "nilcheck", "50"], capture_output=True, text=True, timeout=120)
+    assert (traced.returncode, traced.stdout) == (0, "recovered 50\n"), traced.stderr
