@@ -15,10 +15,13 @@ Keeping objects alive until the expression is done:
   and data word in RCX; one ``Unpin`` at the end releases all) only when
   another call runs before its use: an object that goes straight into the
   arguments of the expression's next function call (``f("lit")``, ``g(&T{})``)
-  needs no pin, since it is referenced from the callee's arguments while the
-  callee runs and, with the thread held at a trap before and after, no GC cycle
-  can finish scanning that goroutine's stack without it. That saves the
-  debugPinnerV1, Pin and Unpin calls of the common case.
+  in the same debugCallV2 run (call/protocol.py, chaining) needs no pin. Until
+  that callee starts, the run's goroutine sits in a ptrace stop as _Grunning, so
+  no GC cycle can finish (it must scan that stack, and stop the world); then the
+  callee's arguments reference it, as in any Go call. That saves the
+  debugPinnerV1, Pin and Unpin calls of the common case. Across two runs (a
+  frame too large to chain, or a thread held without chaining) the window
+  between them is runtime code, so the object is pinned as before.
 * Go < 1.23 has no such hook, and nothing else can hold a reference for a
   debugger. gocall relies on the held thread instead: between injected calls
   its goroutine never runs, and an object allocated during a GC cycle is

@@ -410,6 +410,10 @@ class Held:
         """Back to where the thread was found (the end of a chained run)."""
         self._injector.finish()
 
+    def would_chain(self, frame_size: int) -> bool:
+        """Whether a call with this argument frame would run in the debugCallV2 run now open."""
+        return self._injector.would_chain(frame_size)
+
 
 def protocol_entry(binary: GoBinary) -> Entry:
     """debugCallV2's address and the ranges of every function that may trap for us."""

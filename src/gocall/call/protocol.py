@@ -181,7 +181,7 @@ class Injector:
         with ``chain``, only once :meth:`finish` is called (further calls run in between)."""
         run = self._open
         if run is not None:
-            if setup.frame_size <= run.capacity and interrupts.signal is None:
+            if self.would_chain(setup.frame_size):
                 return self._call(run, setup)
             self.finish()
         tid = self.thread.tid
@@ -208,6 +208,11 @@ class Injector:
         if interrupts.signal is not None:
             self.finish()  # resuming untouched runs straight to R12=1: the callee never starts
         return self._call(run, setup)
+
+    def would_chain(self, frame_size: int) -> bool:
+        """Whether :meth:`inject` would start a call with this frame in the run now open."""
+        run = self._open
+        return run is not None and frame_size <= run.capacity and interrupts.signal is None
 
     def _call(self, run: _Run, setup: CallSetup) -> Outcome:
         """Start the callee in the run's frame (R12=0, or R12=1 of the previous call) and see it

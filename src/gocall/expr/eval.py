@@ -117,10 +117,12 @@ class Session:
     def call(self, fn: Fn, images: list[bytes], consumes: bool = False) -> list[bytes]:
         """Inject ``fn`` with argument images; the results' images, or _Panicked. ``consumes``:
         a function of the expression, which takes over the objects its arguments point to
-        (call/alloc.py TargetHeap.before_call); runtime helpers do not."""
-        self.heap.before_call((lambda: {w for p, image in zip(fn.sig.params, images, strict=True)
-                                        for _, w, _ in pointer_words(p.type, image)}) if consumes else None)
+        (call/alloc.py TargetHeap.before_call) if it runs in the same debugCallV2 run as the calls
+        that made them (no GC cycle can end in between); runtime helpers take over nothing."""
         frame, float_results = self.ev.frame(fn)
+        takes = consumes and isinstance(self.held, Held) and self.held.would_chain(frame.size)
+        self.heap.before_call((lambda: {w for p, image in zip(fn.sig.params, images, strict=True)
+                                        for _, w, _ in pointer_words(p.type, image)}) if takes else None)
         ints, floats, stack = abi.place(frame, images)
         setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure, float_results)
         outcome = self._inject(setup)
