@@ -32,7 +32,7 @@ class UnsupportedGo(BinaryError):
 
 
 class UnsupportedBinary(BinaryError):
-    """A Go binary gocall can read but not call into (a PIE, or no debugCallV2); says why."""
+    """A Go binary gocall can read but not call into (no debugCallV2); says why."""
 
 
 class SymbolNotFound(BinaryError):

@@ -340,9 +340,13 @@ class GoBinary:
             return entry[0]
         if self._pclntab_header_text:
             return self._pclntab_header_text
-        module = self.section_data(".go.module")
-        if module is not None and len(module) >= _MODULEDATA_TEXT + 8:
-            (text,) = struct.unpack_from("<Q", module, _MODULEDATA_TEXT)
+        module = self._sections.get(".go.module")
+        if module is not None and module["sh_size"] >= _MODULEDATA_TEXT + 8:
+            address = module["sh_addr"] + _MODULEDATA_TEXT
+            word = self._read_linked(address, 8)
+            if self.header.e_type == ET_DYN:  # in a PIE the word is relocated; the file need not hold it
+                word = self._relocations.apply(word, address, 0)
+            (text,) = struct.unpack("<Q", word)
             if text:
                 return int(text)
         section = self._sections.get(".text")
