@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from gocall.binary.varint import uvarint
 from gocall.errors import NotGoBinary, UnsupportedGo
 
 __all__ = ["BuildInfo", "Module", "parse_buildinfo"]
@@ -47,21 +48,11 @@ class BuildInfo:
     settings: dict[str, str] = field(default_factory=dict)  # "build" lines: -buildmode, GOAMD64, ...
 
 
-def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise NotGoBinary("truncated .go.buildinfo string length")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
 def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
-    n, pos = _uvarint(data, pos)
+    try:
+        n, pos = uvarint(data, pos)
+    except IndexError:
+        raise NotGoBinary("truncated .go.buildinfo string length") from None
     return data[pos : pos + n], pos + n
 
 

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gocall.binary.varint import uvarint
+
 __all__ = ["DebugInfoIndex", "Unit"]
 
 _U32 = struct.Struct("<I")
@@ -79,7 +81,7 @@ class DebugInfoIndex:
     def unit_name(self, unit: Unit) -> str | None:
         """``DW_AT_name`` of the unit's top DIE (its package path), or None when the top DIE
         does not start with an inline name (then ask pyelftools)."""
-        code, pos = _uleb(self.data, unit.top_die)
+        code, pos = uvarint(self.data, unit.top_die)
         if not self._starts_with(unit, code, _NAME):
             return None
         return self.data[pos : self.data.index(b"\0", pos)].decode("utf-8", "replace")
@@ -173,13 +175,3 @@ def _read_units(data: bytes) -> list[Unit]:
         pos = end
     return units
 
-
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7

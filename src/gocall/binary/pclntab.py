@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from gocall.binary.varint import uvarint
 from gocall.errors import BinaryError, UnsupportedGo
 
 __all__ = [
@@ -145,18 +146,6 @@ class PcHeader:
         return cls(magic, min_lc, ptr_size, *rest)
 
 
-def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode one unsigned LEB128 varint (runtime.readvarint); return (value, next pos)."""
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
 def pcvalue(pctab: bytes, off: int, entry: int, targetpc: int, quantum: int = 1) -> int:
     """Value of the pc-value table at ``pctab[off:]`` for ``targetpc`` (runtime.pcvalue).
 
@@ -170,12 +159,12 @@ def pcvalue(pctab: bytes, off: int, entry: int, targetpc: int, quantum: int = 1)
         return -1
     pc, val, pos, first = entry, -1, off, True
     while True:
-        uvdelta, pos = _uvarint(pctab, pos)
+        uvdelta, pos = uvarint(pctab, pos)
         if uvdelta == 0 and not first:
             return -1
         first = False
         val += -(uvdelta >> 1) - 1 if uvdelta & 1 else uvdelta >> 1
-        pcdelta, pos = _uvarint(pctab, pos)
+        pcdelta, pos = uvarint(pctab, pos)
         pc += pcdelta * quantum
         if targetpc < pc:
             return val
