@@ -24,6 +24,7 @@ from functools import cached_property
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.locationlists import LocationParser
+from elftools.dwarf.ranges import BaseAddressEntry
 
 from ..binary import GoBinary
 from ..binary.dwarf import package_of
@@ -227,8 +228,8 @@ def _holds(die: DIE, pc: int) -> bool:
         return False
     base_attr = die.cu.get_top_DIE().attributes.get("DW_AT_low_pc")
     base = base_attr.value if base_attr is not None else 0
-    for entry in rl.get_range_list_at_offset(ranges.value, cu=die.cu):
-        if hasattr(entry, "base_address"):
+    for entry in rl.get_range_list_at_offset(ranges.value, cu=die.cu):  # type: ignore[arg-type]  # Go writes no type units
+        if isinstance(entry, BaseAddressEntry):
             base = entry.base_address
             continue
         lo, hi = (entry.begin_offset, entry.end_offset) if getattr(entry, "is_absolute", False) else \

@@ -101,7 +101,7 @@ class RuntimeTypes:
     def _convert(self, rtype: int) -> GoType:
         rt = self.read(rtype)
         if self.dwarf is not None:
-            t = self.dwarf.type_named(rt.name)
+            t: GoType | None = self.dwarf.type_named(rt.name)
             if t is not None and t.kind == rt.kind:
                 return t
         if rt.kind in _BASIC:
