@@ -78,7 +78,6 @@ _FRAMES_CACHED = 1024  # innermost frames kept by (PC, SP): a hot breakpoint see
 _STEP_OUT_MAX = 16
 _INSN_MAX = 15  # bytes of the longest x86 instruction
 _POLL_INTERRUPTS = 0.1  # seconds between looks for a held SIGINT/SIGTERM while hits keep coming
-_CALLEE_STAYS = (1, 21)  # from Go 1.21 a callee returns on the thread it was injected on (LockOSThread)
 
 
 @dataclass
@@ -493,16 +492,13 @@ class Debugger:
         All-stop (the default): the other threads are its group, resumed while a call runs
         and stopped again after (the engine's stop-the-world mode), our INT3s lifted
         meanwhile. Non-stop (after :meth:`release_others`): the other threads run untraced
-        throughout, as for any gocall call; on Go < 1.21 they are traced (not stopped) while
-        the calls run, since the callee may come back on any of them."""
+        throughout, as for any gocall call (on Go < 1.21 too: the engine locks the call's
+        goroutine to this thread, call/lock.py)."""
         proc, tracee = self.proc, self.tracee
         regs = ptrace.getregs(stop.thread.tid)
         verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
         group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
-        if self.nonstop:
-            if proc.binary.go_version_tuple[:2] < _CALLEE_STAYS:
-                group.seize_all()
-        else:
+        if not self.nonstop:
             group.threads = {tid: t for tid, t in tracee.threads.items() if t is not stop.thread}
         saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not self.nonstop
         try:
@@ -514,7 +510,7 @@ class Debugger:
             yield held
         finally:
             tracee.breaks.resume()
-            # A Go 1.19 callee may have come back on another thread, which now holds the goroutine;
+            # The thread that holds the goroutine now (the engine keeps a callee on it: call/lock.py);
             # threads the runtime started during the calls were adopted by the group.
             stop.thread = held.thread
             group.threads.pop(stop.thread.tid, None)

@@ -46,7 +46,6 @@ def test_roots_during_injected_call_show_both_conservative_frames(runtime_target
             roots = proc.roots(caller.goid)
             stack = [fr.function for fr in proc.stack(callee.goid)]
             spin_item = proc.mem.u64(proc.binary.symbol("main.SpinItem"))
-            go119 = proc.binary.go_version_tuple[:2] == (1, 19)
         modes = [(r.frame.function, r.mode) for r in roots]
         names = [name for name, _ in modes]
         v2 = names.index("runtime.debugCallV2")
@@ -68,9 +67,5 @@ def test_roots_during_injected_call_show_both_conservative_frames(runtime_target
     finally:
         os.kill(runtime_target.pid, signal.SIGUSR2)
         out, err = call.communicate(timeout=300)
-    if go119:
-        # Go 1.19 lets the callee's goroutine migrate when it blocks (facts sheet 1.7), so its
-        # return trap may hit an untraced thread: the call engine does not follow that yet.
-        return
     assert call.returncode == 0, err + runtime_target.target.stderr()[:3000]
     assert out.strip() == "2"
