@@ -79,6 +79,10 @@ class Thread:
             if self._is_event_stop(status):
                 break
             if self._clone_event(status):
+                # Entering any ptrace-stop clears a pending PTRACE_INTERRUPT (kernel/signal.c
+                # ptrace_stop: "any trap clears pending STOP trap"), and a clone event stop is
+                # entered from the syscall, not from get_signal where the interrupt is taken first.
+                ptrace.interrupt(self.tid)
                 continue
             sig = os.WSTOPSIG(status)
             if self._ours(sig):
