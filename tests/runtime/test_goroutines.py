@@ -25,7 +25,20 @@ def _theirs(frames: list[GoFrame]) -> list[tuple]:
 
 
 def test_goroutines_match_runtime_stack(runtime_target_any) -> None:
-    runtime_target = runtime_target_any
+    """Every goroutine that stays put between the two reads matches runtime.Stack's dump; on a
+    loaded machine more of them are caught moving, so up to 5 snapshots are taken until 7 were
+    compared (each comparison is exact)."""
+    for _ in range(5):
+        checked, states = _compare_with_runtime_stack(runtime_target_any)
+        if checked >= 7:
+            break
+    assert {"chan receive", "select", "sleep", "syscall"} <= states
+    assert states & {"semacquire", "sync.Mutex.Lock"}  # the mutex wait's wording changed in 1.24
+    assert checked >= 7
+
+
+def _compare_with_runtime_stack(runtime_target) -> tuple[int, set[str]]:  # type: ignore[no-untyped-def]
+    """(goroutines compared, wait states seen) in one snapshot of each side."""
     dump = parse(runtime_target.runtime_stack())
     with gocall.attach(runtime_target.pid) as proc:
         infos = {i.goroutine.goid: i for i in proc.goroutines()}
@@ -49,10 +62,7 @@ def test_goroutines_match_runtime_stack(runtime_target_any) -> None:
             assert created == (theirs.created_by.function, theirs.created_by.file, theirs.created_by.line,
                                theirs.created_by.offset)
         checked += 1
-    states = {i.goroutine.header for i in infos.values()}
-    assert {"chan receive", "select", "sleep", "syscall"} <= states
-    assert states & {"semacquire", "sync.Mutex.Lock"}  # the mutex wait's wording changed in 1.24
-    assert checked >= 7
+    return checked, {i.goroutine.header for i in infos.values()}
 
 
 def test_running_goroutine_has_thread_and_location(runtime_target) -> None:
