@@ -146,6 +146,19 @@ class Stop:
         sf = self.source
         return f"{self.regs.rip:#x}" if sf is None else f"{sf.function} ({sf.file}:{sf.line})"
 
+    @property
+    def where(self) -> str:
+        """``goroutine 7 at main.handle (main.go:68)``, and why the condition could not be evaluated."""
+        text = f"goroutine {self.goroutine} at {self.location}"
+        return text + (f" ({self.condition_error})" if self.condition_error else "")
+
+    def to_json(self, evaluations: list[Evaluation]) -> dict[str, Any]:
+        """The stop and what was evaluated there, as ``gocall run``/``gocall call --break`` print it with --json."""
+        return {"goroutine": self.goroutine, "location": self.location,
+                "breakpoint": self.breakpoint.location if self.breakpoint else None,
+                "condition_error": self.condition_error,
+                "evaluations": [ev.to_json() for ev in evaluations]}  # fmt: skip
+
     def evaluate(self, expr: str, frame: int = 0, unsafe: bool = False) -> Evaluation:
         """Evaluate ``expr`` (or ``x = expr``) in frame ``frame`` (0: innermost): its parameters and
         locals, then package members. Errors in the expression are in the Evaluation."""

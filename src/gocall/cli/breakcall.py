@@ -81,13 +81,9 @@ def _tests(bps: list[Breakpoint]) -> int:
 
 def _report(console: Console, stop: Stop, evaluations: list[Evaluation], as_json: bool) -> None:
     if as_json:
-        console.json({"goroutine": stop.goroutine, "location": stop.location,
-                      "breakpoint": stop.breakpoint.location if stop.breakpoint else None,
-                      "condition_error": stop.condition_error,
-                      "evaluations": [ev.to_json() for ev in evaluations]})
+        console.json(stop.to_json(evaluations))
         return
-    console.note(f"hit: goroutine {stop.goroutine} at {stop.location}"
-                 + (f" ({stop.condition_error})" if stop.condition_error else ""))
+    console.note(f"hit: {stop.where}")
     many = len(evaluations) > 1
     for ev in evaluations:
         if ev.error is not None:

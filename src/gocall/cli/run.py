@@ -54,13 +54,9 @@ def run(breaks: tuple[str, ...], exprs: tuple[str, ...], frame: int, count: int,
                     continue  # the breakpoints are gone; runtime.Breakpoint() calls run on unreported
                 evaluations = [event.evaluate(e, frame, unsafe) for e in exprs]
                 if as_json:
-                    console.json({"goroutine": event.goroutine, "location": event.location,
-                                  "breakpoint": event.breakpoint.location if event.breakpoint else None,
-                                  "condition_error": event.condition_error,
-                                  "evaluations": [ev.to_json() for ev in evaluations]})
+                    console.json(event.to_json(evaluations))
                 else:
-                    console.error(f"stop {stops}: goroutine {event.goroutine} at {event.location}"
-                                  + (f" ({event.condition_error})" if event.condition_error else ""))
+                    console.error(f"stop {stops}: {event.where}")
                     for ev in evaluations:
                         if ev.error is not None:
                             console.error(f"  {ev.expr}: {ev.error}")
