@@ -16,6 +16,7 @@ import contextlib
 import struct
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..binary import GoBinary
@@ -100,7 +101,7 @@ class Session:
         self.scope = scope
         self._stack: contextlib.ExitStack = contextlib.ExitStack()
         self.calls = 0
-        self.heap = TargetHeap(self.runtime_call, ev.mem.write, ev.pin_support())
+        self.heap = TargetHeap(self.runtime_call, ev.mem.write, ev.pin_support)
 
     def thread(self) -> Held:
         if self.held is None:
@@ -165,7 +166,6 @@ class Evaluator:
         # Calls of package functions with constant arguments, resolved once (expr/build.py _call).
         self.call_plans: dict[Call, tuple[Fn, list[bytes]]] = {}
         self._runtime_types: RuntimeTypes | None = None
-        self._pin: tuple[PinSupport | None] | None = None
 
     def remember_plan(self, call: Call, fn: Fn, images: list[bytes]) -> None:
         if len(self.call_plans) >= _MAX_PLANS:
@@ -180,14 +180,12 @@ class Evaluator:
                                                MapReader(self.mem, self.binary.dwarf))
         return self._runtime_types
 
+    @cached_property
     def pin_support(self) -> PinSupport | None:
         """How objects are pinned in this binary (call/alloc.py); looked up once."""
-        if self._pin is None:
-            pointer = self.names.type("unsafe.Pointer")
-            off = self.names.runtime_type(pointer) if pointer is not None else None
-            self._pin = (pin_support(self.binary.pclntab.func_by_name,
-                                     None if off is None else self.runtime_types.rtype_addr(off)),)
-        return self._pin[0]
+        pointer = self.names.type("unsafe.Pointer")
+        off = self.names.runtime_type(pointer) if pointer is not None else None
+        return pin_support(self.binary.pclntab.func_by_name, None if off is None else self.runtime_types.rtype_addr(off))
 
     def decoder(self) -> Decoder:
         return Decoder(self.mem, self.runtime_types)
