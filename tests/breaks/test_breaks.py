@@ -102,6 +102,16 @@ def test_condition_calls_a_function(build_fixture) -> None:
         assert isinstance(end, gocall.Exited) and end.code == 0
 
 
+def test_exit_while_threads_are_cloned_is_seen(build_fixture) -> None:
+    """A thread cloned as the program calls exit_group is traced by us, but its creator's clone
+    event is never reported: unless it is found and reaped, the process's end never comes."""
+    binary = str(build_fixture("breaks", DEBUG))
+    for _ in range(40):
+        with gocall.launch([binary, "churnexit"]) as proc:
+            end = proc.wait(30)
+            assert isinstance(end, gocall.Exited) and end.code == 5, end
+
+
 def test_cli_run_keeps_output_and_exit_status(build_fixture) -> None:
     binary = str(build_fixture("breaks"))
     plain = subprocess.run([binary, "exit", "5", "x"], input="line\n", capture_output=True, text=True, timeout=60)

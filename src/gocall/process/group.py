@@ -13,12 +13,11 @@ A thread that exits meanwhile is dropped; the process exiting is an error.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
 from . import breakpoints, ptrace
-from .threads import Thread, TrapStop, exiting, thread_ids
+from .threads import Thread, TrapStop, exiting, thread_ids, traced_by_us
 from .waiting import waitany
 
 log = logging.getLogger("gocall.ptrace")
@@ -145,20 +144,12 @@ def detach_strays(pid: int, keep: Sequence[int] = ()) -> None:
     would sit stopped for ever, holding its P, and the next stop-the-world (a GC) would
     wait for it for ever. The kernel says who traces each thread (TracerPid).
     """
-    me = os.getpid()
     try:
         tids = thread_ids(pid)
     except TargetExited:
         return  # nothing left to detach; the caller's own error says what happened
     for tid in tids:
-        if tid in keep:
-            continue
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                tracer = next((int(line.split()[1]) for line in f if line.startswith("TracerPid:")), 0)
-        except OSError:
-            continue
-        if tracer == me:
+        if tid not in keep and traced_by_us(pid, tid):
             log.debug("thread %d: a stray of ours (created while traced); detaching it", tid)
             t = Thread(pid, tid)
             t.traced = True

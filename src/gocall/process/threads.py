@@ -266,3 +266,12 @@ def thread_ids(pid: int) -> list[int]:
         tids.remove(pid)
         tids.insert(0, pid)
     return tids
+
+
+def traced_by_us(pid: int, tid: int) -> bool:
+    """Whether this process is ``tid``'s tracer (TracerPid in /proc/.../status)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("TracerPid:")), 0) == os.getpid()
+    except OSError:
+        return False

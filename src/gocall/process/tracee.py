@@ -27,7 +27,7 @@ from .ptrace import WALL
 from .memory import Memory
 from .regs import user_regs_struct
 from .swbreak import SoftwareBreakpoints, Trap
-from .threads import Thread, thread_ids
+from .threads import Thread, thread_ids, traced_by_us
 from .waiting import _Nap, interrupts
 
 log = logging.getLogger("gocall.ptrace")
@@ -35,6 +35,7 @@ log = logging.getLogger("gocall.ptrace")
 SI_KERNEL = 0x80  # si_code of the SIGTRAP an INT3 raises (x86 do_int3 -> force_sig)
 _STOP_TIMEOUT = 5.0
 _FIRST_NAP = 0.0005  # waiting._Nap's first cap: SIGCHLD may go to another thread of ours, so naps are short
+_STRAY_SCAN = 0.05  # seconds between looks in /proc/PID/task for threads no clone event announced
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Tracee:
         self.launched = launched
         self.exited: Exited | None = None
         self._pending: list[Trapped] = []  # INT3 stops collected while stopping every thread
+        self._next_stray_scan = 0.0
 
     @classmethod
     def launched_at_exec(cls, pid: int) -> Tracee:
@@ -196,7 +198,35 @@ class Tracee:
                 continue
             if got == tid:
                 return tid, status
+        if tids is None and self._adopt_strays():
+            return self._poll()
         return None
+
+    def _adopt_strays(self) -> bool:
+        """Take in threads of the process that no clone event announced; True if any.
+
+        PTRACE_O_TRACECLONE traces a new thread from its first instruction, but its
+        creator's clone event stop is skipped when a fatal signal is already pending: a
+        thread cloned just as the program calls exit_group is ours, unannounced. Once it has
+        exited it is a zombie only its tracer can reap, and the kernel reports the group
+        leader's exit only after that (kernel/exit.c delay_group_leader): without this look
+        in /proc/PID/task, the end of the process would never be seen (a hang in
+        ``gocall run`` of a program calling os.Exit while the runtime started an M)."""
+        now = time.monotonic()
+        if now < self._next_stray_scan or self.exited is not None:
+            return False
+        self._next_stray_scan = now + _STRAY_SCAN
+        try:
+            tids = thread_ids(self.pid)
+        except TargetExited:
+            return False
+        new = [tid for tid in tids if tid not in self.threads and traced_by_us(self.pid, tid)]
+        for tid in new:
+            log.debug("thread %d: traced without a clone event; adopted", tid)
+            t = Thread(self.pid, tid)
+            t.traced = True
+            self.threads[tid] = t
+        return bool(new)
 
     def _handle(self, tid: int, status: int, stopping: bool = False) -> Trapped | Exited | None:
         t = self.threads.get(tid)
@@ -210,9 +240,11 @@ class Tracee:
             return None
         event, sig = status >> 16, os.WSTOPSIG(status)
         if event == ptrace.PTRACE_EVENT_CLONE:
-            child = Thread(self.pid, ptrace.geteventmsg(tid))
-            child.traced = True
-            self.threads[child.tid] = child
+            child_tid = ptrace.geteventmsg(tid)
+            if child_tid not in self.threads:  # else adopted already (see _adopt_strays)
+                child = Thread(self.pid, child_tid)
+                child.traced = True
+                self.threads[child_tid] = child
             self._cont(t, 0)
             return None
         if event == ptrace.PTRACE_EVENT_STOP:
