@@ -163,7 +163,7 @@ class Evaluator:
         self.names = Names(binary)
         self._runtime_fns: dict[str, Fn] = {}
         self._frames: dict[int, tuple[object, str, abi.Frame, bool]] = {}  # id(sig) -> (sig, name, frame, floats)
-        # Calls of package functions with constant arguments, resolved once (expr/build.py _call).
+        # Calls of package functions with constant arguments, resolved once (expr/calls.py ``call``).
         self.call_plans: dict[Call, tuple[Fn, list[bytes]]] = {}
         self._runtime_types: RuntimeTypes | None = None
 
