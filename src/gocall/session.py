@@ -11,6 +11,7 @@ stopped, and only while one call runs; between calls the process runs untraced.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,21 @@ class Process:
         text = f"{func}({', '.join(repr(a) for a in args)})"
         tree = Call(Name(func), tuple(Const(a, repr(a)) for a in args), text)
         return self.evaluator.evaluate(tree, text).python_value
+
+    def batch(self, linger: float = 0.001) -> AbstractContextManager[object]:
+        """Keep the calling thread traced across a burst of calls: ``with proc.batch(): ...``.
+
+        After each call the thread stays stopped for at most ``linger`` seconds, so that the
+        next call skips seizing, interrupting, checking and detaching it; then it runs on,
+        still traced, every signal it gets handed over at once (a seized thread left in a
+        signal stop would hold its P and block the program's next GC). The price: the
+        goroutine the calls run on, and a stop-the-world, may wait up to ``linger`` (plus
+        however late Python runs a signal handler) between calls. Leaving the block, also
+        through an exception, detaches the thread. Only on the main thread (Python runs
+        signal handlers there); elsewhere, and when the program's own SIGALRM or real-time
+        timer is in use, each call seizes and detaches as outside a batch. See
+        :mod:`gocall.call.batch`."""
+        return self.engine.batch(linger)
 
     def declare(self, signature: str) -> None:
         """Declare a function's signature for a binary without DWARF (``-ldflags=-w``):

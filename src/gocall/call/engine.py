@@ -18,6 +18,8 @@ runs, caught at its next return into user code when it is parked or runnable
 (the route the debugCallV2 comment in runtime/asm_amd64.s gives for _Grunnable).
 
 Non-stop by default: only the thread that runs the call is ever stopped.
+In a batch (``batch()``, call/batch.py) the last call's thread is kept traced
+and the next call starts there when it still may.
 ``stop_the_world`` stops every thread whenever that one is stopped (Delve).
 """
 
@@ -42,6 +44,7 @@ from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout, wrap_locks_thread
 from .advance import Advanced, advance, where_next
+from .batch import Batch
 from .protocol import CallSetup, Entry, Injector, Outcome
 
 log = logging.getLogger("gocall.call")
@@ -103,6 +106,7 @@ class CallEngine:
         self.protocol_hook: Callable[[str], None] | None = None  # tests: called at each protocol step
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
+        self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
 
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
@@ -118,35 +122,73 @@ class CallEngine:
                     log.debug("refused at %s (%s); trying again", held.site.function, e.reason)
 
     @contextlib.contextmanager
+    def batch(self, linger: float = 0.001) -> Iterator[Batch]:
+        """Keep the last call's thread traced until the block ends (call/batch.py); nested
+        blocks share the outer one."""
+        if self._batch is not None:
+            yield self._batch
+            return
+        batch = Batch(self.pid, self.mem, self.layout, self.binary.pclntab, linger)
+        self._batch = batch if batch.active else None
+        try:
+            yield batch
+        finally:
+            self._batch = None
+            batch.close()
+
+    @contextlib.contextmanager
     def hold(self, deadline: float | None = None) -> Iterator[Held]:
         """One thread stopped at an injection site for several calls (an expression's
         nested calls); released, registers as found, when the block ends."""
         with signals_held():
             deadline = deadline or time.monotonic() + self.timeout
-            thread, found = self._find_goroutine(deadline) if self.goroutine is not None else self._find_any(deadline)
+            batch = self._batch if self._batch is not None and not self.stop_the_world else None
+            kept = batch.take() if batch is not None else None
+            xstate = None
+            if kept is not None and self._wanted(kept[1]):
+                thread, found, xstate = kept
+            else:
+                if kept is not None:
+                    kept[0].detach()
+                thread, found = self._find_goroutine(deadline) if self.goroutine is not None else self._find_any(deadline)
             others = None
             held: Held | None = None
+            done = False
             try:
                 if self.stop_the_world:
                     others = ThreadGroup(self.pid, exclude=[thread.tid])
                     others.seize_all()
                     others.stop_all()
-                held = Held(self, thread, found, others, chain=True)
+                held = Held(self, thread, found, others, chain=True, xstate=xstate)
                 self.last_site = held.site
                 yield held
+                done = True
             finally:
+                finished = False
                 try:
                     if held is not None:
                         held.finish()
+                        finished = done
                 finally:
                     ours = held.thread if held is not None else thread
                     if others is None:
-                        ours.detach()
+                        restored = held.restored() if held is not None and finished else None
+                        if batch is not None and restored is not None:
+                            batch.keep(ours, Advanced(restored[0], found.verdict, 0, 0), restored[1])
+                        else:
+                            if batch is not None:
+                                batch.drop()
+                            ours.detach()
                     else:
                         # One way out for every thread, so that a dying process is reaped in the order
                         # the kernel needs (ThreadGroup.detach_all).
                         others.threads[ours.tid] = ours
                         others.detach_all()
+
+    def _wanted(self, found: Advanced) -> bool:
+        """Whether a thread a batch kept runs the goroutine asked for (any, or ``goroutine``)."""
+        g = found.verdict.g
+        return self.goroutine is None or (g is not None and g.goid == self.goroutine)
 
     # -- any goroutine ------------------------------------------------------------
 
@@ -381,7 +423,7 @@ class Held:
     """
 
     def __init__(self, engine: CallEngine, thread: Thread, found: Advanced, others: ThreadGroup | None,
-                 chain: bool = False) -> None:  # fmt: skip
+                 chain: bool = False, xstate: bytes | None = None) -> None:  # fmt: skip
         v = found.verdict
         file, line = engine.source_line(found.regs.rip)
         self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops,
@@ -393,7 +435,7 @@ class Held:
         self._injector.stop_others = engine.stop_the_world
         self._injector.hook = engine.protocol_hook
         self._injector.callee_timeout = engine.timeout
-        self._injector.known = (thread.tid, found.regs, None)  # the registers its stop read
+        self._injector.known = (thread.tid, found.regs, xstate)  # the registers its stop read
         self._injector.chain = chain
         if not wrap_locks_thread(engine.binary.go_version_tuple):
             self._injector.lock_layout = engine.layout  # call/lock.py
@@ -409,6 +451,14 @@ class Held:
     def finish(self) -> None:
         """Back to where the thread was found (the end of a chained run)."""
         self._injector.finish()
+
+    def restored(self) -> tuple[user_regs_struct, bytes] | None:
+        """After :meth:`finish`: the registers and XSAVE image the thread was left with, when
+        a call restored them (a batch keeps the thread stopped with them, call/batch.py)."""
+        known = self._injector.known
+        if known is None or known[0] != self.thread.tid or known[2] is None:
+            return None
+        return known[1], known[2]
 
     def would_chain(self, frame_size: int) -> bool:
         """Whether a call with this argument frame would run in the debugCallV2 run now open."""

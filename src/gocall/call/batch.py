@@ -1,0 +1,191 @@
+"""A burst of calls on one thread kept traced between them (``Process.batch()``).
+
+Outside a batch every call seizes a thread, interrupts it, checks it, and detaches
+it at the end: PTRACE_SEIZE, INTERRUPT + a wait, GETREGS, the XSAVE read and
+PTRACE_DETACH are a third of a warm call's ptrace requests. In a batch the thread
+the last call ran on is kept:
+
+* **stopped, for at most ``linger`` seconds** after a call: the call left it
+  exactly as found (call/protocol.py), so the next call starts there with no
+  request at all before debugCallV2 (the registers, XSAVE image and safe-point
+  verdict are still those of the stop);
+* **then running, still seized**: a timer (process/alarm.py) resumes it, and
+  every signal the program gets meanwhile is handed over at once by a SIGCHLD
+  handler. The next call interrupts it and checks it again, as a first look
+  would, without seizing.
+
+Why not simply leave it stopped, or running unwatched: a stopped thread holds
+its P, and a seized thread that gets a signal (the scheduler's SIGURG
+preemption, at every GC) sits in signal-delivery-stop, holding its P too, until
+its tracer sees it; the next stop-the-world waits for that P, so every other
+goroutine of the program would wait for the batch's next call. The bound is
+how long the program may be held: ``linger`` (plus how late a Python signal
+handler runs: between two bytecodes of the main thread, or when a blocking
+call in it is interrupted).
+
+Python runs signal handlers on the main thread only, and ptrace requests must
+come from the tracer thread: a batch entered on another thread keeps nothing
+(every call seizes and detaches as outside a batch). A batch also keeps nothing
+when every real-time signal has a handler already, or for stop-the-world calls
+(the other threads are detached after each call).
+
+On leaving the batch, however it is left (exception, Ctrl-C, the target
+exiting), the kept thread is detached with any signal it was holding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from ..errors import TargetExited
+from ..process import ptrace
+from ..process.alarm import Alarm, free_signal
+from ..process.memory import Memory
+from ..process.threads import Thread
+from ..process.waiting import signals_held
+from ..runtime import safepoint
+from ..runtime.layouts import Layout
+from ..binary.pclntab import Pclntab
+from .advance import Advanced
+
+log = logging.getLogger("gocall.call")
+
+_Handler = Any  # what signal.getsignal returns: a callable, SIG_DFL, SIG_IGN or None
+
+
+class Batch:
+    """The thread kept between the calls of a batch, and the timer and handlers that bound
+    how long the program waits for it. Created by ``CallEngine.batch``."""
+
+    def __init__(self, pid: int, mem: Memory, layout: Layout, pclntab: Pclntab, linger: float) -> None:
+        self.pid = pid
+        self._mem, self._layout, self._pclntab = mem, layout, pclntab
+        self.linger = linger
+        self.thread: Thread | None = None  # kept: stopped (``_found`` valid) or running
+        self._found: Advanced | None = None
+        self._xstate: bytes | None = None
+        self._busy = False  # a call is using the thread: the handlers leave it alone
+        self._alarm: Alarm | None = None
+        self._previous_sigchld: _Handler = None
+        self.active = threading.current_thread() is threading.main_thread() and self._install()
+
+    def _install(self) -> bool:
+        """The timer and the SIGCHLD handler; False (nothing is kept) without a free signal."""
+        signum = free_signal()
+        if signum is None:
+            return False
+        self._alarm = Alarm(signum, self._on_alarm)
+        self._previous_sigchld = signal.signal(signal.SIGCHLD, self._on_child)
+        return True
+
+    # -- the engine's side ----------------------------------------------------------
+
+    def take(self) -> tuple[Thread, Advanced, bytes | None] | None:
+        """The kept thread, stopped at a place a call may be injected: (thread, where, XSAVE
+        image when still known); None when there is none or it is no longer at such a place
+        (it is detached then, and the engine looks as outside a batch)."""
+        self._busy = True
+        thread, self.thread = self.thread, None
+        if thread is None:
+            return None
+        if thread.stopped:
+            assert self._found is not None and self._alarm is not None
+            self._alarm.set(0)
+            return thread, self._found, self._xstate
+        try:
+            regs = thread.stop()
+            verdict = safepoint.check(regs, self._mem, self._layout, self._pclntab)
+        except TargetExited:
+            thread.reap(0)
+            return None
+        except BaseException:
+            thread.detach()
+            raise
+        if not verdict.ok:
+            thread.detach()
+            return None
+        return thread, Advanced(regs, verdict, 0, 0), None
+
+    def keep(self, thread: Thread, found: Advanced, xstate: bytes) -> None:
+        """After a call that left ``thread`` stopped as ``found`` says (registers restored):
+        keep it stopped for ``linger`` seconds."""
+        self.thread, self._found, self._xstate = thread, found, xstate
+        self._busy = False
+        if self.linger > 0 and self._alarm is not None:
+            self._alarm.set(self.linger)
+        else:
+            self._resume()
+
+    def drop(self) -> None:
+        """A call ended without keeping its thread (it was detached): nothing to watch."""
+        self._busy = False
+
+    def close(self) -> None:
+        """Detach the kept thread (with any signal it holds) and put the handlers back."""
+        self._busy = True
+        try:
+            if self._alarm is not None:
+                self._alarm.set(0)
+            thread, self.thread = self.thread, None
+            if thread is not None:
+                with signals_held():
+                    thread.detach()
+        finally:
+            if self._alarm is not None:
+                self._alarm.close()
+                self._alarm = None
+                previous = self._previous_sigchld
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL if previous is None else previous)
+
+    # -- between calls (signal handlers, on the main thread) --------------------------
+
+    def _resume(self) -> None:
+        thread = self.thread
+        if thread is None or not thread.stopped:
+            return
+        self._found = self._xstate = None
+        try:
+            thread.resume()
+        except TargetExited:
+            self.thread = None
+            thread.reap(0)
+
+    def _on_alarm(self) -> None:
+        if not self._busy:
+            self._resume()
+
+    def _on_child(self, signum: int, frame: FrameType | None) -> None:
+        """Hand every signal the running kept thread stopped for over to it at once (a
+        signal-delivery-stop would hold its P until the next call)."""
+        previous = self._previous_sigchld
+        if callable(previous):
+            previous(signum, frame)
+        thread = self.thread
+        if self._busy or thread is None or thread.stopped:
+            return
+        while True:
+            try:
+                tid, status = os.waitpid(thread.tid, os.WNOHANG | ptrace.WALL)
+            except ChildProcessError:
+                self.thread = None  # reaped by someone else: the target is gone
+                return
+            if tid == 0:
+                return
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                thread.traced = False
+                self.thread = None
+                return
+            event = status >> 16
+            sig = 0 if event == ptrace.PTRACE_EVENT_STOP else os.WSTOPSIG(status)
+            log.debug("batch: thread %d stopped for signal %d between calls; delivered", thread.tid, sig)
+            try:
+                ptrace.cont(thread.tid, sig)
+            except TargetExited:
+                thread.reap(0)
+                self.thread = None
+                return

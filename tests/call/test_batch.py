@@ -1,0 +1,114 @@
+"""``Process.batch()``: one thread kept traced across a burst of calls (call/batch.py).
+
+What must hold: calls in a batch give the results they give outside one; the
+kept thread is really left as found (registers, XSAVE) while it waits stopped;
+after ``linger`` it runs on, so the program (its GC included) goes on between
+calls; and however the batch is left, no thread of the target stays traced.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+import gocall
+from gocall.process import ptrace
+
+
+def _traced_by_us(pid: int) -> list[int]:
+    """The target's threads whose TracerPid is this process."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                if any(line.split() == ["TracerPid:", str(os.getpid())] for line in f):
+                    out.append(int(tid))
+        except OSError:
+            pass  # the thread exited meanwhile
+    return out
+
+
+def test_batch_results_match_and_nothing_stays_traced(target):  # type: ignore[no-untyped-def]
+    exprs = {"main.Add(1, 2)": 3, "main.Greet(7)": "hello #7", "main.Multi(3)": (6, False, 3.5, "n=3"),
+             "main.F64(1.25)": 2.5}  # fmt: skip
+    with gocall.attach(target.pid) as proc:
+        outside = {e: proc.eval(e) for e in exprs}
+        assert outside == exprs
+        with proc.batch(linger=10.0) as batch:  # long enough that every call finds the thread stopped
+            for _ in range(20):
+                assert {e: proc.eval(e) for e in exprs} == exprs
+            assert _traced_by_us(target.pid) == [batch.thread.tid]
+        assert _traced_by_us(target.pid) == []
+        assert {e: proc.eval(e) for e in exprs} == exprs
+    target.assert_healthy()
+
+
+def test_kept_thread_waits_exactly_as_found(target):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid) as proc:
+        with proc.batch(linger=10.0) as batch:
+            assert proc.eval("main.Add(40, 2)") == 42
+            thread = batch.thread
+            assert thread is not None and thread.stopped
+            regs, xstate = ptrace.getregs(thread.tid), ptrace.getxstate(thread.tid)
+            assert proc.eval("main.F64(2.5)") == 5.0  # float arguments and results: the X registers
+            assert batch.thread is thread
+            assert ptrace.getregs(thread.tid).as_dict() == regs.as_dict()
+            assert ptrace.getxstate(thread.tid) == xstate
+    target.assert_healthy()
+
+
+def test_program_runs_and_collects_between_calls(target):  # type: ignore[no-untyped-def]
+    """After ``linger`` the thread runs on: the worker's health reports move (its heap keeps
+    changing, so the GC runs, and a stop-the-world needs every P, the kept thread's too)."""
+    with gocall.attach(target.pid) as proc:
+        with proc.batch(linger=0.001) as batch:
+            for i in range(5):
+                assert proc.eval(f"main.CallGC({i + 10})") == (i + 10) * (i + 9) // 2  # runtime.GC() twice
+                target.assert_healthy()  # ~150 ms: the thread was resumed, signals were handed over
+                assert batch.thread is None or not batch.thread.stopped
+            assert proc.eval("main.Add(1, 2)") == 3
+        assert _traced_by_us(target.pid) == []
+    target.assert_healthy()
+
+
+def test_leaving_through_an_exception_detaches(target):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid) as proc:
+        with pytest.raises(ZeroDivisionError), proc.batch(linger=10.0):
+            assert proc.eval("main.Add(1, 2)") == 3
+            assert _traced_by_us(target.pid)
+            1 / 0  # noqa: B018
+        assert _traced_by_us(target.pid) == []
+        with pytest.raises(gocall.GoPanic), proc.batch(linger=0):  # resumed at once: running, seized
+            assert proc.eval("main.Add(1, 2)") == 3
+            proc.eval("main.Boom(1)")
+        assert _traced_by_us(target.pid) == []
+    target.assert_healthy()
+
+
+def test_target_killed_during_a_batch(target):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid) as proc:
+        with proc.batch(linger=10.0):
+            assert proc.eval("main.Add(1, 2)") == 3
+            target.proc.kill()
+            target.proc.wait(5)
+        with pytest.raises(gocall.TargetExited):
+            proc.eval("main.Add(1, 2)")
+
+
+def test_batch_off_the_main_thread_keeps_nothing(target):  # type: ignore[no-untyped-def]
+    seen: list[object] = []
+
+    def run() -> None:
+        with gocall.attach(target.pid) as proc, proc.batch(linger=10.0):
+            seen.append(proc.eval("main.Add(1, 2)"))
+            seen.append(_traced_by_us(target.pid))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert seen == [3, []]
+    time.sleep(0)
+    target.assert_healthy()
