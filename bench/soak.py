@@ -1,9 +1,10 @@
 """Soak: 10,000 calls injected at thousands of different safe PCs of a program that
 allocates hard under GOGC=1 (issue 4, point 6). Not part of CI's default run.
 
-The target is generated (``program()``): 300 distinct loop functions walk freshly
-allocated linked lists, holding the heap pointers only in registers, and the worker
-checks every result against the one computed at start. A lost or stale pointer (a
+The target is generated (``program()``, plus the calls fixture's gcstack.go): 300
+distinct loop functions walk freshly allocated linked lists, holding the heap
+pointers only in registers, and the worker checks every result against the one
+computed at start. A lost or stale pointer (a
 frame or register the GC did not see while a call was injected there) shows up as
 a wrong sum: the program prints CORRUPT. Calls rotate through callees that allocate
 and run runtime.GC() twice (CallGC), grow the stack by ~200 KiB (Recurse), allocate
@@ -22,6 +23,7 @@ import argparse
 import collections
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -42,7 +44,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -57,44 +58,6 @@ var checks, bad int64
 
 //go:noinline
 func Add(a, b int) int { return a + b }
-
-type gcObj struct {
-	v    int
-	next *gcObj
-}
-
-//go:noinline
-func CallGC(n int) int {
-	objs := make([]*gcObj, n)
-	for i := range objs {
-		objs[i] = &gcObj{v: i}
-		if i > 0 {
-			objs[i].next = objs[i-1]
-		}
-	}
-	runtime.GC()
-	runtime.GC()
-	sum := 0
-	for i, o := range objs {
-		if i > 0 && o.next != objs[i-1] {
-			return -1
-		}
-		sum += o.v
-	}
-	return sum
-}
-
-//go:noinline
-func Recurse(depth int) int {
-	var buf [128]int
-	for i := range buf {
-		buf[i] = depth
-	}
-	if depth <= 0 {
-		return 0
-	}
-	return buf[depth%len(buf)] + Recurse(depth-1)
-}
 
 //go:noinline
 func Greet(n int) string { return fmt.Sprintf("hello #%d", n) }
@@ -176,6 +139,8 @@ def generated_target(tc: object) -> Path:
     src.mkdir(exist_ok=True)
     (src / "go.mod").write_text("module soak\n\ngo 1.19\n")
     (src / "main.go").write_text(program())
+    # CallGC and Recurse: the calls fixture's own, so the soak checks what the tests check.
+    shutil.copyfile(FIXTURES / "calls" / "gcstack.go", src / "gcstack.go")
     return tc.build_cached(src, ())  # type: ignore[attr-defined,no-any-return]
 
 
