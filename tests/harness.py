@@ -6,6 +6,13 @@ goroutine runs, then ``health checks=<N> bad=<M>`` every 50 ms, and
 damaged. :class:`Target` collects those lines on a daemon thread so a test can
 inject calls, then ask :meth:`Target.assert_healthy` whether the process
 survived them unharmed.
+
+The fixtures calls, anywhere and values print these lines with the same
+``main.report``; xmm, signals and bench/soak.py's generated target print them
+inline. Each fixture keeps its own copy on purpose: a fixture stays one
+package directory that plain ``go build`` builds (tests copy and build them
+directly), and ``main.report`` stays in main.go, where the CLI tests expect a
+caught reporter to be.
 """
 
 from __future__ import annotations
