@@ -354,6 +354,7 @@ class Builder:
         return t if t is not None else slice_of(elem)
 
     def rtype(self, t: GoType) -> int:
+        """The address of ``t``'s runtime type descriptor (``*_type``) in the target."""
         off = self.names.runtime_type(t)
         if off is None:
             raise SymbolNotFound(f"no runtime type descriptor for {t.name} in the binary",
@@ -377,18 +378,10 @@ class Builder:
         self.escape_check([(t, image, text, "a value stored in the heap")])
         return image
 
-    def integer(self, o: Operand) -> int:
-        if o.type is None:
-            if isinstance(o.const, bool) or not isinstance(o.const, int):
-                raise ExprError(f"invalid argument: index {o.text} must be integer")
-            return o.const
-        if not o.type.is_integer:
-            raise ExprError(f"invalid argument: index {describe(o)} must be integer")
-        return int(self.value(o).value)
-
     # -- values ----------------------------------------------------------------------
 
     def value(self, o: Operand) -> GoValue:
+        """The operand decoded; an untyped constant as a value of its default type."""
         if o.type is None:
             t = self.names.type(default_type_name(o.const)) if o.const is not None else None
             if t is None:
@@ -399,6 +392,16 @@ class Builder:
         if o.image is None:
             return GoValue(o.type, o.const)
         return self.ev.decoder().decode(o.type, o.image)
+
+    def integer(self, o: Operand) -> int:
+        """An index or bound's value: an untyped integer constant or a value of an integer type."""
+        if o.type is None:
+            if isinstance(o.const, bool) or not isinstance(o.const, int):
+                raise ExprError(f"invalid argument: index {o.text} must be integer")
+            return o.const
+        if not o.type.is_integer:
+            raise ExprError(f"invalid argument: index {describe(o)} must be integer")
+        return int(self.value(o).value)
 
     def _error_text(self, o: Operand) -> str | None:
         """``err.Error()`` for a non-nil error value, by an injected call."""
