@@ -20,14 +20,16 @@ from .errors import (
 )
 from typing import TYPE_CHECKING, Any
 
-from .session import Evaluation, Process, attach, launch
-
 if TYPE_CHECKING:
+    from .session import Evaluation, Process, attach, launch
     from .stop import Breakpoint, Exited, Stop
 
-# Breakpoints and stops (stop.py and the tracee it needs) load on first use: `gocall call`
-# never needs them, and every module imported costs a cold start time (bench/cold_attach.py).
-_LAZY = {"Breakpoint": "stop", "Exited": "stop", "Stop": "stop"}
+# Names load on first use: breakpoints and stops (stop.py and the tracee it needs) because
+# `gocall call` never needs them, every module imported costing a cold start time
+# (bench/cold_attach.py); the session too, so that the `gocall` command can set the
+# interpreter up for a short-lived process (gocall.cli.main) before the first heavy import.
+_LAZY = {"Breakpoint": "stop", "Exited": "stop", "Stop": "stop",
+         "Evaluation": "session", "Process": "session", "attach": "session", "launch": "session"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,7 @@ gives exactly the tree tree-sitter gives."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -25,9 +26,56 @@ def test_cli_start_imports_only_what_call_needs() -> None:
 
 
 def test_lazy_names_still_importable() -> None:
-    code = "import gocall; from gocall import Stop, Breakpoint, Exited; print(Stop.__name__, gocall.Breakpoint.__name__)"
+    code = ("import sys, gocall; print('gocall.session' in sys.modules)\n"
+            "from gocall import Stop, Breakpoint, Exited, attach, Process\n"
+            "print(Stop.__name__, gocall.Breakpoint.__name__, attach.__name__, gocall.launch.__name__, Process.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["Stop", "Breakpoint"]
+    assert out.split() == ["False", "Stop", "Breakpoint", "attach", "launch", "Process"]
+
+
+# The console script (pyproject: gocall.cli:main), run as the installed `gocall` runs it.
+_ENTRY = "import sys; from gocall.cli import main; sys.argv[0] = 'gocall'; main()"
+
+
+def _entry(*args: str, before: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", before + _ENTRY, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_console_script_same_as_module(shared_target):  # type: ignore[no-untyped-def]
+    module = [sys.executable, "-m", "gocall.cli.main"]
+    for args in (["--help"], ["call", "--help"], ["call"], ["call", str(shared_target.pid), "main.Add(1, 2)"],
+                 ["call", str(shared_target.pid), "--json", "main.Add(1, 2)", "main.Nope()"]):
+        r, m = _entry(*args), subprocess.run([*module, *args], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, _same(r.stdout)) == (m.returncode, _same(m.stdout)), args
+    assert r.returncode == 1 and "main.Nope is not in the binary" in r.stdout  # the last: JSON flushed on exit 1
+
+
+def _same(out: str) -> object:
+    """``out`` without where each call was made (the goroutine running at that moment)."""
+    if not out.startswith("[{"):
+        return out
+    return [{k: v for k, v in item.items() if k not in ("goroutine", "location")} for item in json.loads(out)]
+
+
+def test_console_script_collects_garbage_in_commands() -> None:
+    # The collector is off only while the modules load: a command's cycles are collected.
+    before = "import gc, atexit; atexit.register(lambda: print('gc on', gc.isenabled(), gc.get_freeze_count() > 0)); "
+    r = _entry("--help", before=before)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "gc on True True"
+
+
+def test_fast_exit_keeps_atexit_and_threads() -> None:
+    # gocall leaves by os._exit after the atexit handlers and a flush; a thread still running
+    # (none of gocall's own) makes it take Python's ordinary exit, which waits for the thread.
+    r = _entry("call", before="import atexit; atexit.register(print, 'atexit ran'); ")
+    assert (r.returncode, r.stdout) == (2, "atexit ran\n") and "Missing argument" in r.stderr
+    thread = ("import sys, threading, time\n"
+              "def late():\n"  # still running when the command is done: it starts its 0.3 s once gocall is loaded
+              "    while 'gocall.cli.main' not in sys.modules: time.sleep(0.01)\n"
+              "    time.sleep(0.3); print('thread done')\n"
+              "threading.Thread(target=late).start()\n")
+    r = _entry("--help", before=thread)
+    assert r.returncode == 0 and "Usage: gocall" in r.stdout and "thread done" in r.stdout.splitlines()
 
 
 @pytest.mark.parametrize("text", [
