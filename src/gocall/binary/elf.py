@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gocall.errors import BinaryError, NotGoBinary
 
@@ -39,8 +38,9 @@ _SHDR_FIELDS = ("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_si
 _CHDR = struct.Struct("<IIQQ")
 
 
-@dataclass(frozen=True)
-class ElfHeader:
+# A NamedTuple, not a dataclass: a frozen dataclass costs ~0.5 ms of every cold start to create
+# (its methods are compiled from source at import), a NamedTuple ~0.1 ms.
+class ElfHeader(NamedTuple):
     e_type: int
     e_machine: int
     e_entry: int
