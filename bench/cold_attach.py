@@ -11,7 +11,9 @@ cmd/go with the call targets overlaid), on one running process:
   ``empty`` with a new, empty index cache each run (``XDG_CACHE_HOME`` of its own:
   a first-ever start, DWARF parsed) and ``warm`` with the cache one earlier run
   filled (binary/cache.py: no DWARF read); and RUNS of the same interpreter only
-  importing the CLI, to split the time;
+  importing the CLI as the ``gocall`` command does (collector off, no teardown at exit:
+  gocall/cli/__init__.py, cli/main.py) and RUNS of it doing nothing (``-c pass``), to
+  split the time;
 - gocall API: ``python -c 'import gocall; gocall.attach(PID).eval(EXPR)'`` (warm
   cache), the same work without the CLI;
 - Delve: RUNS times ``dlv attach PID --headless``, connect, break on main.tick,
@@ -52,6 +54,8 @@ def gocall_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "gocall.cli.main"]
 
 
+# What the `gocall` command loads before parsing its arguments, loaded the way it does.
+_IMPORTS = "import gc, os\ngc.disable()\nimport gocall.cli.main\nos._exit(0)"
 _API = "import sys, gocall\nwith gocall.attach(int(sys.argv[1])) as p: print(p.eval(sys.argv[2]))"
 
 
@@ -71,9 +75,12 @@ def record(out: dict[str, object], key: str, runs: list[Run]) -> None:
 def measure(name: str, runs: int) -> dict[str, object]:
     binary = BINARIES[name]()
     out: dict[str, object] = {"binary_mb": round(binary.stat().st_size / 2**20, 1)}
-    imports = [run_measured([sys.executable, "-c", "import gocall.cli.main"]) for _ in range(runs)]
+    imports = [run_measured([sys.executable, "-c", _IMPORTS]) for _ in range(runs)]
     out["gocall_imports"] = Stats.of([r.seconds for r in imports])
     out["gocall_imports_cpu"] = Stats.of([r.cpu_seconds for r in imports])
+    bare = [run_measured([sys.executable, "-c", "pass"]) for _ in range(runs)]
+    out["python_start"] = Stats.of([r.seconds for r in bare])
+    out["python_start_cpu"] = Stats.of([r.cpu_seconds for r in bare])
     with running(binary) as target, tempfile.TemporaryDirectory() as tmp:
         call = [*gocall_command(), "call", str(target.pid), EXPR]
         warm = os.path.join(tmp, "warm")
@@ -138,6 +145,7 @@ def main(runs: int = 5, names: str = "small,cmdgo") -> dict[str, object]:
               f"{ratio(r.get('delve_first'), r.get('gocall_empty')) or '-':>11}")  # fmt: skip
         print(f"{'':<14} CPU ms: gocall CLI warm {med(r.get('gocall_cpu'))}, empty {med(r.get('gocall_empty_cpu'))}, "
               f"API warm {med(r.get('gocall_api_cpu'))}, imports {med(r.get('gocall_imports_cpu'))}, "
+              f"python -c pass {med(r.get('python_start_cpu'))}, "
               f"Delve {med(r.get('delve_cpu'))}; peak RSS MB gocall {r.get('gocall_rss_mb', 0):.0f}, "
               f"Delve {r.get('delve_rss_mb', 0):.0f}")  # fmt: skip
         for key in [k for k in r if k.endswith("_note")]:

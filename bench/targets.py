@@ -187,13 +187,13 @@ def run_measured(cmd: Sequence[str]) -> Run:
 # Runs the gocall CLI and prints its peak RSS (VmHWM) last. Not ru_maxrss: Linux keeps a
 # process's peak RSS across exec, so a child of this Python process would report our RSS.
 _CLI_WITH_HWM = """
-import runpy, sys
-try:
-    sys.argv = ["gocall", *sys.argv[1:]]
-    runpy.run_module("gocall.cli.main", run_name="__main__")
-finally:
+import atexit, runpy, sys
+def hwm():  # atexit: the CLI leaves by os._exit once the atexit handlers ran (cli/main.py)
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
     print("VmHWM", hwm, file=sys.stderr)
+atexit.register(hwm)
+sys.argv = ["gocall", *sys.argv[1:]]
+runpy.run_module("gocall.cli.main", run_name="__main__")
 """
 
 
