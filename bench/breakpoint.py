@@ -137,8 +137,9 @@ class Row:
 
     @property
     def missed(self) -> float:
-        """Share of hot's calls that ran past the breakpoint untested (while a call in a
-        condition ran, the breakpoints are lifted: see stop.py)."""
+        """Share of hot's calls that ran past the breakpoint untested (gocall counts them in
+        Breakpoint.missed: hits held during a condition's call and let go, stops/calls.py;
+        until 2026-11 the breakpoints were lifted during those calls and ~100% were missed)."""
         return max(0.0, 1 - statistics.median(self.tests) / self.rate)
 
 

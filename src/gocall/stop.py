@@ -16,21 +16,22 @@ What stops when:
   while the original byte is back.
 * A condition that calls a function (``IsSeven(req.ID)``, Delve's cannot) is evaluated
   all-stop: the other threads are stopped, then resumed for the duration of each call (a
-  callee may need the GC, which needs every P) with our INT3s lifted, and stopped again.
-  **Hits of other threads during those calls are missed**: not tested, not counted
-  (bench/breakpoint.py measures how many). Delve keeps its breakpoints in during a call, and a
-  hit there interrupts the call; it has no calls in conditions at all.
+  callee may need the GC, which needs every P) and stopped again. Our INT3s stay in
+  (stops/calls.py): another thread's hit meanwhile is held at its breakpoint and tested
+  after the call, in order, none lost; the callee's own hit of one of ours is stepped over
+  untested (``Breakpoint.skipped``).
 * A reported stop (a true condition, no condition, ``runtime.Breakpoint()``) is all-stop:
   the program does not move while it is looked at. :meth:`Debugger.release_others` makes
   it non-stop from there (``gocall call PID --break``): breakpoints removed, every other
   thread detached and running while expressions are evaluated on the stopped goroutine.
 
 ``Breakpoint.hits`` counts the stops, ``Breakpoint.tests`` every evaluation of the
-condition.
+condition, ``Breakpoint.missed`` hits let go untested (stops/calls.py: only when a call at a
+stop waits on held threads for a second).
 
 This module is the front; the ideas live in gocall/stops/: breakpoints and locations
-(breakpoint.py), stops and their frames (frame.py), hit handling and stepping over
-(hits.py), calls at a stop (calls.py).
+(breakpoint.py), stops and their frames (frame.py), what a hit becomes (hits.py), stepping
+over a breakpoint (stepping.py), calls at a stop with the breakpoints kept in (calls.py).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from .expr.parse import parse, parse_statement
 from .process.displaced import DisplacedSteps
 from .process.tracee import Exited, Tracee
 from .process.waiting import interrupts, signals_held
-from .stops import hits
+from .stops import hits, stepping
 from .stops.breakpoint import Breakpoint, resolve
 from .stops.calls import held
 from .stops.frame import Frames, FrameVariables, Stop
@@ -133,7 +134,7 @@ class Debugger:
         with signals_held():
             stop, self.stop = self.stop, None
             if stop is not None:
-                hits.step_over(self, stop.thread)
+                stepping.step_over(self, stop.thread)
             self.tracee.resume_all()
 
     # -- evaluating at a stop -----------------------------------------------------------
@@ -184,6 +185,7 @@ class Debugger:
                 except GocallError:
                     pass
         tracee.threads = {stop.thread.tid: stop.thread}
+        tracee.forget_pending()  # hits held during calls at this stop: their threads run on, untested
         self.nonstop = True
         if interrupts.signal is not None:
             raise ProcessError("interrupted")

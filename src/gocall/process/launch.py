@@ -26,6 +26,7 @@ from . import ptrace
 from .ptrace import WALL
 
 PTRACE_O_TRACEEXEC = 0x10
+OPTIONS = ptrace.PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | ptrace.PTRACE_O_EXITKILL  # a launched program's threads'
 PTRACE_EVENT_EXEC = 4
 _EXEC_TIMEOUT = 10.0  # seconds for execve to be reported
 
@@ -50,7 +51,7 @@ def spawn_traced(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
     _, status = os.waitpid(pid, os.WUNTRACED)
     if not os.WIFSTOPPED(status):
         raise TargetExited(f"{argv[0]} ended before it could be traced")
-    ptrace.seize(pid, ptrace.PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | ptrace.PTRACE_O_EXITKILL)
+    ptrace.seize(pid, OPTIONS)
     os.kill(pid, signal.SIGCONT)
     _wait_exec(pid, argv[0])
     return pid

@@ -38,7 +38,6 @@ class SoftwareBreakpoints:
         self.mem = mem
         self._saved: dict[int, bytes] = {}  # address -> the original byte
         self._ever: set[int] = set()
-        self.suspended = False  # bytes temporarily restored (while calls run at a stop)
 
     def __contains__(self, addr: int) -> bool:
         return addr in self._saved
@@ -54,47 +53,32 @@ class SoftwareBreakpoints:
             raise ProcessError(f"there is an INT3 at {addr:#x} already", hint="another debugger may be attached")
         self._saved[addr] = original
         self._ever.add(addr)
-        if not self.suspended:
-            self.mem.write(addr, INT3)
+        self.mem.write(addr, INT3)
 
     def remove(self, addr: int) -> None:
         original = self._saved.pop(addr, None)
-        if original is not None and not self.suspended:
+        if original is not None:
             self.mem.write(addr, original)
 
     def remove_all(self) -> None:
         for addr in list(self._saved):
             self.remove(addr)
 
-    def suspend(self) -> None:
-        """Put the original bytes back for a while, breakpoints kept (see :meth:`resume`)."""
-        if not self.suspended:
-            for addr, original in self._saved.items():
-                self.mem.write(addr, original)
-            self.suspended = True
-
-    def resume(self) -> None:
-        if self.suspended:
-            for addr in self._saved:
-                self.mem.write(addr, INT3)
-            self.suspended = False
-
     def lift(self, addr: int) -> None:
         """The original byte back at ``addr`` alone (to step over it); :meth:`lower` puts the INT3 back."""
-        if addr in self._saved and not self.suspended:
+        if addr in self._saved:
             self.mem.write(addr, self._saved[addr])
 
     def lower(self, addr: int) -> None:
-        if addr in self._saved and not self.suspended:
+        if addr in self._saved:
             self.mem.write(addr, INT3)
 
     def original(self, addr: int, size: int) -> bytes:
         """``size`` bytes of text at ``addr`` as the program has them, without our INT3s."""
         data = bytearray(self.mem.read(addr, size))
-        if not self.suspended:
-            for a, byte in self._saved.items():
-                if addr <= a < addr + size:
-                    data[a - addr] = byte[0]
+        for a, byte in self._saved.items():
+            if addr <= a < addr + size:
+                data[a - addr] = byte[0]
         return bytes(data)
 
     def classify(self, rip: int) -> Trap:

@@ -19,10 +19,11 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import GocallError, PtraceError, TargetExited
-from . import ptrace
+from . import launch, ptrace
 from .ptrace import WALL
 from .memory import Memory
 from .regs import user_regs_struct
@@ -65,11 +66,15 @@ class Tracee:
 
     def __init__(self, pid: int, threads: dict[int, Thread], launched: bool) -> None:
         self.pid = pid
+        # Every thread's ptrace options (new threads inherit them); see restore_options.
+        self.options = launch.OPTIONS if launched else ptrace.PTRACE_O_TRACECLONE
         self.breaks = SoftwareBreakpoints(Memory(pid))
         self.threads = threads
         self.launched = launched
         self.exited: Exited | None = None
-        self._pending: list[Trapped] = []  # INT3 stops collected while stopping every thread
+        self._pending: list[Trapped] = []  # INT3 stops not handed out yet (stop_all, hold), threads stopped
+        self.unpreempted: Thread | None = None  # see keep_unpreempted
+        self._urgent = False  # a SIGURG of that thread kept back
         self._next_stray_scan = 0.0
 
     @classmethod
@@ -102,15 +107,51 @@ class Tracee:
     # -- running and waiting --------------------------------------------------------
 
     def resume_all(self) -> None:
+        """Every stopped thread resumed, but those whose INT3 stop is pending (:meth:`hold`):
+        they stay where they trapped until :meth:`wait` hands their stop out."""
+        held = {id(p.thread) for p in self._pending}
         for t in list(self.threads.values()):
-            if t.stopped:
+            if t.stopped and id(t) not in held:
                 self._cont(t, 0)
 
+    def resume(self, t: Thread) -> None:
+        """Resume one stopped thread (one whose stop was held, or taken: :meth:`take`)."""
+        self._cont(t, 0)
+
     def wait(self, timeout: float | None) -> Trapped | Exited | None:
-        """The next INT3 stop or the end of the process; None after ``timeout`` seconds
-        or when SIGINT/SIGTERM reaches gocall (``interrupts.signal``)."""
+        """The next INT3 stop (pending ones first, in the order they came) or the end of the
+        process; None after ``timeout`` seconds or when SIGINT/SIGTERM reaches gocall
+        (``interrupts.signal``)."""
         if self._pending:
             return self._pending.pop(0)
+        if self.exited is not None:
+            return self.exited
+        return self.next_event(timeout)
+
+    def hold(self, trap: Trapped) -> None:
+        """Keep ``trap``'s thread stopped where it trapped, its stop handed out by a later
+        :meth:`wait` (a hit that came while a call ran at another stop)."""
+        self._pending.append(trap)
+
+    def take(self, wanted: Callable[[Trapped], bool]) -> Trapped | None:
+        """The first pending stop ``wanted`` accepts, no longer pending (its thread stays stopped)."""
+        for i, trap in enumerate(self._pending):
+            if wanted(trap):
+                return self._pending.pop(i)
+        return None
+
+    def holding(self) -> bool:
+        """Whether a hit of ours is pending (its thread stopped on the breakpoint)."""
+        return any(trap.ours for trap in self._pending)
+
+    def forget_pending(self) -> None:
+        """No stop is pending any more (their threads are being let go)."""
+        self._pending.clear()
+
+    def next_event(self, timeout: float | None, interruptible: bool = True) -> Trapped | Exited | None:
+        """The next INT3 stop collected from the threads (pending ones are not looked at) or the
+        end of the process; None after ``timeout`` seconds, or, if ``interruptible``, when
+        SIGINT/SIGTERM reaches gocall."""
         if self.exited is not None:
             return self.exited
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -121,7 +162,7 @@ class Tracee:
                 event = self._handle(*got)
                 if event is not None:
                     return event
-            if interrupts.signal is not None:
+            if interruptible and interrupts.signal is not None:
                 return None
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -162,10 +203,30 @@ class Tracee:
             # A thread created meanwhile starts traced, reporting an event stop of its own: wait for it too.
             waiting.update(n for n, nt in self.threads.items() if not nt.stopped and nt is not but)
 
+    def keep_unpreempted(self, t: Thread | None) -> None:
+        """Keep back the SIGURGs of thread ``t`` (the Go runtime's asynchronous preemption
+        requests) while a call runs on it; None: the call is over, one SIGURG is delivered at
+        its next resume if any came.
+
+        A callee runs on a goroutine locked to the thread: preempted, the thread would hand its
+        P off and sleep until another P schedules the callee, and with the other Ps held at hits
+        (stops/calls.py) none may. SIGURG is only a hint (the runtime sends it again while it
+        still wants the preemption), so a late one is harmless."""
+        if t is None and self.unpreempted is not None and self._urgent:
+            self.unpreempted.deferred.append(signal.SIGURG)
+        self.unpreempted, self._urgent = t, False
+
+    def restore_options(self, t: Thread) -> None:
+        """``t``'s ptrace options as every thread of ours has them, after the call engine set its
+        own (call/protocol.py leaves a thread without PTRACE_O_TRACECLONE between calls: a thread it
+        then created would run untraced, and die of the first INT3 of ours it met)."""
+        ptrace.setoptions(t.tid, self.options)
+
     # -- ending ---------------------------------------------------------------------
 
     def detach(self) -> None:
         """Let every thread go, each from where it is (the caller removed its breakpoints first)."""
+        self._pending.clear()
         for t in list(self.threads.values()):
             try:
                 t.detach()
@@ -273,6 +334,11 @@ class Tracee:
             return Trapped(t, regs, ours=True)
         if sig == signal.SIGTRAP and ptrace.getsiginfo_code(tid) in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
             sig = 0  # a single step or hardware breakpoint of ours, late: not the program's
+        if sig == signal.SIGURG and t is self.unpreempted:
+            self._urgent = True  # delivered when the call is over (keep_unpreempted)
+            ptrace.cont(tid, 0)
+            t.stopped = False
+            return None
         log.debug("thread %d: passing signal %d through", tid, sig)
         self._cont(t, sig)
         return None

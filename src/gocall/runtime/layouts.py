@@ -53,6 +53,9 @@ class Layout:
     m_lockedg: int  # m.lockedg (guintptr)
     m_lockedext: int  # m.lockedExt (uint32; lockedInt follows it)
     m_lockedint: int  # m.lockedInt (uint32)
+    # The P a call at a stop runs on (stops/calls.py gives its callee a fresh time slice).
+    m_p: int = 0xD0  # m.p (puintptr); 0xC8 in 1.25
+    p_schedtick: int = 0x10  # p.schedtick (uint32)
 
 
 # (major, minor) -> offsets. Go 1.20 has not been measured (no toolchain here).
@@ -86,7 +89,7 @@ _LAYOUTS: dict[tuple[int, int], Layout] = {
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE0, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274),
+                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274, m_p=0xC8),
     (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
@@ -131,6 +134,8 @@ _DWARF_NAMES = {
     "m_lockedg": ("runtime.m", "lockedg"),
     "m_lockedext": ("runtime.m", "lockedExt"),
     "m_lockedint": ("runtime.m", "lockedInt"),
+    "m_p": ("runtime.m", "p"),
+    "p_schedtick": ("runtime.p", "schedtick"),
 }
 
 

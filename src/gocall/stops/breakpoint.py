@@ -26,6 +26,8 @@ class Breakpoint:
     condition: str | None = None
     hits: int = 0  # stops reported (condition true, or no condition)
     tests: int = 0  # times the condition was evaluated
+    skipped: int = 0  # hits by a call gocall made at a stop (stops/calls.py): run through untested
+    missed: int = 0  # hits held during a call that took too long (stops/calls.py): let go untested
     tree: Expr | None = field(default=None, repr=False)  # the condition, parsed once
 
     @property

@@ -1,30 +1,68 @@
-"""Calls made at a stop: the stopped thread lent to the call engine as its held thread.
+"""Calls made at a stop, our breakpoints kept in: the stopped thread lent to the call engine.
 
-A condition that calls a function (``IsSeven(req.ID)``) and an expression evaluated at a
-reported stop both run their calls on the stopped goroutine, through
-:class:`~gocall.call.engine.Held`. All-stop (the default), the other threads are the
-engine's group: resumed while a call runs (a callee may need the GC, which needs every P)
-and stopped again after (the engine's stop-the-world mode), our INT3s lifted meanwhile.
-Non-stop (after :meth:`~gocall.stop.Debugger.release_others`), the other threads run
-untraced throughout, as for any gocall call (on Go < 1.21 too: the engine locks the call's
-goroutine to this thread, call/lock.py).
+A condition that calls a function (``main.hot if IsNeg(n)``) and an expression evaluated
+at a reported stop both run their calls on the stopped goroutine, through
+:class:`~gocall.call.engine.Held`.
+
+All-stop (the default), the other threads are the engine's group (its stop-the-world mode):
+resumed while a call runs, since a callee may need the GC and the GC needs every P, and
+stopped again after. Our INT3s stay in the text meanwhile, as Delve keeps its breakpoints in
+during a call, so the group waits on the :class:`~gocall.process.tracee.Tracee`'s terms
+(:class:`_Tracked`), where every SIGTRAP is classified before anyone takes it for the
+protocol's:
+
+* another thread's hit is *held*: left stopped on the breakpoint, its stop pending in the
+  Tracee, to be tested once the call is over, in the order the hits came (none lost, none
+  tested twice). A held thread keeps its P, and the callee may come to need one: the runtime
+  deschedules it (sysmon's preemption of a spent time slice, a GC's stop-the-world), and its
+  locked thread hands its P off and sleeps until some P schedules it again. Two things keep
+  that rare and harmless. Before each run of the call the P's ``schedtick`` is bumped and
+  the thread's SIGURGs are kept back (:func:`_fresh_slice`, Tracee.keep_unpreempted), so the
+  callee is not preempted for a slice its caller spent. And when the call's thread sleeps
+  anyway with hits held, the held threads are resumed *at* their breakpoints: each either
+  hits it again at once (held again), or, with a preemption request pending, is descheduled
+  by the runtime before the INT3 runs, its P free and its hit to come when it runs again.
+  Only a call stuck for ``_HOLD_MAX`` seconds has the held hits stepped over untested,
+  counted in ``Breakpoint.missed``;
+* the callee's own thread hitting one of our breakpoints (the condition calls the
+  breakpointed function, or something that does) is stepped over and counted in
+  ``Breakpoint.skipped``: a condition is not evaluated inside a condition's call, and an
+  expression's call is not interrupted by a stop. (Delve interrupts the call and reports a
+  stop there, leaving the call pending; it has no calls in conditions.) The trap is never
+  taken for the protocol's INT3, nor handed to the program as a SIGTRAP;
+* the program's own ``runtime.Breakpoint()`` on another thread is held like a hit.
+
+Non-stop (after :meth:`~gocall.stop.Debugger.release_others`), no breakpoint is left and
+the other threads run untraced throughout, as for any gocall call (on Go < 1.21 too: the
+engine locks the call's goroutine to this thread, call/lock.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import struct
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..call.advance import Advanced
 from ..call.engine import Held
+from ..errors import TargetExited
 from ..process import ptrace
 from ..process.group import ThreadGroup
+from ..process.memory import Memory
+from ..process.threads import Thread, TrapStop
+from ..process.tracee import Exited, Trapped
 from ..runtime import safepoint
+from ..runtime.layouts import Layout
 from .frame import Stop
+from .stepping import resume_from
 
 if TYPE_CHECKING:
     from ..stop import Debugger
+
+_HOLD_MAX = 1.0  # seconds a callee may wait for held threads before their hits are let go untested
+_LOOK = 0.001  # seconds between looks at whether the callee waits for a held thread
 
 
 @contextlib.contextmanager
@@ -33,27 +71,149 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
     proc, tracee = dbg.proc, dbg.tracee
     regs = ptrace.getregs(stop.thread.tid)
     verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
-    group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
-    if not dbg.nonstop:
-        group.threads = {tid: t for tid, t in tracee.threads.items() if t is not stop.thread}
+    group: ThreadGroup
+    if dbg.nonstop:
+        group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
+    else:
+        group = _Tracked(dbg, stop.thread, verdict.g.m if verdict.g is not None else 0)
     saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not dbg.nonstop
     try:
         h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group)
     finally:
         proc.engine.stop_the_world = saved
-    tracee.breaks.suspend()
+    if isinstance(group, _Tracked):
+        group.caller = lambda: h.thread
+        tracee.keep_unpreempted(stop.thread)
     try:
         yield h
     finally:
-        tracee.breaks.resume()
-        # The thread that holds the goroutine now (the engine keeps a callee on it: call/lock.py);
-        # threads the runtime started during the calls were adopted by the group.
+        tracee.keep_unpreempted(None)
+        # The thread that holds the goroutine now (the engine keeps a callee on it: call/lock.py).
         stop.thread = h.thread
-        group.threads.pop(stop.thread.tid, None)
         if dbg.nonstop:
+            group.threads.pop(stop.thread.tid, None)
             group.keep = [stop.thread.tid]
             group.detach_all()
             tracee.threads = {stop.thread.tid: stop.thread}
         else:
-            tracee.threads = {tid: t for tid, t in group.threads.items() if t.traced}
             tracee.threads[stop.thread.tid] = stop.thread
+            if stop.thread.stopped:
+                tracee.restore_options(stop.thread)
+
+
+class _Tracked(ThreadGroup):
+    """The engine's group of other threads, made of the Tracee's: the same thread table
+    (threads the runtime starts during a call are the Tracee's at once), and every wait
+    status handled by the Tracee, so that our breakpoints' traps are told from the protocol's."""
+
+    def __init__(self, dbg: Debugger, thread: Thread, m: int) -> None:
+        super().__init__(dbg.tracee.pid, exclude=[thread.tid])
+        self.dbg = dbg
+        self.tracee = dbg.tracee
+        self.m = m  # the runtime's M of the call's thread
+        # The engine adds its thread for the waits and takes it out after: resume_all and
+        # stop_all (the engine's, between calls) then leave it to the engine.
+        self.threads = self.tracee.threads
+        self.threads.pop(thread.tid, None)
+        self.caller: Callable[[], Thread] = lambda: thread  # the thread the call runs on
+        self._ranges = dbg.proc.engine.entry.trap_ranges
+
+    def resume_all(self) -> None:
+        """Before each run of the call (the engine resumes its own thread right after)."""
+        self.tracee.resume_all()  # held hits stay stopped
+        _fresh_slice(self.dbg.proc.mem, self.dbg.proc.layout, self.m)
+
+    def stop_all(self) -> None:
+        self.tracee.stop_all()  # a hit meanwhile is left rewound, to hit again when resumed
+
+    def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
+        """The protocol's next trap (on the call's thread, in debugCallV2 and friends); other
+        traps are held or stepped over (module docstring). None after ``timeout`` seconds."""
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        while True:
+            # A protocol trap collected while the Tracee stopped every thread is pending there.
+            trap = self.tracee.take(self._protocol)
+            if trap is None:
+                now = time.monotonic()
+                if now - start > _LOOK and self._stuck(now - start):
+                    self._let_held_go(step=now - start > _HOLD_MAX)
+                if deadline is not None and now >= deadline:
+                    return None
+                wait = _LOOK if deadline is None else min(_LOOK, deadline - now)
+                event = self.tracee.next_event(wait, interruptible=False)  # Ctrl-C: the engine's, at its steps
+                if event is None:
+                    continue
+                if isinstance(event, Exited):
+                    raise TargetExited(f"process {self.pid} {event.text} while a call ran")
+                if not self._protocol(event):
+                    self._other_trap(event)
+                    continue
+                trap = event
+            return trap.thread, TrapStop(trap.regs)
+
+    def _stuck(self, waited: float) -> bool:
+        """Whether the callee may be waiting for a thread we hold: hits are held, and the call's
+        thread sleeps (its goroutine descheduled, its P handed off: module docstring) or the
+        call has taken ``_HOLD_MAX`` seconds."""
+        if not self.tracee.holding():
+            return False
+        return waited > _HOLD_MAX or _asleep(self.pid, self.caller().tid)
+
+    def _protocol(self, trap: Trapped) -> bool:
+        """An INT3 not ours, of debugCallV2 and friends, or any on the call's thread (the engine
+        says what is wrong with one elsewhere)."""
+        pc = trap.regs.rip - 1
+        return not trap.ours and (trap.thread is self.caller() or any(lo <= pc < hi for lo, hi in self._ranges))
+
+    def _other_trap(self, trap: Trapped) -> None:
+        bp = self.dbg.by_pc(trap.regs.rip) if trap.ours else None
+        if trap.ours and trap.thread is self.caller():
+            if bp is not None:
+                bp.skipped += 1
+            resume_from(self.dbg, trap.thread, trap.regs)
+        else:
+            self.tracee.hold(trap)
+
+    def _let_held_go(self, step: bool) -> None:
+        """Resume every held hit's thread, the callee may be waiting for it: at the breakpoint,
+        where it hits it again unless the runtime deschedules it first (its pending preemption
+        request, SIGURG, is delivered before the INT3 runs: its P is free and its hit comes
+        later), or, with ``step``, over it, untested."""
+        while (trap := self.tracee.take(lambda t: t.ours)) is not None:
+            if not step:
+                self.tracee.resume(trap.thread)
+                continue
+            bp = self.dbg.by_pc(trap.regs.rip)
+            if bp is not None:
+                bp.missed += 1
+            resume_from(self.dbg, trap.thread, trap.regs)
+
+
+def _asleep(pid: int, tid: int) -> bool:
+    """Whether thread ``tid`` sleeps in the kernel (state S: a futex, a timer), not running."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] == b"S"
+    except (OSError, IndexError):
+        return False
+
+
+def _fresh_slice(mem: Memory, layout: Layout, m: int) -> None:
+    """Count a scheduler call on M ``m``'s P, as ``execute`` does for a goroutine that starts a
+    new time slice.
+
+    debugCallWrap runs the callee with ``execute(newg, inheritTime=true)``: it inherits the
+    interrupted goroutine's slice, which in a busy loop is long spent, so sysmon (retake)
+    preempts the callee at once. Its goroutine is locked to the thread, so the thread hands
+    its P off and sleeps until some P schedules the callee again, and with the other Ps held
+    at hits of ours none may (module docstring). A changed
+    ``p.schedtick`` makes sysmon start timing the slice afresh; it is changed before each run
+    of the call, as gocall's own work between the runs takes time too. The P is the stopped
+    thread's: nothing else writes its schedtick meanwhile."""
+    if not m:
+        return
+    p = mem.u64(m + layout.m_p)
+    if p:
+        tick = p + layout.p_schedtick
+        mem.write(tick, struct.pack("<I", (mem.u32(tick) + 1) & 0xFFFFFFFF))

@@ -2,11 +2,8 @@
 
 A hit stops the hitting thread only. Its condition is tried first with that thread alone
 stopped; a condition on locals and globals is decided there. A false one sends the thread
-over the breakpoint and on: *displaced* when its instruction can run from a copy
-(process/displaced.py: the INT3 never leaves the text, the other threads never stop), else
-in place with every other thread stopped meanwhile (all-stop), so that none passes the
-address while the original byte is back. A condition that calls a function is evaluated
-again all-stop, the call made by the hitting goroutine (stops/calls.py).
+over the breakpoint and on (stops/stepping.py). A condition that calls a function is
+evaluated again all-stop, the call made by the hitting goroutine (stops/calls.py).
 
 ``runtime.Breakpoint()`` stops are reported in the calling user frame, as Delve does: the
 thread is single-stepped out of ``runtime.Breakpoint`` first, which also puts it where the
@@ -15,27 +12,22 @@ runtime accepts calls.
 
 from __future__ import annotations
 
-import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GocallError, ProcessError, TargetExited
-from ..process import ptrace
-from ..process.displaced import SteppedIntoExit
+from ..errors import GocallError, TargetExited
 from ..process.threads import Thread
 from ..process.tracee import Trapped
 from ..process.waiting import signals_held
 from .breakpoint import Breakpoint
 from .calls import held
 from .frame import BREAKPOINT_FUNCS, FrameVariables, Stop
+from .stepping import resume_from
 
 if TYPE_CHECKING:
     from ..stop import Debugger
 
-log = logging.getLogger("gocall.ptrace")
-
 _STEP_OUT_MAX = 16
-_INSN_MAX = 15  # bytes of the longest x86 instruction
 
 
 class _CallNeeded(Exception):
@@ -116,46 +108,6 @@ def condition(dbg: Debugger, stop: Stop, bp: Breakpoint) -> tuple[bool | str, bo
     if len(ev.results) != 1 or not isinstance(ev.results[0].value, bool):
         return f"condition {bp.condition!r} is not a bool", called
     return ev.results[0].value, called
-
-
-def resume_from(dbg: Debugger, thread: Thread, regs: Any = None) -> None:
-    """Step ``thread`` over the breakpoint it is stopped at and let the program run on:
-    displaced (process/displaced.py), the other threads never stopped, when the
-    instruction can run elsewhere; else in place, all-stop. ``regs``: its registers, if known."""
-    regs = regs if regs is not None else ptrace.getregs(thread.tid)
-    rip = regs.rip
-    tracee = dbg.tracee
-    breaks = tracee.breaks
-    slot = dbg.displaced.slot(rip, lambda: breaks.original(rip, _INSN_MAX)) if rip in breaks else None
-    if slot is not None:
-        try:
-            thread.deferred.extend(dbg.displaced.step(thread.tid, slot, regs))
-        except SteppedIntoExit as e:
-            tracee.exit_status(thread.tid, e.status)
-            raise
-        except ProcessError as e:  # left at the breakpoint, unharmed: step it in place
-            log.debug("%s; stepping in place", e)
-        else:
-            tracee.resume_all()
-            return
-    tracee.stop_all(but=thread)
-    step_over(dbg, thread)
-    tracee.resume_all()
-
-
-def step_over(dbg: Debugger, thread: Thread) -> None:
-    """Execute the instruction under our INT3 on ``thread`` alone (every other thread is stopped)."""
-    if not thread.traced:
-        return
-    rip = ptrace.getregs(thread.tid).rip
-    breaks = dbg.tracee.breaks
-    if rip not in breaks:
-        return
-    breaks.lift(rip)
-    try:
-        thread.run_until_trap(step=True)
-    finally:
-        breaks.lower(rip)
 
 
 def step_out(dbg: Debugger, thread: Thread, regs: Any) -> Any:
