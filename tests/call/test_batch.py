@@ -46,7 +46,7 @@ def test_batch_results_match_and_nothing_stays_traced(target):  # type: ignore[n
     target.assert_healthy()
 
 
-def test_kept_thread_waits_exactly_as_found(target):  # type: ignore[no-untyped-def]
+def test_kept_thread_waits_exactly_as_found(target, caplog):  # type: ignore[no-untyped-def]
     with gocall.attach(target.pid) as proc:
         with proc.batch(linger=10.0) as batch:
             assert proc.eval("main.Add(40, 2)") == 42
@@ -57,6 +57,7 @@ def test_kept_thread_waits_exactly_as_found(target):  # type: ignore[no-untyped-
             assert batch.thread is thread
             assert ptrace.getregs(thread.tid).as_dict() == regs.as_dict()
             assert ptrace.getxstate(thread.tid) == xstate
+    assert "registers differ" not in caplog.text  # call/protocol.py _restore found the frame as saved
     target.assert_healthy()
 
 

@@ -39,6 +39,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -70,6 +71,8 @@ class Batch:
         self._found: Advanced | None = None
         self._xstate: bytes | None = None
         self._busy = False  # a call is using the thread: the handlers leave it alone
+        self._stopped_at = 0.0  # when the kept thread was left stopped (time.monotonic)
+        self._armed = False  # the timer will fire (it is armed once per ``linger``, not per call)
         self._alarm: Alarm | None = None
         self._previous_sigchld: _Handler = None
         self.active = threading.current_thread() is threading.main_thread() and self._install()
@@ -93,9 +96,8 @@ class Batch:
         thread, self.thread = self.thread, None
         if thread is None:
             return None
-        if thread.stopped:
-            assert self._found is not None and self._alarm is not None
-            self._alarm.set(0)
+        if thread.stopped:  # the timer stays armed; firing during the call, it finds ``_busy``
+            assert self._found is not None
             return thread, self._found, self._xstate
         try:
             regs = thread.stop()
@@ -115,11 +117,15 @@ class Batch:
         """After a call that left ``thread`` stopped as ``found`` says (registers restored):
         keep it stopped for ``linger`` seconds."""
         self.thread, self._found, self._xstate = thread, found, xstate
+        self._stopped_at = time.monotonic()
         self._busy = False
-        if self.linger > 0 and self._alarm is not None:
-            self._alarm.set(self.linger)
-        else:
+        if self.linger <= 0 or self._alarm is None:
             self._resume()
+        elif not self._armed:
+            # Arming a timer costs ~10 us on a VM (the timer device is programmed); in a burst of
+            # calls the timer armed by an earlier one is still due, and re-arms itself when it fires.
+            self._armed = True
+            self._alarm.set(self.linger)
 
     def drop(self) -> None:
         """A call ended without keeping its thread (it was detached): nothing to watch."""
@@ -156,7 +162,15 @@ class Batch:
             thread.reap(0)
 
     def _on_alarm(self) -> None:
-        if not self._busy:
+        self._armed = False
+        thread = self.thread
+        if self._busy or thread is None or not thread.stopped or self._alarm is None:
+            return  # keep() arms it again when the call ends
+        left = self._stopped_at + self.linger - time.monotonic()
+        if left > 0:  # left stopped by a later call than the one that armed the timer
+            self._armed = True
+            self._alarm.set(left)
+        else:
             self._resume()
 
     def _on_child(self, signum: int, frame: FrameType | None) -> None:

@@ -49,12 +49,12 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
     if struct.unpack_from("<Q", gm, layout.g_lockedm)[0]:
         return None
     m = struct.unpack_from("<Q", gm, layout.g_m)[0]
-    at, counts = _counts(mem, layout, m)
-    ext = struct.unpack_from("<I", counts, layout.m_lockedext - at)[0]
-    internal = struct.unpack_from("<I", counts, layout.m_lockedint - at)[0]
-    saved = Lock(m, mem.u64(m + layout.m_lockedg), ext, internal)
-    mem.write(m + at, _with_counts(layout, at, counts, 0, internal + 1))
-    mem.write_u64(m + layout.m_lockedg, g)
+    # m.lockedg .. m.lockedInt in one read (m.createstack lies between them in every release).
+    span = mem.read(m + layout.m_lockedg, layout.m_lockedint + 4 - layout.m_lockedg)
+    saved = Lock(m, struct.unpack_from("<Q", span)[0],
+                 struct.unpack_from("<I", span, layout.m_lockedext - layout.m_lockedg)[0],
+                 struct.unpack_from("<I", span, layout.m_lockedint - layout.m_lockedg)[0])  # fmt: skip
+    _set_m(mem, layout, m, g, 0, saved.locked_int + 1)
     mem.write_u64(g + layout.g_lockedm, m)
     return saved
 
@@ -62,19 +62,14 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
 def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
     """Undo :func:`lock` at R12=16, on the M only (debugCallWrap1 unlocked the goroutine);
     whatever the callee did with LockOSThread is dropped, as Go 1.21 does."""
-    at, counts = _counts(mem, layout, saved.m)
-    mem.write(saved.m + at, _with_counts(layout, at, counts, saved.locked_ext, saved.locked_int))
-    mem.write_u64(saved.m + layout.m_lockedg, saved.lockedg)
+    _set_m(mem, layout, saved.m, saved.lockedg, saved.locked_ext, saved.locked_int)
 
 
-def _counts(mem: Memory, layout: Layout, m: int) -> tuple[int, bytes]:
-    """m.lockedExt and m.lockedInt in one read (adjacent uint32s in every release): (offset, bytes)."""
+def _set_m(mem: Memory, layout: Layout, m: int, lockedg: int, ext: int, internal: int) -> None:
+    """m.lockedg, and m.lockedExt and m.lockedInt (adjacent uint32s in every release) in one write."""
     at = min(layout.m_lockedext, layout.m_lockedint)
-    return at, mem.read(m + at, max(layout.m_lockedext, layout.m_lockedint) + 4 - at)
-
-
-def _with_counts(layout: Layout, at: int, counts: bytes, ext: int, internal: int) -> bytes:
-    out = bytearray(counts)
-    struct.pack_into("<I", out, layout.m_lockedext - at, ext)
-    struct.pack_into("<I", out, layout.m_lockedint - at, internal)
-    return bytes(out)
+    counts = bytearray(8)
+    struct.pack_into("<I", counts, layout.m_lockedext - at, ext)
+    struct.pack_into("<I", counts, layout.m_lockedint - at, internal)
+    mem.write(m + at, bytes(counts))
+    mem.write_u64(m + layout.m_lockedg, lockedg)

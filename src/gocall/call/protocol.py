@@ -41,14 +41,16 @@ from __future__ import annotations
 
 import enum
 import logging
+import operator
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..errors import CallRefused, Interrupted, ProcessError
 from ..process import ptrace
 from ..process.memory import Memory
-from ..process.regs import INT_ARG_REGS, user_regs_struct, xmm_set
+from ..process.regs import FIELD_INDEX, INT_ARG_REGS, user_regs_struct, xmm_set
 from ..process.group import ThreadGroup
 from ..process.threads import Thread, TrapStop
 from ..process.waiting import interrupts
@@ -102,6 +104,19 @@ class Entry:
 
     debug_call_v2: int
     trap_ranges: tuple[tuple[int, int], ...]  # [lo, hi) of every function that may INT3 for us
+
+    @cached_property
+    def _trap_pcs(self) -> set[int]:
+        return set()
+
+    def may_trap(self, pc: int) -> bool:
+        """Whether ``pc`` is in one of the debug-call functions (the few PCs seen are remembered)."""
+        if pc in self._trap_pcs:
+            return True
+        if any(lo <= pc < hi for lo, hi in self.trap_ranges):
+            self._trap_pcs.add(pc)
+            return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -196,7 +211,7 @@ class Injector:
         capacity = max(setup.frame_size, CHAIN_FRAME) if self.chain else setup.frame_size
         stop = self._enter(regs, capacity)
         code = self._check_trap(stop)
-        self._step(code.name)
+        self._step(code)
         self._open = run = _Run(regs, xstate, stop, capacity)
         if code == Code.REFUSED:
             refused = self._read_string(stop.rsp)
@@ -225,7 +240,7 @@ class Injector:
         self._start_callee(run.ready, setup, run.g)
         stop = self._continue(self.callee_timeout)
         code = self._check_trap(stop)
-        self._step(code.name)
+        self._step(code)
         self._open = run
         outcome: Outcome
         if code == Code.RETURNED:
@@ -253,7 +268,7 @@ class Injector:
         while True:
             stop = self._continue()
             code = self._check_trap(stop)
-            self._step(code.name)
+            self._step(code)
             if code == Code.RESTORE:
                 if run.locked is not None and self.lock_layout is not None:
                     unlock(self.mem, self.lock_layout, run.locked)  # back on the interrupted goroutine
@@ -300,7 +315,7 @@ class Injector:
         ptrace.setregs(tid, r)
 
     def _read_results(self, stop: user_regs_struct, setup: CallSetup) -> Returned:
-        ints = tuple(getattr(stop, name) for name in INT_ARG_REGS)
+        ints = _INT_ARGS(stop.values())
         fx = bytes(ptrace.getfpregs(self.thread.tid)) if setup.float_results else b""
         return Returned(ints, fx, self.mem.read(stop.rsp, setup.frame_size))
 
@@ -308,20 +323,16 @@ class Injector:
         """Put the thread back as it was; the registers it is left with."""
         tid = self.thread.tid
         if self._can_emulate_epilogue(stop.rip):
-            frame = self.mem.read(stop.rsp, _FRAME_TOP)
+            # The save area, saved BP and return PC, as the epilogue would load them.
+            words = _LOADED(struct.unpack_from("<17Q", self.mem.read(stop.rsp + 0x20, _FRAME_TOP - 0x20)))
             final = regs.copy()  # RFLAGS, orig_rax as saved
             # The TLS of the thread the goroutine is on now: the call's goroutine is locked to the
             # interrupted thread (by the runtime, or call/lock.py), but it is read from the stop.
             final.fs_base, final.gs_base = stop.fs_base, stop.gs_base
-            words = struct.unpack_from("<17Q", frame, 0x20)  # the save area, saved BP, return PC
-            for name, off in _SAVE_AREA.items():
-                setattr(final, name, words[(off - 0x20) // 8])
-            final.rbp = words[(_SAVED_BP - 0x20) // 8]
-            final.rip = words[(_RETURN_PC - 0x20) // 8]
-            final.rsp = stop.rsp + _FRAME_TOP
-            expected = regs.copy()
-            expected.fs_base, expected.gs_base = final.fs_base, final.gs_base
-            if final != expected:
+            if words != _epilogue_words(regs) or stop.rsp + _FRAME_TOP != regs.rsp:
+                for name, word in zip(_LOADS, words, strict=True):
+                    setattr(final, name, word)
+                final.rsp = stop.rsp + _FRAME_TOP
                 log.warning("registers differ after the call (stack moved?): %r vs %r", final, regs)
             ptrace.setregs(tid, final)
             ptrace.setxstate(tid, xstate)
@@ -380,13 +391,13 @@ class Injector:
             others.stop_all()
         return stop
 
-    def _step(self, name: str) -> None:
-        if self.hook is not None:
-            self.hook(name)
+    def _step(self, step: str | Code) -> None:
+        if self.hook is not None:  # the name only then: an enum's .name is a descriptor call
+            self.hook(step if isinstance(step, str) else step.name)
 
     def _check_trap(self, stop: user_regs_struct) -> Code:
         pc = stop.rip - 1
-        if not any(lo <= pc < hi for lo, hi in self.entry.trap_ranges):
+        if not self.entry.may_trap(pc):
             raise ProcessError(f"thread {self.thread.tid} trapped at {pc:#x}, outside the debug-call functions")
         code = _CODES.get(stop.r12)  # a dict, not Code(...): an enum lookup by value costs more than the rest
         if code is None:
@@ -407,6 +418,22 @@ class Injector:
     def _read_string(self, addr: int) -> str:
         ptr, n = struct.unpack("<QQ", self.mem.read(addr, 16))
         return self.mem.read(ptr, min(n, 4096)).decode("utf-8", "replace")
+
+
+_INT_ARGS = operator.itemgetter(*(FIELD_INDEX[name] for name in INT_ARG_REGS))
+
+# What the epilogue leaves in each register, from the 17 words of debugCallV2's frame from 0x20 (the
+# save area, saved BP, return PC): BP's save-area slot holds debugCallV2's own frame pointer and is
+# overwritten by the saved BP, so it is left out.
+_LOADS = (*(name for name in _SAVE_AREA if name != "rbp"), "rbp", "rip")
+_LOADED = operator.itemgetter(*((off - 0x20) // 8 for name, off in _SAVE_AREA.items() if name != "rbp"),
+                              (_SAVED_BP - 0x20) // 8, (_RETURN_PC - 0x20) // 8)  # fmt: skip
+_REGS_LOADED = operator.itemgetter(*(FIELD_INDEX[name] for name in _LOADS))
+
+
+def _epilogue_words(regs: user_regs_struct) -> tuple[int, ...]:
+    """What the epilogue would leave in :data:`_LOADS` if the frame still holds ``regs`` (it should)."""
+    return _REGS_LOADED(regs.values())  # type: ignore[no-any-return]
 
 
 def _save(tid: int) -> tuple[user_regs_struct, bytes]:

@@ -25,6 +25,8 @@ CLOCK_MONOTONIC: Final = 1
 SIGEV_THREAD_ID: Final = 4  # deliver to one thread (sigev_notify_thread_id)
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_timer_settime = _libc.timer_settime
+_timer_settime.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 
 
 class sigevent(ctypes.Structure):
@@ -63,11 +65,13 @@ class Alarm:
             signal.signal(signum, self._previous)
             raise ProcessError(f"timer_create failed: errno {ctypes.get_errno()}")
         self._spec = itimerspec()
+        self._value = self._spec.it_value
+        self._spec_addr = ctypes.addressof(self._spec)
 
     def set(self, seconds: float) -> None:
         whole = int(seconds)
-        self._spec.it_value.tv_sec, self._spec.it_value.tv_nsec = whole, int((seconds - whole) * 1e9)
-        _libc.timer_settime(self._timer, 0, ctypes.byref(self._spec), None)
+        self._value.tv_sec, self._value.tv_nsec = whole, int((seconds - whole) * 1e9)
+        _timer_settime(self._timer.value, 0, self._spec_addr, None)
 
     def close(self) -> None:
         _libc.timer_delete(self._timer)

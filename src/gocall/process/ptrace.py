@@ -73,8 +73,8 @@ class iovec(ctypes.Structure):
 
 
 def ptrace(request: int, tid: int, addr: int | None = 0, data: int | ctypes.c_void_p | None = 0) -> int:
-    """ptrace(2); raises PtraceError with the errno on failure."""
-    ctypes.set_errno(0)
+    """ptrace(2); raises PtraceError with the errno on failure. (errno need not be cleared first:
+    glibc's wrapper clears it itself after a successful PEEK, the only request whose data may be -1.)"""
     r = _ptrace(request, tid, addr, data)
     if r == -1:
         err = ctypes.get_errno()
@@ -138,7 +138,8 @@ def setfpregs(tid: int, image: bytes | bytearray) -> None:
 _XSTATE_MAX = 16384  # larger than any XSAVE area (AVX-512 + AMX tiles need ~11 KiB)
 
 
-# One buffer for every GETREGSET: the kernel writes iov_len bytes, which are copied out at once.
+# One buffer for every GETREGSET and SETREGSET: the kernel writes iov_len bytes, which are copied
+# out at once; an image to set is copied in.
 _xstate_buf = (ctypes.c_char * _XSTATE_MAX)()
 _xstate_iov = iovec(ctypes.addressof(_xstate_buf), _XSTATE_MAX)
 
@@ -151,9 +152,9 @@ def getxstate(tid: int) -> bytes:
 
 
 def setxstate(tid: int, image: bytes) -> None:
-    buf = (ctypes.c_char * len(image)).from_buffer_copy(image)
-    iov = iovec(ctypes.addressof(buf), len(image))
-    ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(iov))
+    ctypes.memmove(_xstate_buf, image, len(image))
+    _xstate_iov.iov_len = len(image)
+    ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, ctypes.addressof(_xstate_iov))
 
 
 def tgkill(pid: int, tid: int, sig: int) -> None:

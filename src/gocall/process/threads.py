@@ -112,8 +112,11 @@ class Thread:
     def wait_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
         """Wait for the running thread's next SIGTRAP (see :meth:`run_until_trap`); None on timeout,
         the thread still running."""
+        # One deadline for the whole wait: signals passed through on the way (SIGURG every ~10 ms
+        # for a goroutine that runs long) must not restart the timeout.
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self._wait(timeout)
+            status = self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if status is None:
                 return None
             if self._clone_event(status, step):
