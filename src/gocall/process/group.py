@@ -13,6 +13,7 @@ A thread that exits meanwhile is dropped; the process exiting is an error.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
@@ -70,8 +71,12 @@ class ThreadGroup:
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
         """The first SIGTRAP stop of a running thread of the group (others' signals are passed through)."""
+        # One deadline for the whole wait: a thread that keeps getting signals (SIGURG every
+        # ~10 ms for a spinning goroutine) must not restart the timeout each time.
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self.threads:
-            got = waitany(list(self.threads), timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            got = waitany(list(self.threads), left)
             if got is None:
                 return None
             t = self.threads[got[0]]
