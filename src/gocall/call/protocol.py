@@ -130,13 +130,14 @@ class CallSetup:
     stack: bytes  # image of the argument frame's stack-assigned arguments (from SP up)
     closure: int = 0  # RDX: the funcval for closure calls
     float_results: bool = True  # some result is in X registers (else they are not read back)
+    stack_results: bool = True  # some result is on the stack (else the frame is not read back)
 
 
 @dataclass(frozen=True)
 class Returned:
     int_regs: tuple[int, ...]  # RAX.. R11 as ABI integer registers 0..8
     fpregs: bytes  # FXSAVE image holding X0..X14 (empty unless CallSetup.float_results)
-    frame: bytes  # the argument frame as the callee left it
+    frame: bytes  # the argument frame as the callee left it (empty unless CallSetup.stack_results)
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,7 @@ class Injector:
     def _read_results(self, stop: user_regs_struct, setup: CallSetup) -> Returned:
         ints = _INT_ARGS(stop.values())
         fx = bytes(ptrace.getfpregs(self.thread.tid)) if setup.float_results else b""
-        return Returned(ints, fx, self.mem.read(stop.rsp, setup.frame_size))
+        return Returned(ints, fx, self.mem.read(stop.rsp, setup.frame_size) if setup.stack_results else b"")
 
     def _restore(self, stop: user_regs_struct, regs: user_regs_struct, xstate: bytes) -> user_regs_struct:
         """Put the thread back as it was; the registers it is left with."""

@@ -120,12 +120,12 @@ class Session:
         a function of the expression, which takes over the objects its arguments point to
         (call/alloc.py TargetHeap.before_call) if it runs in the same debugCallV2 run as the calls
         that made them (no GC cycle can end in between); runtime helpers take over nothing."""
-        frame, float_results = self.ev.frame(fn)
+        frame, float_results, stack_results = self.ev.frame(fn)
         takes = consumes and isinstance(self.held, Held) and self.held.would_chain(frame.size)
         self.heap.before_call((lambda: {w for p, image in zip(fn.sig.params, images, strict=True)
                                         for _, w, _ in pointer_words(p.type, image)}) if takes else None)
         ints, floats, stack = abi.place(frame, images)
-        setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure, float_results)
+        setup = CallSetup(fn.entry, frame.size, ints, floats, stack, fn.closure, float_results, stack_results)
         outcome = self._inject(setup)
         if isinstance(outcome, Panicked):
             raise _Panicked(self.ev.panic_value(outcome))
@@ -162,7 +162,8 @@ class Evaluator:
         self.engine = engine
         self.names = Names(binary)
         self._runtime_fns: dict[str, Fn] = {}
-        self._frames: dict[int, tuple[object, str, abi.Frame, bool]] = {}  # id(sig) -> (sig, name, frame, floats)
+        # id(sig) -> (sig, name, frame, a result in X registers, a result on the stack)
+        self._frames: dict[int, tuple[object, str, abi.Frame, bool, bool]] = {}
         # Calls of package functions with constant arguments, resolved once (expr/calls.py ``call``).
         self.call_plans: dict[Call, tuple[Fn, list[bytes]]] = {}
         self._runtime_types: RuntimeTypes | None = None
@@ -202,20 +203,21 @@ class Evaluator:
             fn = self._runtime_fns[name] = found
         return fn
 
-    def frame(self, fn: Fn) -> tuple[abi.Frame, bool]:
-        """``fn``'s argument frame (checked against the binary's) and whether a result is in
-        X registers; computed once per signature."""
+    def frame(self, fn: Fn) -> tuple[abi.Frame, bool, bool]:
+        """``fn``'s argument frame (checked against the binary's), whether a result is in
+        X registers and whether one is on the stack; computed once per signature."""
         cached = self._frames.get(id(fn.sig))
         if cached is not None and cached[0] is fn.sig and cached[1] == fn.name:
-            return cached[2], cached[3]
+            return cached[2], cached[3], cached[4]
         frame = abi.assign(fn.sig.params, fn.sig.results)
         f = self.binary.pclntab.func_by_name(fn.name)
         if f is not None and f.args >= 0 and frame.size != f.args:
             raise ArgumentError(f"argument frame of {fn.name} computed as {frame.size} bytes but the binary "
                                 f"says {f.args}", hint="gocall misread the signature; please report this")
         floats = any(p.is_float for s in frame.results for p in s.pieces or ())
-        self._frames[id(fn.sig)] = (fn.sig, fn.name, frame, floats)
-        return frame, floats
+        on_stack = any(s.pieces is None for s in frame.results)
+        self._frames[id(fn.sig)] = (fn.sig, fn.name, frame, floats, on_stack)
+        return frame, floats, on_stack
 
     def evaluate(self, tree: Expr | Assign, text: str, unsafe: bool = False, held: Held | None = None,
                  scope: Scope | None = None) -> Evaluation:
