@@ -160,6 +160,8 @@ def window_gocall(spin: Spinner, seconds: float, location: str) -> tuple[float, 
         rate, cpu1 = count.stop(), time.process_time()
         if stop is not None:
             raise RuntimeError(f"{location}: unexpected {stop}")
+        if bp.missed:
+            print(f"{location}: {bp.missed} hits let go untested (Breakpoint.missed)", file=sys.stderr)
     return rate, bp.tests / count.seconds, (cpu1 - cpu0) / count.seconds
 
 
