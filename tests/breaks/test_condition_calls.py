@@ -63,3 +63,25 @@ def test_hot_breakpoint_attached_then_detached(spin: Target) -> None:
         pcs = bp.pcs
     assert bp.tests > 0 and (bp.hits, bp.missed, bp.skipped) == (0, 0, 0)
     assert_unharmed(spin, pcs, counter="Calls")
+
+
+def test_calls_at_a_reported_stop_keep_breakpoints_in(build_fixture, capfd) -> None:
+    """Expressions with calls evaluated at a stop: the other goroutines run during each call and
+    hit the breakpoint, held and tested after ``wait`` goes on; a call into the breakpointed
+    function itself is stepped over. Every call of hot is still tested exactly once."""
+    binary = str(build_fixture("breaks"))
+    want = untraced(binary, "hits", str(G), str(N))
+    capfd.readouterr()
+    with gocall.launch([binary, "hits", str(G), str(N)]) as proc:
+        bp = proc.break_at("main.hot if n == 5")  # goroutine 0's sixth call, once
+        stop = proc.wait(300)
+        assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp, stop
+        for _ in range(20):
+            assert stop.eval("IsNeg(n)") is False
+            assert stop.eval("HotNeg(n)") is False  # its callee runs into the breakpoint: stepped over
+        assert bp.skipped == 20
+        assert proc.debugger.tracee.holding()  # other goroutines' hits during the calls, not yet tested
+        end = proc.wait(300)
+        assert isinstance(end, gocall.Exited) and end.code == 0, end
+    assert capfd.readouterr().out == want
+    assert (bp.tests, bp.hits, bp.missed) == (G * N, 1, 0)
