@@ -78,6 +78,7 @@ class Process:
             from .process.tracee import Tracee
             from .stop import Debugger
 
+            self.engine.release_kept()  # a batch's thread (call/batch.py): the tracee takes every thread
             self._debugger = Debugger(self, Tracee.attach(self.pid))
         return self._debugger
 

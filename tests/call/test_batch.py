@@ -113,3 +113,13 @@ def test_batch_off_the_main_thread_keeps_nothing(target):  # type: ignore[no-unt
     assert seen == [3, []]
     time.sleep(0)
     target.assert_healthy()
+
+
+def test_breakpoints_during_a_batch(target):  # type: ignore[no-untyped-def]
+    """Attaching the debugger (stop.py traces every thread) takes the batch's thread over."""
+    with gocall.attach(target.pid) as proc:
+        with proc.batch(linger=10.0):
+            assert proc.eval("main.Add(1, 2)") == 3
+            assert proc.debugger.tracee.threads  # no EPERM seizing the batch's thread
+    assert _traced_by_us(target.pid) == []
+    target.assert_healthy()

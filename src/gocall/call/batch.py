@@ -131,16 +131,25 @@ class Batch:
         """A call ended without keeping its thread (it was detached): nothing to watch."""
         self._busy = False
 
+    def release(self) -> None:
+        """Detach the kept thread now (another tracer of the process, stop.py's, is about to
+        seize every thread); the next call of the batch looks for one again."""
+        busy, self._busy = self._busy, True
+        try:
+            thread, self.thread = self.thread, None
+            if thread is not None:
+                with signals_held():
+                    thread.detach()
+        finally:
+            self._busy = busy
+
     def close(self) -> None:
         """Detach the kept thread (with any signal it holds) and put the handlers back."""
         self._busy = True
         try:
             if self._alarm is not None:
                 self._alarm.set(0)
-            thread, self.thread = self.thread, None
-            if thread is not None:
-                with signals_held():
-                    thread.detach()
+            self.release()
         finally:
             if self._alarm is not None:
                 self._alarm.close()

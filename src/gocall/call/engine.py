@@ -136,6 +136,11 @@ class CallEngine:
             self._batch = None
             batch.close()
 
+    def release_kept(self) -> None:
+        """Detach the thread a batch keeps between calls, if any (call/batch.py)."""
+        if self._batch is not None:
+            self._batch.release()
+
     @contextlib.contextmanager
     def hold(self, deadline: float | None = None) -> Iterator[Held]:
         """One thread stopped at an injection site for several calls (an expression's
