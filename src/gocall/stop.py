@@ -118,6 +118,11 @@ class Debugger:
                         interrupts.signal = got.si_signo
                         return None
                 # Hits whose condition is false come back here: the deadline is the whole wait's.
+                # Checked here too: hits held during condition calls (stops/calls.py) keep the
+                # Tracee's pending stops coming, and those are handed out without a wait; left
+                # pending, they are tested by the next wait.
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
                 try:
                     event = self.tracee.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
                     if event is None or isinstance(event, Exited):
