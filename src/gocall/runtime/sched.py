@@ -21,12 +21,15 @@ from __future__ import annotations
 import itertools
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..binary.pclntab import FuncFlag_ASM, Func, Pclntab, UnsafePointSafe
 from ..process.memory import Memory
 from .goroutines import G, Status, read_g
 from .layouts import Layout
-from .unwind import Step, func_ids, walk
+
+if TYPE_CHECKING:
+    from .unwind import Step
 
 # User code is never this deep below the runtime's frames; a walk that finds none by then gives up.
 MAX_FRAMES = 64
@@ -57,6 +60,10 @@ def resume_point(
 
     ``leave_innermost``: the innermost frame is user code without a safe point ahead
     (a //go:nosplit function has none at all): look for the return from it instead."""
+    # Loaded here: a call whose thread is already at a safe point walks no stack, and unwind
+    # (with binary/funcdata) is ~1.5 ms of a cold `gocall call`'s imports.
+    from .unwind import func_ids, walk
+
     prev: Step | None = None
     # The innermost PC is where the thread (or g.sched) is, looked up as is; outer ones are
     # return addresses, looked up at the call (pc - 1) unless the callee interrupted them.
