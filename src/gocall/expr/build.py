@@ -94,7 +94,7 @@ class Builder:
         for o in ops:
             v = self.value(o)
             if is_error(v.type) and v.parts:
-                v = replace(v, text=self._error_text(o))
+                v = replace(v, text=self._error_text(o))  # a GoValue, a dataclass
             out.append(v)
         return out
 
@@ -201,7 +201,7 @@ class Builder:
                                 f"({x.text} is not addressable)")
         else:
             recv = self._deref(x, x.text) if x.type.kind == Kind.POINTER else x
-        return Operand(None, text=text, fn=replace(fn, bound=(recv,)))
+        return Operand(None, text=text, fn=fn._replace(bound=(recv,)))
 
     def _interface_method(self, x: Operand, field: str, text: str) -> Operand:
         assert x.image is not None and x.type is not None
@@ -215,7 +215,7 @@ class Builder:
             raise ExprError(f"{text} undefined (type {x.type.name} has no method {field})")
         fn = self.names.interface_method(pc)
         recv = Operand(fn.sig.params[0].type, image=struct.pack("<Q", data), text=x.text)
-        return Operand(None, text=text, fn=replace(fn, bound=(recv,)))
+        return Operand(None, text=text, fn=fn._replace(bound=(recv,)))
 
     def _deref(self, p: Operand, text: str) -> Operand:
         assert p.type is not None and p.image is not None

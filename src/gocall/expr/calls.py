@@ -13,7 +13,6 @@ out again.
 from __future__ import annotations
 
 import struct
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..binary.gotypes import GoType, Kind
@@ -113,7 +112,7 @@ def _func_value(b: Builder, f: Operand) -> Fn:
     funcval = struct.unpack("<Q", f.image)[0]
     if funcval == 0:
         raise ExprError(f"invalid memory address or nil pointer dereference: {f.text} is a nil func")
-    return replace(b.names.function_at(b.mem.u64(funcval)), closure=funcval)
+    return b.names.function_at(b.mem.u64(funcval))._replace(closure=funcval)
 
 
 def _is_type(b: Builder, name: str) -> bool:
