@@ -6,7 +6,6 @@ every offset must equal what the linker wrote into DWARF for the same release.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,9 @@ def test_table_row_matches_dwarf(toolchain: GoToolchain, gobin: Path) -> None:
         pytest.skip(f"{toolchain.version} has no row in the layouts table; it is read from DWARF")
     with GoBinary.open(gobin) as binary:
         assert binary.dwarf is not None
-        measured = asdict(layouts.from_dwarf(binary.dwarf))
+        measured = layouts.from_dwarf(binary.dwarf)._asdict()
         # parentGoid appeared in Go 1.21: the table says -1 before, DWARF has nothing to say.
-        tabled = {k: v for k, v in asdict(layouts.for_go(binary.go_version_tuple)).items() if v != -1}
+        tabled = {k: v for k, v in layouts.for_go(binary.go_version_tuple)._asdict().items() if v != -1}
     assert tabled == {k: measured[k] for k in tabled}
 
 

@@ -9,14 +9,14 @@ tests/runtime/test_layouts.py checks every row against DWARF.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, fields
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import UnsupportedGo
 
 
-@dataclass(frozen=True)
-class Layout:
+# A NamedTuple, not a frozen dataclass: the dataclass compiled its ~30-field methods from source
+# at every import (~1.3 ms of a cold `gocall call`). Rows name every field after the first ten.
+class Layout(NamedTuple):
     g_stack_lo: int  # g.stack.lo
     g_stack_hi: int  # g.stack.hi
     g_m: int  # g.m (*m)
@@ -27,12 +27,8 @@ class Layout:
     m_gsignal: int  # m.gsignal
     m_curg: int  # m.curg (the user goroutine running on this M)
     md_types: int  # moduledata.types: base of the nameOff/typeOff of type descriptors
-    # g.sched.sp/pc (gobuf at g+0x38: sp, pc first): the same in 1.19-1.27 (facts §4.2).
-    g_sched_sp: int = 0x38
-    g_sched_pc: int = 0x40
     # Goroutine listing, unwinding and GC roots (runtime/unwind.py, roots.py, heap.py);
     # measured from DWARF of the tests/fixtures/runtime builds of every release.
-    _: KW_ONLY
     g_syscallsp: int  # g.syscallsp: where a goroutine in a system call is unwound from
     g_syscallpc: int  # g.syscallpc
     g_waitreason: int  # g.waitreason (uint8, index into runtime.waitReasonStrings)
@@ -47,12 +43,16 @@ class Layout:
     mspan_limit: int  # mspan.limit (end of the span's objects)
     mspan_state: int  # mspan.state (mSpanStateBox, one byte)
     mspan_elemsize: int  # mspan.elemsize
-    mspan_startaddr: int = 0x18  # mspan.startAddr
     # lockOSThread's state (runtime/proc.go): gocall locks an injected call's goroutine to its
     # thread itself on releases whose debugCallWrap does not (call/lock.py).
     m_lockedg: int  # m.lockedg (guintptr)
     m_lockedext: int  # m.lockedExt (uint32; lockedInt follows it)
     m_lockedint: int  # m.lockedInt (uint32)
+    # The same in every measured release unless a row says otherwise.
+    # g.sched.sp/pc (gobuf at g+0x38: sp, pc first): the same in 1.19-1.27 (facts §4.2).
+    g_sched_sp: int = 0x38
+    g_sched_pc: int = 0x40
+    mspan_startaddr: int = 0x18  # mspan.startAddr
     # The P a call at a stop runs on (stops/calls.py gives its callee a fresh time slice).
     m_p: int = 0xD0  # m.p (puintptr); 0xC8 in 1.25
     p_schedtick: int = 0x10  # p.schedtick (uint32)
@@ -190,5 +190,5 @@ def from_dwarf(dwarf: _StructLayouts) -> Layout:
             struct = {"stack": "runtime.stack", "sched": "runtime.gobuf"}.get(part, struct)
         return total
 
-    values = {f.name: offset(*_DWARF_NAMES[f.name]) for f in fields(Layout)}
+    values = {f: offset(*_DWARF_NAMES[f]) for f in Layout._fields}
     return Layout(**values)
