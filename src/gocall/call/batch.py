@@ -184,12 +184,14 @@ class Batch:
 
     def _on_child(self, signum: int, frame: FrameType | None) -> None:
         """Hand every signal the running kept thread stopped for over to it at once (a
-        signal-delivery-stop would hold its P until the next call)."""
+        signal-delivery-stop would hold its P until the next call), and collect its exit,
+        stopped or running: until its tracer does, a killed process cannot be waited for
+        (kernel/exit.c delay_group_leader)."""
         previous = self._previous_sigchld
         if callable(previous):
             previous(signum, frame)
         thread = self.thread
-        if self._busy or thread is None or thread.stopped:
+        if self._busy or thread is None:
             return
         while True:
             try:
@@ -200,9 +202,11 @@ class Batch:
             if tid == 0:
                 return
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-                thread.traced = False
+                thread.traced = thread.stopped = False
                 self.thread = None
                 return
+            if thread.stopped:
+                return  # no stop can follow a stop we have not resumed; nothing to hand over
             event = status >> 16
             sig = 0 if event == ptrace.PTRACE_EVENT_STOP else os.WSTOPSIG(status)
             log.debug("batch: thread %d stopped for signal %d between calls; delivered", thread.tid, sig)
