@@ -60,6 +60,19 @@ def test_a_miss_after_a_hit_shares_the_cached_types(gobin: Path, cache_home: Pat
         assert second.dwarf.type_named("main.Big") is big  # parsed now, from the same type table
 
 
+def test_pclntab_name_lookups_are_kept(gobin: Path, cache_home: Path) -> None:
+    """Names searched for in pclntab (found or not) are answered next time without a search."""
+    names = ("main.Add", "runtime.debugCallV2", "main.NoSuch")
+    with GoBinary.open(gobin) as first:
+        expected = {name: first.pclntab.func_by_name(name) for name in names}
+    # closing saved them: a lookup alone is something learned
+    with GoBinary.open(gobin) as second:
+        assert second.dwarf is not None and set(names) <= set(second.dwarf.pclntab_names)
+        got = {name: second.pclntab.func_by_name(name) for name in names}
+        assert "_name_offsets" not in second.pclntab.__dict__  # no search ran
+    assert got == expected and got["main.NoSuch"] is None and got["main.Add"] is not None
+
+
 @pytest.mark.parametrize("content", [b"", b"garbage", pickle.dumps({"stamp": "old", "state": {}}),
                                      pickle.dumps(os.getcwd)])  # fmt: skip
 def test_damaged_or_foreign_entries_are_ignored(gobin: Path, cache_home: Path, content: bytes) -> None:

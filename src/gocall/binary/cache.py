@@ -3,7 +3,8 @@
 A cold ``gocall call`` spends most of its binary-reading time getting a few answers out of
 DWARF: importing pyelftools, decompressing ``.debug_info`` (13 ms for Go 1.19's ``cmd/go``,
 27 ms for 1.27's) and parsing the callee's DIEs. The answers (the package list, the
-signatures, types and variables asked for, each type's runtime type offset) are small and
+signatures, types and variables asked for, each type's runtime type offset, and the
+functab index of each function name pclntab was searched for) are small and
 never change for a given binary, so :class:`gocall.binary.dwarf.Dwarf` keeps them in one
 file per binary and answers from it next time without touching DWARF.
 
@@ -34,7 +35,7 @@ log = logging.getLogger("gocall.binary")
 
 FORMAT = 1
 # The modules whose code decides the answers: an edit to any of them invalidates every entry.
-_PRODUCERS = ("dwarf.py", "dwarfindex.py", "gotypes.py", "cache.py")
+_PRODUCERS = ("dwarf.py", "dwarfindex.py", "gotypes.py", "cache.py", "pclntab.py")
 # What an entry may contain (find_class refuses anything else).
 _ALLOWED = {
     ("gocall.binary.gotypes", "GoType"), ("gocall.binary.gotypes", "Field"), ("gocall.binary.gotypes", "Kind"),

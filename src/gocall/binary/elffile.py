@@ -372,7 +372,10 @@ class GoBinary:
     @cached_property
     def pclntab(self) -> Pclntab:
         """The runtime's function table (names, entries, pc-value tables)."""
-        return Pclntab(self._pclntab_data, self.text_start)
+        dwarf = self.dwarf  # its on-disk cache keeps the names looked up, for the next start
+        if dwarf is None:
+            return Pclntab(self._pclntab_data, self.text_start)
+        return Pclntab(self._pclntab_data, self.text_start, dwarf.pclntab_names, dwarf.learned)
 
     def declare(self, signature: Signature) -> None:
         """Use ``signature`` for the function it names, as if DWARF said so (for binaries

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -253,7 +253,8 @@ class Pclntab:
     :attr:`GoBinary.text_start`, because ``pcHeader.textStart`` is 0 from Go 1.26.
     """
 
-    def __init__(self, data: bytes, text_start: int) -> None:
+    def __init__(self, data: bytes, text_start: int, found: dict[str, int | None] | None = None,
+                 learned: Callable[[], None] | None = None) -> None:
         self.data = bytes(data)
         self.header = PcHeader.parse(self.data)
         self.layout = LAYOUTS[self.header.magic]
@@ -261,7 +262,10 @@ class Pclntab:
         h = self.header
         self._pctab = h.pctabOffset
         self._pcln = h.pclnOffset
-        self._found: dict[str, int | None] = {}  # names looked up without the name index
+        # Names looked up without the name index (name -> functab index), and what to tell when
+        # one is added: GoBinary keeps them on disk with the DWARF answers (binary/cache.py).
+        self._found: dict[str, int | None] = {} if found is None else found
+        self._learned = learned
 
     def __len__(self) -> int:
         return self.header.nfunc
@@ -297,6 +301,8 @@ class Pclntab:
             i = self._found[name]
         else:
             i = self._found[name] = self._find_name(name)
+            if self._learned is not None:
+                self._learned()
         return None if i is None else self.func_at(i)
 
     def _find_name(self, name: str) -> int | None:
