@@ -33,7 +33,10 @@ def tracers(pid: int) -> set[int]:
     """The TracerPid of every thread of ``pid``."""
     out = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        status = (task / "status").read_text()
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:
+            continue  # the thread ended since the listing
         out.add(int(status.split("TracerPid:")[1].split()[0]))
     return out
 
@@ -157,3 +160,14 @@ def test_cli_interrupted_among_false_condition_hits(build_fixture, start_target)
     _, err = gocall_proc.communicate(timeout=60)
     assert gocall_proc.returncode == 130, err
     assert_unharmed(spin, sites(spin.binary, "main.hot"), counter="Calls")
+
+
+def test_attach_while_threads_are_cloned(build_fixture, start_target) -> None:
+    """A thread cloned between listing the threads and seizing its creator is traced by us
+    already (PTRACE_O_TRACECLONE): its own SEIZE fails with EPERM, and it must be taken as ours,
+    not left traced and stopped."""
+    target = start_target(build_fixture("breaks"), ["churn"])
+    for _ in range(30):
+        with gocall.attach(target.pid) as proc:
+            proc.debugger  # traces every thread
+    assert_unharmed(target, [], counter="Churned")

@@ -62,8 +62,13 @@ class Thread:
         try:
             ptrace.seize(self.tid, options)
         except PtraceError as e:
-            if e.errno == 3:  # ESRCH
+            if e.errno == 3 or (e.errno == 1 and exiting(self.pid, self.tid)):  # ESRCH; EPERM: exiting
                 raise TargetExited(f"thread {self.tid} of process {self.pid} exited") from None
+            if e.errno == 1 and traced_by_us(self.pid, self.tid):
+                # Cloned, since it was listed, by a thread we trace with PTRACE_O_TRACECLONE:
+                # auto-attached, ours already (its first stop is an event stop like a seized one's).
+                self.traced = True
+                return
             if e.errno == 1:  # EPERM
                 raise PtraceError(
                     "SEIZE",

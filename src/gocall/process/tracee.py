@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from ..errors import GocallError, PtraceError, TargetExited
 from . import launch, ptrace
-from .ptrace import WALL
+from .group import detach_strays
 from .memory import Memory
+from .ptrace import WALL
 from .regs import user_regs_struct
 from .swbreak import SoftwareBreakpoints, Trap
 from .threads import Thread, thread_ids, traced_by_us
@@ -233,6 +234,7 @@ class Tracee:
             except GocallError:
                 pass
         self.threads.clear()
+        detach_strays(self.pid)  # auto-attached threads no clone event has announced yet
 
     def kill(self) -> Exited:
         """SIGKILL a launched program and reap it."""
@@ -306,7 +308,12 @@ class Tracee:
                 child = Thread(self.pid, child_tid)
                 child.traced = True
                 self.threads[child_tid] = child
-            self._cont(t, 0)
+            if stopping:
+                # Entering this stop cleared our pending PTRACE_INTERRUPT (kernel/signal.c
+                # ptrace_stop): resumed, the thread would never report the stop stop_all waits for.
+                t.stopped = True
+            else:
+                self._cont(t, 0)
             return None
         if event == ptrace.PTRACE_EVENT_STOP:
             if stopping:
