@@ -61,7 +61,7 @@ class Builder:
             case Selector():
                 return self._select(self.eval(e.x), e.field, e.text)
             case Index():
-                return self._index(self.eval(e.x), self.eval(e.index), e.text)
+                return self._index(self.eval(e.x), self.eval(e.key), e.text)
             case SliceExpr():
                 x = self.eval(e.x)
                 lo, hi, mx = (None if b is None else self.integer(self.eval(b)) for b in (e.low, e.high, e.max))

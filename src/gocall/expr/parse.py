@@ -53,8 +53,10 @@ class Selector(NamedTuple):
 
 
 class Index(NamedTuple):
+    """``x[key]``: ``key``, not ``index``, which would hide tuple.index."""
+
     x: Expr
-    index: Expr
+    key: Expr
     text: str
 
 
