@@ -31,11 +31,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
 from ..errors import CallRefused, Interrupted, NoGoroutine, SymbolNotFound, TargetExited
-from ..process import breakpoints, ptrace
-from ..process.group import ThreadGroup
+from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
 from ..process.threads import Thread, thread_ids
@@ -44,8 +44,11 @@ from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout, wrap_locks_thread
 from .advance import Advanced, advance, where_next
-from .batch import Batch
 from .protocol import CallSetup, Entry, Injector, Outcome
+
+if TYPE_CHECKING:
+    from ..process.group import ThreadGroup
+    from .batch import Batch
 
 log = logging.getLogger("gocall.call")
 
@@ -128,6 +131,8 @@ class CallEngine:
         if self._batch is not None:
             yield self._batch
             return
+        from .batch import Batch  # only batches need it (and process/alarm.py's timer)
+
         batch = Batch(self.pid, self.mem, self.layout, self.binary.pclntab, linger)
         self._batch = batch if batch.active else None
         try:
@@ -161,6 +166,8 @@ class CallEngine:
             done = False
             try:
                 if self.stop_the_world:
+                    from ..process.group import ThreadGroup  # stop-the-world calls only
+
                     others = ThreadGroup(self.pid, exclude=[thread.tid])
                     others.seize_all()
                     others.stop_all()
@@ -354,6 +361,9 @@ class CallEngine:
                 pcs.append(point.pc)
         if not pcs:
             return None
+        from ..process import breakpoints  # waiting for parked goroutines only
+        from ..process.group import ThreadGroup
+
         pcs = pcs[: breakpoints.SLOTS]
         group = ThreadGroup(self.pid)
         try:

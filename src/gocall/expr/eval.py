@@ -40,7 +40,6 @@ from .escape import Escape
 from .names import Names
 from .operand import Fn, Operand, Scope
 from .parse import Assign, Call, Const, Expr, Name
-from .signature import parse_signature
 
 
 @dataclass
@@ -196,6 +195,8 @@ class Evaluator:
         if fn is None:
             declared = MAP_FUNCS.get(name)  # no DWARF signature under these names (runtime/maps.py)
             f = self.binary.pclntab.func_by_name(name) if declared is not None else None
+            from .signature import parse_signature  # map operations only: most calls never need it
+
             found = Fn(name, f.entry, parse_signature(declared)) if f is not None and declared else \
                 self.names.function(name)
             if found is None:
