@@ -27,10 +27,6 @@ log = logging.getLogger("gocall.ptrace")
 
 _EXIT_POLL = 0.05  # seconds between looks at the process state while waiting for an asked-for stop
 _STOP_TIMEOUT = 5.0  # a live thread stops within microseconds; seconds are for an overloaded machine
-# Polled for before sleeping until SIGCHLD: a call's stops come 10-50 us after the resume, and on a
-# quiet VM sleeping costs more than that (the idle vCPU is halted and woken through the hypervisor):
-# warm call 0.42 -> 0.30 ms, batched 0.35 -> 0.23 ms at load 1.3, CPU 0.34 -> 0.31 ms (A/B, bench/README).
-_SPIN = 0.0002
 
 
 @dataclass(frozen=True)
@@ -236,9 +232,7 @@ class Thread:
                 raise ProcessError(f"thread {self.tid} did not stop within {timeout:g} s")
 
     def _wait(self, timeout: float | None) -> int | None:
-        status = _poll(self.tid, _SPIN) if timeout is None or timeout > _SPIN else None
-        if status is None:
-            status = waitpid(self.tid, timeout)
+        status = waitpid(self.tid, timeout)
         if status is not None:
             self._check_exit(status)
         return status
@@ -256,21 +250,6 @@ class Thread:
     @staticmethod
     def _is_event_stop(status: int) -> bool:
         return (status >> 16) == ptrace.PTRACE_EVENT_STOP
-
-
-def _poll(tid: int, seconds: float) -> int | None:
-    """``tid``'s next wait status if it comes within ``seconds`` of polling; None otherwise (or
-    when it cannot be waited for: :func:`~.waiting.waitpid` then says why)."""
-    end = time.perf_counter() + seconds
-    while True:
-        try:
-            got, status = os.waitpid(tid, os.WNOHANG | ptrace.WALL)
-        except ChildProcessError:
-            return None
-        if got == tid:
-            return status
-        if time.perf_counter() >= end:
-            return None
 
 
 def exiting(pid: int, tid: int | None = None) -> bool:
