@@ -252,16 +252,20 @@ class Thread:
         return (status >> 16) == ptrace.PTRACE_EVENT_STOP
 
 
-def exiting(pid: int, tid: int | None = None) -> bool:
-    """Process ``pid`` (or its thread ``tid``) has exited or is exiting: gone from /proc, or
-    a zombie (the state letter in /proc/.../stat, after the command name in parentheses)."""
+def task_state(pid: int, tid: int | None = None) -> bytes | None:
+    """The state letter of process ``pid`` (or its thread ``tid``) in /proc/.../stat, after the
+    command name in parentheses (b"R", b"S", b"Z"...); None when it is gone from /proc."""
     path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
         with open(path, "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[0]
+            return f.read().rpartition(b")")[2].split()[0]
     except (OSError, IndexError):
-        return True
-    return state in (b"Z", b"X", b"x")
+        return None
+
+
+def exiting(pid: int, tid: int | None = None) -> bool:
+    """Process ``pid`` (or its thread ``tid``) has exited or is exiting: gone from /proc, or a zombie."""
+    return task_state(pid, tid) in (None, b"Z", b"X", b"x")
 
 
 def thread_ids(pid: int) -> list[int]:

@@ -286,10 +286,14 @@ class Tracee:
         new = [tid for tid in tids if tid not in self.threads and traced_by_us(self.pid, tid)]
         for tid in new:
             log.debug("thread %d: traced without a clone event; adopted", tid)
-            t = Thread(self.pid, tid)
-            t.traced = True
-            self.threads[tid] = t
+            self._track(tid)
         return bool(new)
+
+    def _track(self, tid: int) -> None:
+        """A thread traced since its creation (auto-attached), added to ours."""
+        t = Thread(self.pid, tid)
+        t.traced = True
+        self.threads[tid] = t
 
     def _handle(self, tid: int, status: int, stopping: bool = False) -> Trapped | Exited | None:
         t = self.threads.get(tid)
@@ -305,9 +309,7 @@ class Tracee:
         if event == ptrace.PTRACE_EVENT_CLONE:
             child_tid = ptrace.geteventmsg(tid)
             if child_tid not in self.threads:  # else adopted already (see _adopt_strays)
-                child = Thread(self.pid, child_tid)
-                child.traced = True
-                self.threads[child_tid] = child
+                self._track(child_tid)
             if stopping:
                 # Entering this stop cleared our pending PTRACE_INTERRUPT (kernel/signal.c
                 # ptrace_stop): resumed, the thread would never report the stop stop_all waits for.

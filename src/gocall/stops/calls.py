@@ -51,7 +51,7 @@ from ..errors import TargetExited
 from ..process import ptrace
 from ..process.group import ThreadGroup
 from ..process.memory import Memory
-from ..process.threads import Thread, TrapStop
+from ..process.threads import Thread, TrapStop, task_state
 from ..process.tracee import Exited, Trapped
 from ..runtime import safepoint
 from ..runtime.layouts import Layout
@@ -192,11 +192,7 @@ class _Tracked(ThreadGroup):
 
 def _asleep(pid: int, tid: int) -> bool:
     """Whether thread ``tid`` sleeps in the kernel (state S: a futex, a timer), not running."""
-    try:
-        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] == b"S"
-    except (OSError, IndexError):
-        return False
+    return task_state(pid, tid) == b"S"
 
 
 def _fresh_slice(mem: Memory, layout: Layout, m: int) -> None:
