@@ -111,8 +111,9 @@ class Process:
         goroutine the calls run on, and a stop-the-world, may wait up to ``linger`` (plus
         however late Python runs a signal handler) between calls. Leaving the block, also
         through an exception, detaches the thread. Only on the main thread (Python runs
-        signal handlers there); elsewhere, and when the program's own SIGALRM or real-time
-        timer is in use, each call seizes and detaches as outside a batch. See
+        signal handlers there); elsewhere, when every real-time signal already has a handler
+        in this process, and for stop-the-world calls, each call seizes and detaches as
+        outside a batch. See
         :mod:`gocall.call.batch`."""
         return self.engine.batch(linger)
 
