@@ -95,6 +95,36 @@ class Process:
         """Resume from the current stop."""
         self.debugger.cont()
 
+    @property
+    def breakpoints(self) -> list[Breakpoint]:
+        """The breakpoints set, in order (none without asking: the debugger is not attached)."""
+        return list(self._debugger.breakpoints) if self._debugger is not None else []
+
+    @property
+    def stopped(self) -> Stop | None:
+        """The current stop (every thread stopped), until :meth:`cont` or :meth:`wait`."""
+        return self._debugger.stop if self._debugger is not None else None
+
+    def clear(self, bp: Breakpoint) -> None:
+        """Remove the breakpoint ``bp``; the threads stay traced (see :meth:`close`)."""
+        self.debugger.clear(bp)
+
+    def release_others(self, stop: Stop) -> None:
+        """Non-stop from ``stop`` on: every breakpoint removed, every other thread detached and
+        running, while expressions are evaluated on the stopped goroutine."""
+        self.debugger.release_others(stop)
+
+    def kill(self) -> None:
+        """Remove every breakpoint and kill the program (a launched one, usually)."""
+        self.debugger.release(kill=True)
+
+    @property
+    def interrupted(self) -> bool:
+        """A SIGINT or SIGTERM ended the last :meth:`wait` (it returned None before its timeout)."""
+        from .process.waiting import interrupts
+
+        return interrupts.signal is not None
+
     def call(self, func: str, *args: Any) -> Any:
         """Call ``func`` (``"main.Add"``) with Python values as Go untyped constants."""
         text = f"{func}({', '.join(repr(a) for a in args)})"

@@ -52,7 +52,7 @@ from .stops.calls import held
 from .stops.frame import Frames, FrameVariables, Stop
 
 if TYPE_CHECKING:
-    from .session import Process
+    from .stops.host import Process
 
 __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 
 from ..errors import GocallError
-from ..process.waiting import interrupts
 from ..session import Evaluation, attach
 from ..stop import Breakpoint, Exited, Stop
 from ..values.gofmt import format_value
@@ -57,13 +56,13 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
                     return 1
                 if isinstance(event, Stop):
                     break
-                if interrupts.signal is not None:
+                if proc.interrupted:
                     console.error("interrupted; the breakpoints were removed and the process left running")
                     return 130
                 console.note(f"still waiting ({time.monotonic() - start:.0f} s"
                              + (f", conditions tested {_tests(bps)} times)" if any(b.condition for b in bps) else ")"))
             stop = event
-            proc.debugger.release_others(stop)
+            proc.release_others(stop)
             evaluations = [stop.evaluate(e, frame, unsafe) for e in exprs]
             _report(console, stop, evaluations, as_json)
             return 1 if any(ev.error for ev in evaluations) else 0

@@ -66,10 +66,10 @@ def run(breaks: tuple[str, ...], exprs: tuple[str, ...], frame: int, count: int,
                             console.error(f"  {ev.expr} = " + ", ".join(format_value(r) for r in ev.results))
                 if stops >= count:
                     if kill:
-                        proc.debugger.release(kill=True)
+                        proc.kill()
                         sys.exit(137)
-                    for bp in list(proc.debugger.breakpoints):
-                        proc.debugger.clear(bp)
+                    for bp in proc.breakpoints:
+                        proc.clear(bp)
     except GocallError as e:
         console.error(str(e))
         sys.exit(1)

@@ -14,7 +14,7 @@ from ..errors import ExprError, SymbolNotFound
 from ..expr.parse import Expr
 
 if TYPE_CHECKING:
-    from ..session import Process
+    from .host import Process
 
 
 @dataclass

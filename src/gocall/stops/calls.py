@@ -59,7 +59,7 @@ from .frame import Stop
 from .stepping import resume_from
 
 if TYPE_CHECKING:
-    from ..stop import Debugger
+    from .frame import Debugger
 
 _HOLD_MAX = 1.0  # seconds a callee may wait for held threads before their hits are let go untested
 _LOOK = 0.001  # seconds between looks at whether the callee waits for a held thread

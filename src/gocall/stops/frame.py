@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ExprError, GocallError
 from ..expr.eval import Evaluation
@@ -25,12 +25,31 @@ from ..values.model import GoValue
 from .breakpoint import Breakpoint
 
 if TYPE_CHECKING:
-    from ..session import Process
-    from ..stop import Debugger
+    from ..process.displaced import DisplacedSteps
+    from ..process.tracee import Tracee
+    from .host import Process
 
 BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
 _UNREAD = -1  # Stop._goroutine before it is read (goroutine ids start at 1)
 _FRAMES_CACHED = 1024  # innermost frames kept by (PC, SP): a hot breakpoint sees the same few
+
+
+class Debugger(Protocol):
+    """What a stop and stops/ need of the debugger that made it (:class:`gocall.stop.Debugger`
+    provides it; a protocol so that imports only point down)."""
+
+    @property
+    def proc(self) -> Process: ...
+    @property
+    def tracee(self) -> Tracee: ...
+    @property
+    def nonstop(self) -> bool: ...
+    @property
+    def displaced(self) -> DisplacedSteps: ...
+    @property
+    def frames(self) -> Frames: ...
+    def by_pc(self, pc: int) -> Breakpoint | None: ...
+    def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation: ...
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .frame import BREAKPOINT_FUNCS, FrameVariables, Stop
 from .stepping import resume_from
 
 if TYPE_CHECKING:
-    from ..stop import Debugger
+    from .frame import Debugger
 
 _STEP_OUT_MAX = 16
 

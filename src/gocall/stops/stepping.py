@@ -18,7 +18,7 @@ from ..process.displaced import SteppedIntoExit
 from ..process.threads import Thread
 
 if TYPE_CHECKING:
-    from ..stop import Debugger
+    from .frame import Debugger
 
 log = logging.getLogger("gocall.ptrace")
 
