@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["FIXTURES", "READY_TIMEOUT", "Target", "TargetFailed"]
+__all__ = ["FIXTURES", "READY_TIMEOUT", "Target", "TargetFailed", "tracer_pids"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -36,6 +36,23 @@ READY_TIMEOUT = 10.0
 
 _READY = re.compile(r"ready pid=(\d+)")
 _HEALTH = re.compile(r"health checks=(\d+) bad=(\d+)")
+
+
+def tracer_pids(pid: int) -> dict[int, int]:
+    """The TracerPid of each thread of ``pid`` still alive (0: not traced).
+
+    A thread may end between the listing of /proc/PID/task and the read of its status: the
+    read then fails with ENOENT, or with ESRCH once the task is reaped but its directory is
+    still open (seen with the churn fixture, which ends threads all the time). Such a thread
+    has no tracer to report and is left out."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                out[int(tid)] = next(int(line.split()[1]) for line in f if line.startswith("TracerPid:"))
+        except (OSError, StopIteration):
+            continue  # the thread ended since the listing
+    return out
 
 
 class TargetFailed(AssertionError):

@@ -17,7 +17,7 @@ import pytest
 
 import gocall
 from gocall.binary import GoBinary
-from harness import Target
+from harness import Target, tracer_pids
 
 from .test_breaks import marked_line
 
@@ -31,14 +31,7 @@ def loop(build_fixture, start_target) -> Target:
 
 def tracers(pid: int) -> set[int]:
     """The TracerPid of every thread of ``pid``."""
-    out = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = (task / "status").read_text()
-        except FileNotFoundError:
-            continue  # the thread ended since the listing
-        out.add(int(status.split("TracerPid:")[1].split()[0]))
-    return out
+    return set(tracer_pids(pid).values())
 
 
 def assert_unharmed(target: Target, pcs: list[int], counter: str = "Total") -> None:

@@ -16,19 +16,12 @@ import pytest
 
 import gocall
 from gocall.process import ptrace
+from harness import tracer_pids
 
 
 def _traced_by_us(pid: int) -> list[int]:
     """The target's threads whose TracerPid is this process."""
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                if any(line.split() == ["TracerPid:", str(os.getpid())] for line in f):
-                    out.append(int(tid))
-        except OSError:
-            pass  # the thread exited meanwhile
-    return out
+    return [tid for tid, tracer in tracer_pids(pid).items() if tracer == os.getpid()]
 
 
 def test_batch_results_match_and_nothing_stays_traced(target):  # type: ignore[no-untyped-def]
