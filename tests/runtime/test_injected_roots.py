@@ -20,7 +20,7 @@ import gocall
 from gocall.runtime.roots import CONSERVATIVE, PRECISE
 
 
-def _wait_for(predicate, timeout: float = 180.0, what: str = "", call=None):
+def _wait_for(predicate, timeout: float = 180.0, what: str = "", call=None, seen=()):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -29,7 +29,11 @@ def _wait_for(predicate, timeout: float = 180.0, what: str = "", call=None):
         if call is not None and call.poll() is not None:
             raise AssertionError(f"gocall call ended before {what}: {call.stderr.read()}")
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (a loaded machine?)")
+    detail = ""
+    if call is not None:  # what the call was doing: a refusal, a goroutine it could not find
+        call.send_signal(signal.SIGINT)
+        detail = "; gocall call said: " + call.communicate(timeout=60)[1][-2000:]
+    raise AssertionError(f"timed out waiting for {what} (goroutines last seen: {list(seen)}){detail}")
 
 
 def test_roots_during_injected_call_show_both_conservative_frames(runtime_target) -> None:
@@ -38,8 +42,14 @@ def test_roots_during_injected_call_show_both_conservative_frames(runtime_target
     try:
         with gocall.attach(runtime_target.pid) as proc:
             view = proc.runtime
-            caller = _wait_for(lambda: next((g for g in view.goroutines() if g.header == "debug call"), None),
-                               what="a goroutine parked in 'debug call'", call=call)
+            headers: list[str] = []
+
+            def parked_caller():  # type: ignore[no-untyped-def]
+                goroutines = view.goroutines()
+                headers[:] = [f"{g.goid}: {g.header}" for g in goroutines]
+                return next((g for g in goroutines if g.header == "debug call"), None)
+
+            caller = _wait_for(parked_caller, what="a goroutine parked in 'debug call'", call=call, seen=headers)
             callee = _wait_for(lambda: next((g for g in view.goroutines() if any(
                 sf.function == "main.Block" for fr in view.frames(g, stop_running=False) for sf in fr.calls)), None),
                 what="the goroutine running main.Block")
