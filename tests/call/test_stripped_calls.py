@@ -45,9 +45,42 @@ def test_undeclared_function_says_how_to_declare(stripped) -> None:  # type: ign
 
 
 def test_wrong_declaration_is_caught_by_the_frame_size(stripped) -> None:  # type: ignore[no-untyped-def]
-    """_func.args is the truth the declaration is checked against before anything is injected."""
+    """_func.args is the truth the declaration is checked against before anything is injected;
+    the error blames the declaration, with both sizes (issue 13.4), never gocall."""
     with gocall.attach(stripped.pid) as proc:
-        proc.declare("func main.Add(a int) int")
-        with pytest.raises(ArgumentError, match="frame"):
-            proc.eval("main.Add(1)")
+        proc.declare("func main.Add(a, b, c int) int")
+        with pytest.raises(ArgumentError, match=r"the declaration of main.Add disagrees with the binary's argument "
+                           r"frame \(declared 24 bytes, binary 16\)") as e:
+            proc.eval("main.Add(1, 2, 3)")
+        assert "misread" not in str(e.value) and "check the number" in (e.value.hint or "")
     stripped.assert_healthy()
+
+
+@pytest.fixture
+def shipped(build_fixture, start_target):  # type: ignore[no-untyped-def]
+    return start_target(build_fixture("shipped", ["-ldflags=-s -w"]))
+
+
+def test_string_and_slice_literals_need_no_runtime_declarations(shipped) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13.4: the runtime functions gocall injects itself to build arguments (mallocgc, the
+    Pinner on Go >= 1.23) take their signatures from runtime/injected.py, DWARF or not."""
+    with gocall.attach(shipped.pid) as proc:
+        assert proc.binary.dwarf is None
+        proc.declare("func main.Join(a, b string) string")
+        proc.declare("func main.Sum(xs []int) int")
+        assert proc.eval('main.Join("x", "y")') == "x+y"
+        assert proc.eval('main.Join("a" + "b", main.Join("c", ""))') == "ab+c+"
+        assert proc.eval("main.Sum([]int{1, 2, 3, 40})") == 46
+        assert proc.eval("main.Sum([]int{})") == 0
+    shipped.assert_healthy()
+
+
+def test_missing_signature_hint_names_the_function_itself(shipped) -> None:  # type: ignore[no-untyped-def]
+    """The hint for a function without a signature shows how to declare *that* function."""
+    with gocall.attach(shipped.pid) as proc:
+        proc.binary.dwarf  # noqa: B018
+        ev = proc.evaluate('main.Join("x", "y")')
+        assert ev.error is not None and ev.exception is not None
+        hint = ev.exception.hint or ""
+        assert "func main.Join(" in hint and "main.Add" not in hint and "mallocgc" not in ev.error + hint
+    shipped.assert_healthy()

@@ -31,7 +31,7 @@ from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
 from gocall.binary.cache import IndexCache, build_id
 from gocall.binary.dwarf import Dwarf
 from gocall.binary.elf import ET_DYN, SHT_NOBITS, ElfHeader, Section, read_elf
-from gocall.binary.gotypes import Signature
+from gocall.binary.gotypes import DECLARED, Signature
 from gocall.binary.pclntab import Pclntab
 from gocall.binary.pie import Relocations, load_bias
 from gocall.binary.rtype import find_rtype
@@ -380,7 +380,7 @@ class GoBinary:
     def declare(self, signature: Signature) -> None:
         """Use ``signature`` for the function it names, as if DWARF said so (for binaries
         built with ``-w``, which have none; see :mod:`gocall.expr.signature`)."""
-        self._declared[signature.name] = signature
+        self._declared[signature.name] = signature._replace(origin=DECLARED)
 
     def function_signature(self, name: str) -> Signature | None:
         """The declared signature of function ``name``, else DWARF's, else None."""

@@ -138,8 +138,15 @@ class Param(NamedTuple):
 
 
 class Signature(NamedTuple):
-    """What DWARF says about a function: its parameters and results in declaration order."""
+    """A function's parameters and results in declaration order, and where they were learnt."""
 
     name: str
     params: tuple[Param, ...]
     results: tuple[Param, ...]
+    # "" for DWARF; else said in errors when the binary's frame size disagrees (expr/eval.py):
+    # DECLARED, INJECTED, or "Go source <file>" (gosource/).
+    origin: str = ""
+
+
+DECLARED = "declared"  # by the user (--declare, Process.declare)
+INJECTED = "injected"  # gocall's table of the runtime functions it calls (runtime/injected.py)

@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from ..binary import GoBinary
-from ..binary.gotypes import GoType, Kind
+from ..binary.gotypes import DECLARED, INJECTED, GoType, Kind
 from ..call import abi
 from ..call.alloc import PinSupport, TargetHeap, pin_support
 from ..call.engine import CallEngine, Held
@@ -28,7 +28,8 @@ from ..call.protocol import CallSetup, Panicked
 from ..errors import ArgumentError, CallRefused, ExprError, GocallError, GoPanic, SymbolNotFound
 from ..process.memory import Memory
 from ..runtime.layouts import Layout
-from ..runtime.maps import MAP_FUNCS, MapReader
+from ..runtime import injected
+from ..runtime.maps import MapReader
 from ..runtime.types import RuntimeTypes
 from ..values.decode import Decoder, image_from_slot, is_error
 from ..values.encode import encode
@@ -191,14 +192,18 @@ class Evaluator:
         return Decoder(self.mem, self.runtime_types)
 
     def runtime_fn(self, name: str) -> Fn:
+        """A runtime function gocall calls itself (mallocgc, the Pinner, getitab, map helpers),
+        its signature from runtime/injected.py: the same with or without DWARF."""
         fn = self._runtime_fns.get(name)
         if fn is None:
-            declared = MAP_FUNCS.get(name)  # no DWARF signature under these names (runtime/maps.py)
-            f = self.binary.pclntab.func_by_name(name) if declared is not None else None
-            from .signature import parse_signature  # map operations only: most calls never need it
+            declared = injected.for_go(name, self.binary.go_version_tuple)
+            if declared is None:  # a release older than the table: DWARF says, if it is there
+                found = self.names.function(name)
+            else:
+                from .signature import parse_signature  # most calls never need it
 
-            found = Fn(name, f.entry, parse_signature(declared)) if f is not None and declared else \
-                self.names.function(name)
+                f = self.binary.pclntab.func_by_name(name)
+                found = None if f is None else Fn(name, f.entry, parse_signature(declared)._replace(origin=INJECTED))
             if found is None:
                 raise SymbolNotFound(f"{name} is not in the binary")
             fn = self._runtime_fns[name] = found
@@ -213,8 +218,7 @@ class Evaluator:
         frame = abi.assign(fn.sig.params, fn.sig.results)
         f = self.binary.pclntab.func_by_name(fn.name)
         if f is not None and f.args >= 0 and frame.size != f.args:
-            raise ArgumentError(f"argument frame of {fn.name} computed as {frame.size} bytes but the binary "
-                                f"says {f.args}", hint="gocall misread the signature; please report this")
+            raise frame_mismatch(fn, frame.size, f.args, self.binary.go_version)
         floats = any(p.is_float for s in frame.results for p in s.pieces or ())
         on_stack = any(s.pieces is None for s in frame.results)
         self._frames[id(fn.sig)] = (fn.sig, fn.name, frame, floats, on_stack)
@@ -273,3 +277,26 @@ class Evaluator:
         if addr is None:
             raise SymbolNotFound("runtime.firstmoduledata is not in the symbol table (stripped binary)")
         return addr
+
+
+def frame_mismatch(fn: Fn, computed: int, recorded: int, go_version: str) -> ArgumentError:
+    """The error for a signature whose argument frame is not the one the binary records
+    (``_func.args``), worded after where the signature came from."""
+    origin = fn.sig.origin
+    if origin == DECLARED:
+        return ArgumentError(
+            f"the declaration of {fn.name} disagrees with the binary's argument frame (declared "
+            f"{computed} bytes, binary {recorded})",
+            hint="check the number, order and types of its parameters and results (a method's receiver "
+                 "first) against the source the program was built from")
+    if origin == INJECTED:
+        return ArgumentError(f"gocall's signature of {fn.name} for {go_version} gives a {computed}-byte argument "
+                             f"frame, the binary's is {recorded} bytes",
+                             hint="runtime/injected.py lacks a row for this release; please report this")
+    if origin:
+        return ArgumentError(f"the signature of {fn.name} from {origin} gives a {computed}-byte argument frame, "
+                             f"the binary's is {recorded} bytes",
+                             hint=f"that source is not what this binary ({go_version}) was built from: name the "
+                                  "right one with --goroot DIR (the standard library) or --source DIR (the program)")
+    return ArgumentError(f"argument frame of {fn.name} computed as {computed} bytes but the binary says {recorded}",
+                         hint="gocall misread the signature; please report this")

@@ -39,8 +39,10 @@ _NOT_LINKED = ("check the spelling; unexported or unused functions may be dead-c
                "inlined away (mark them //go:noinline and use them)")
 
 
-_DECLARE_HINT = ("build without -ldflags=-w, or declare it: --declare 'func main.Add(a, b int) int' "
-                 "(Process.declare in Python)")
+def _declare_hint(name: str) -> str:
+    """How to give ``name`` a signature: the example is the function itself, never another."""
+    return (f"build without -ldflags=-w, or declare it in Go syntax: --declare 'func {name}(a int, s string) "
+            "(int, error)' with its real parameters (Process.declare in Python)")
 
 
 class Names:
@@ -78,7 +80,7 @@ class Names:
             return None
         sig = self.binary.function_signature(qualified)  # declared (expr/signature.py) or DWARF
         if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {qualified}", hint=_DECLARE_HINT)
+            raise SymbolNotFound(f"no DWARF signature for {qualified}", hint=_declare_hint(qualified))
         return Fn(qualified, f.entry, sig)
 
     def function_at(self, pc: int) -> Fn:
@@ -88,7 +90,7 @@ class Names:
             raise ExprError(f"no function at {pc:#x} in the binary")
         sig = self.binary.function_signature(f.name)
         if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {f.name}", hint=_DECLARE_HINT)
+            raise SymbolNotFound(f"no DWARF signature for {f.name}", hint=_declare_hint(f.name))
         return Fn(f.name, f.entry, sig)
 
     def method(self, t: GoType, name: str) -> tuple[Fn, bool] | None:

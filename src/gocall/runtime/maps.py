@@ -17,8 +17,8 @@ Keys and elements larger than 128 bytes are stored indirectly (a pointer) in
 both (``abi.MapMaxKeyBytes``/``MapMaxElemBytes``).
 
 Building maps in the target (map literals) is left to the runtime's own
-functions, the ones compiled code calls: :data:`MAP_FUNCS` and
-:func:`assign_func`.
+functions, the ones compiled code calls (:func:`assign_func`; their signatures are in
+runtime/injected.py).
 """
 
 from __future__ import annotations
@@ -49,25 +49,13 @@ class _Layouts(Protocol):
     def struct_die(self, type_name: str) -> object | None: ...
 
 
-# The runtime's map constructor and assignment functions, as compiled code calls them, and
-# their signatures with every runtime pointer as unsafe.Pointer. The symbol names are the same
-# in every release gocall supports (1.19-1.27), Swiss or bucket maps: from 1.24 the functions
-# are internal/runtime/maps.runtime_mapassign* linknamed to these names, so DWARF has no
-# signature under the name the pclntab gives; hence declared here, and checked against the
-# frame size the binary records before each call. mapassign* return the element's slot (an
-# indirect element's own object), for the caller to store the element in.
+# The runtime's map constructor and assignment functions, as compiled code calls them. The
+# symbol names are the same in every release gocall supports (1.19-1.27), Swiss or bucket maps;
+# their signatures are in runtime/injected.py. mapassign* return the element's slot (an indirect
+# element's own object), for the caller to store the element in.
 MAKEMAP = "runtime.makemap"
 MAKEMAP_SMALL = "runtime.makemap_small"  # when makemap is not linked: any hint works, it grows
 MAPASSIGN = "runtime.mapassign"  # any key, passed by address
-MAP_FUNCS: dict[str, str] = {
-    MAKEMAP: "func runtime.makemap(t unsafe.Pointer, hint int, m unsafe.Pointer) unsafe.Pointer",
-    MAKEMAP_SMALL: "func runtime.makemap_small() unsafe.Pointer",
-    MAPASSIGN: "func runtime.mapassign(t, m, key unsafe.Pointer) unsafe.Pointer",
-    "runtime.mapassign_fast32": "func runtime.mapassign_fast32(t, m unsafe.Pointer, key uint32) unsafe.Pointer",
-    "runtime.mapassign_fast64": "func runtime.mapassign_fast64(t, m unsafe.Pointer, key uint64) unsafe.Pointer",
-    "runtime.mapassign_fast64ptr": "func runtime.mapassign_fast64ptr(t, m, key unsafe.Pointer) unsafe.Pointer",
-    "runtime.mapassign_faststr": "func runtime.mapassign_faststr(t, m unsafe.Pointer, key string) unsafe.Pointer",
-}
 _POINTER_KEYS = frozenset({Kind.POINTER, Kind.UNSAFE_POINTER, Kind.CHAN})
 
 
