@@ -55,6 +55,17 @@ class PtraceError(ProcessError):
         super().__init__(f"ptrace({request}) on thread {tid} failed: {os.strerror(errno)}", hint)
 
 
+class AttachDenied(PtraceError):
+    """The kernel refused to let gocall trace or read the process (EPERM/EACCES); the message
+    is the diagnosis of process/permissions.py: the failed check, its fix, and ``gocall doctor``."""
+
+    def __init__(self, pid: int, tid: int, errno: int, diagnosis: str) -> None:
+        super().__init__("SEIZE", tid, errno)
+        self.pid = pid
+        self.message = diagnosis
+        self.args = (diagnosis,)
+
+
 class TargetExited(ProcessError):
     """The target process (or the thread we drove) exited or was killed."""
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .binary import GoBinary
 from .binary.support import check_callable
 from .call.engine import CallEngine
-from .errors import ExprError, TargetExited
+from .errors import ExprError
 from .expr.eval import Evaluation, Evaluator
 from .expr.parse import Call, Const, Name, parse
 from .process.memory import Memory
@@ -39,9 +39,12 @@ class Process:
     def __init__(self, pid: int, timeout: float = 10.0) -> None:
         self.pid = pid
         try:
+            # /proc/PID/exe: the binary even when its path is not in our mount namespace or was deleted.
             self.binary = GoBinary.of_process(pid)  # a PIE's addresses moved to where it was loaded
-        except FileNotFoundError:
-            raise TargetExited(f"process {pid} does not exist") from None
+        except OSError as e:  # gone, or not ours to read: the one diagnosis (process/permissions.py)
+            from .process.permissions import attach_error
+
+            raise attach_error(pid, e.errno or 0) from None
         check_callable(self.binary)  # no debugCallV2: refused with the reason (binary/support.py)
         self.layout = layouts.for_go(self.binary.go_version_tuple, self.binary.dwarf)
         self.mem = Memory(pid)

@@ -101,8 +101,16 @@ def info(target: str, as_json: bool) -> None:
     try:
         with GoBinary.open(_path(target)) as binary:
             d = describe(binary)
-    except (GocallError, OSError) as e:
+    except GocallError as e:
         console.error(str(e))
+        sys.exit(1)
+    except OSError as e:
+        if target.isdigit() and not os.path.exists(target):  # a PID: gone, or not ours to read
+            from ..process.permissions import attach_error
+
+            console.error(str(attach_error(int(target), e.errno or 0)))
+        else:
+            console.error(str(e))
         sys.exit(1)
     if as_json:
         console.json(d)

@@ -29,7 +29,8 @@ class _LazyGroup(click.Group):
     each module imported is start-up time, and ``gocall call`` is timed from a cold start
     (bench/cold_attach.py)."""
 
-    _lazy = {"goroutines": ".goroutines", "stack": ".stack", "roots": ".roots", "info": ".info", "run": ".run"}
+    _lazy = {"goroutines": ".goroutines", "stack": ".stack", "roots": ".roots", "info": ".info", "run": ".run",
+             "doctor": ".doctor"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._lazy})

@@ -22,13 +22,10 @@ class Memory:
         self.pid = pid
         try:
             self._fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise TargetExited(f"process {pid} does not exist") from None
-        except PermissionError:
-            raise ProcessError(
-                f"cannot open /proc/{pid}/mem",
-                hint="run gocall as root or as the target's user, with kernel.yama.ptrace_scope=0",
-            ) from None
+        except OSError as e:  # gone, or not ours to trace: the one diagnosis
+            from .permissions import attach_error
+
+            raise attach_error(pid, e.errno or 0) from None
 
     def close(self) -> None:
         if self._fd >= 0:

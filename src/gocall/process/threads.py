@@ -65,14 +65,10 @@ class Thread:
                 # auto-attached, ours already (its first stop is an event stop like a seized one's).
                 self.traced = True
                 return
-            if e.errno == 1:  # EPERM
-                raise PtraceError(
-                    "SEIZE",
-                    self.tid,
-                    e.errno,
-                    hint="another debugger may be attached; otherwise run as root or as the "
-                    "target's user with kernel.yama.ptrace_scope=0",
-                ) from None
+            if e.errno == 1:  # EPERM: another tracer, Yama, credentials... the one diagnosis
+                from .permissions import attach_error
+
+                raise attach_error(self.pid, e.errno, self.tid) from None
             raise
         self.traced = True
 

@@ -1,0 +1,98 @@
+"""``gocall doctor`` and the one-line diagnosis of a refused attach (process/permissions.py).
+
+The permission tests need root (to run a target as root and gocall as another user, or to
+hold a target with a stand-in debugger); each leaves the target running unharmed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOCALL = [sys.executable, "-m", "gocall.cli.main"]
+STUB = Path(__file__).with_name("tracer_stub.py")
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runs the target as root and gocall as uid 65534")
+
+
+def run(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, *GOCALL, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
+
+
+def checks(out: str) -> dict[str, dict[str, object]]:
+    return {c["name"]: c for c in json.loads(out)["checks"]}
+
+
+def test_doctor_passes_every_check(shared_target, go_toolchain):  # type: ignore[no-untyped-def]
+    r = run("doctor", str(shared_target.pid), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["ok"] is True and report["nspid"] == [shared_target.pid]
+    c = checks(r.stdout)
+    assert {"process", "pid namespace", "mount namespace", "executable", "go", "release", "debugCallV2",
+            "signatures", "debugPinnerV1", "seccomp", "capability", "user", "yama", "tracer", "attach"} <= set(c)
+    assert c["go"]["detail"] == f"{go_toolchain.version}, module calls"
+    assert c["debugPinnerV1"]["detail"].startswith("runtime.debugPinnerV1" if go_toolchain.release >= (1, 23) else "no ")
+    assert c["pid namespace"]["detail"] == "same PID namespace as gocall"
+    text = run("doctor", str(shared_target.pid))
+    assert text.returncode == 0 and text.stdout.splitlines()[-1] == f"gocall can call into process {shared_target.pid}"
+
+
+def test_doctor_stripped_binary_needs_declarations(build_fixture, start_target):  # type: ignore[no-untyped-def]
+    t = start_target(build_fixture("calls", ["-ldflags=-s -w"]))
+    r = run("doctor", str(t.pid), "--json")
+    assert r.returncode == 0, r.stdout
+    sig = checks(r.stdout)["signatures"]
+    assert sig["ok"] is None and "must be declared" in str(sig["detail"]) and "--declare" in str(sig["fix"])
+
+
+def test_missing_process():  # type: ignore[no-untyped-def]
+    r = run("doctor", "999999999")
+    assert r.returncode == 1 and "process 999999999 does not exist" in r.stdout
+    r = run("call", "999999999", "main.Add(1, 2)")
+    assert r.returncode == 1 and "gocall doctor 999999999" in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+def test_other_user_gets_the_eperm_diagnosis(target):  # type: ignore[no-untyped-def]
+    """uid 65534 attaching to a root process: every command says why in one line, and how to fix it."""
+    pid = str(target.pid)
+    line = (f"gocall: cannot attach to process {pid}: process {pid} ({Path(target.binary).name[:15]}) runs as uid 0, "
+            f"gocall as uid 65534 (run gocall as root; every check: gocall doctor {pid})")
+    for args in (["call", pid, "main.Add(1, 2)"], ["goroutines", pid], ["stack", pid, "1"], ["info", pid]):
+        r = run(*args, prefix=tuple(NOBODY))
+        assert (r.returncode, r.stderr.strip()) == (1, line), args
+    r = run("doctor", pid, "--json", prefix=tuple(NOBODY))
+    c = checks(r.stdout)
+    assert r.returncode == 1 and c["user"]["ok"] is False and c["attach"]["ok"] is False
+    assert c["capability"]["detail"] == "no CAP_SYS_PTRACE in gocall's effective set"
+    target.assert_healthy()
+
+
+@needs_root
+def test_already_traced_names_the_tracer(target):  # type: ignore[no-untyped-def]
+    holder = subprocess.Popen([sys.executable, str(STUB), str(target.pid)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        r = run("call", str(target.pid), "main.Add(1, 2)")
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert f"cannot attach to process {target.pid}: already traced by PID {holder.pid} (holder)" in r.stderr
+        assert f"gocall doctor {target.pid}" in r.stderr
+        tracer = checks(run("doctor", str(target.pid), "--json").stdout)["tracer"]
+        assert tracer["ok"] is False and str(tracer["detail"]).startswith(f"already traced by PID {holder.pid} (holder)")
+        target.assert_healthy()  # seized by the holder, never stopped; gocall changed nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    r = run("call", str(target.pid), "main.Add(1, 2)")
+    assert (r.returncode, r.stdout) == (0, "3\n")
+    target.assert_healthy()
