@@ -40,6 +40,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+from .call import waits
 from .errors import GocallError, ProcessError, TargetExited
 from .expr.eval import Evaluation
 from .expr.parse import parse, parse_statement
@@ -102,6 +103,17 @@ class Debugger:
     def wait(self, timeout: float | None = None) -> Stop | Exited | None:
         """Run until a breakpoint (whose condition holds) or runtime.Breakpoint() stops a
         goroutine, or the program ends; None on ``timeout`` or Ctrl-C."""
+        observer = self.proc.engine.observer  # told what is awaited (call/waits.py)
+        if observer is None:
+            return self._wait(timeout)
+        wait = waits.Hit(self.breakpoints, None if timeout is None else time.monotonic() + timeout)
+        observer.waiting(wait)
+        try:
+            return self._wait(timeout)
+        finally:
+            observer.done(wait)
+
+    def _wait(self, timeout: float | None) -> Stop | Exited | None:
         with signals_held():
             if self.stop is not None:
                 self.cont()

@@ -43,6 +43,7 @@ from ..process.waiting import interrupts, signals_held
 from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout, wrap_locks_thread
+from . import waits
 from .advance import Advanced, advance, where_next
 from .protocol import CallSetup, Entry, Injector, Outcome
 
@@ -107,10 +108,13 @@ class CallEngine:
         self.stop_the_world = False  # stop every thread while the calling one is stopped
         self.step_epilogue = False  # tests: restore through the runtime's own epilogue
         self.protocol_hook: Callable[[str], None] | None = None  # tests: called at each protocol step
+        self.observer: waits.Observer | None = None  # told what the engine waits for (call/waits.py)
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
         self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
+        self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
+        self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
 
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
         """Inject one call; transient refusals are retried at another stop until the timeout."""
@@ -160,7 +164,7 @@ class CallEngine:
             else:
                 if kept is not None:
                     kept[0].detach()
-                thread, found = self._find_goroutine(deadline) if self.goroutine is not None else self._find_any(deadline)
+                thread, found = self._find(deadline)
             others = None
             held: Held | None = None
             done = False
@@ -196,6 +200,20 @@ class CallEngine:
                         # the kernel needs (ThreadGroup.detach_all).
                         others.threads[ours.tid] = ours
                         others.detach_all()
+
+    def _find(self, deadline: float) -> tuple[Thread, Advanced]:
+        """A thread stopped where a call may be made, on ``goroutine`` if one is asked for; what
+        is awaited meanwhile is told to the observer, if any."""
+        goid, observer = self.goroutine, self.observer
+        if observer is None:
+            return self._find_goroutine(deadline) if goid is not None else self._find_any(deadline)
+        self._wait = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
+        observer.waiting(self._wait)
+        try:
+            return self._find_goroutine(deadline) if goid is not None else self._find_any(deadline)
+        finally:
+            observer.done(self._wait)
+            self._wait = None
 
     def _wanted(self, found: Advanced) -> bool:
         """Whether a thread a batch kept runs the goroutine asked for (any, or ``goroutine``)."""
@@ -307,6 +325,8 @@ class CallEngine:
         refused: str | None = None  # without advancing: why the last look at it was not good enough
         while True:
             g = self._goroutine(goid)
+            if isinstance(self._wait, waits.OneGoroutine) and g.status == Status.RUNNING:
+                self._wait.state = "running; moving it on to a safe point" if self.advance else "running"
             if g.status == Status.RUNNING and g.m:
                 tid = self.mem.u64(g.m + self.layout.m_procid)
                 if self.advance:  # no other goroutine to try meanwhile: as long as it takes
@@ -353,12 +373,17 @@ class CallEngine:
         """Hardware breakpoints on every thread where parked goroutines (or ``goid``) next
         return into user code; the first to arrive, advanced to a safe point."""
         pcs: list[int] = []
-        for g in self._goroutines():
+        gs = self._goroutines()
+        parked: list[tuple[G, sched.ResumePoint | None]] = []
+        for g in gs:
             if g.status == Status.RUNNING or (goid is not None and g.goid != goid):
                 continue
             point = sched.parked_resume_point(self.mem, self.layout, self.binary.pclntab, g)
+            parked.append((g, point))
             if point is not None and point.pc not in pcs:
                 pcs.append(point.pc)
+        if self._wait is not None:
+            self._tell_parked(self._wait, gs, parked)
         if not pcs:
             return None
         from ..process import breakpoints  # waiting for parked goroutines only
@@ -391,6 +416,28 @@ class CallEngine:
             return None
         finally:
             group.detach_all()
+
+    def _tell_parked(self, wait: waits.AnyGoroutine | waits.OneGoroutine, gs: list[G],
+                     parked: list[tuple[G, sched.ResumePoint | None]]) -> None:  # fmt: skip
+        """What the parked goroutines wait for, to the observer's wait."""
+        if isinstance(wait, waits.AnyGoroutine):
+            wait.seen = waits.blocked(parked, sum(g.status == Status.RUNNING for g in gs), self._wait_reason)
+        elif parked:
+            wait.state = waits.state(parked[0][0], parked[0][1], self._wait_reason(parked[0][0]))
+
+    def _wait_reason(self, g: G) -> str:
+        """The runtime's words for what ``g`` waits for (``IO wait``, ``select``), else its status."""
+        if self._reasons is None:
+            from ..runtime.view import wait_reason_strings  # only observed waits need them
+
+            try:
+                self._reasons = wait_reason_strings(self.binary)
+            except SymbolNotFound:
+                self._reasons = []
+        reason = self.mem.read(g.addr + self.layout.g_waitreason, 1)[0]
+        if g.status == Status.WAITING and 0 < reason < len(self._reasons):
+            return self._reasons[reason]
+        return g.status_name
 
     def _blocked(self) -> list[str]:
         """What each user goroutine is blocked in, for the all-blocked message."""
@@ -452,6 +499,8 @@ class Held:
         self._injector.callee_timeout = engine.timeout
         self._injector.known = (thread.tid, found.regs, xstate)  # the registers its stop read
         self._injector.chain = chain
+        self._observer = engine.observer
+        self._name = engine.binary.pclntab.func_for_pc
         if not wrap_locks_thread(engine.binary.go_version_tuple):
             self._injector.lock_layout = engine.layout  # call/lock.py
 
@@ -461,7 +510,16 @@ class Held:
         return self._injector.thread
 
     def call(self, setup: CallSetup) -> Outcome:
-        return self._injector.inject(setup)
+        observer = self._observer
+        if observer is None:
+            return self._injector.inject(setup)
+        f = self._name(setup.fn)
+        wait = waits.Callee(f.name if f is not None else f"{setup.fn:#x}", self.site.goroutine)
+        observer.waiting(wait)
+        try:
+            return self._injector.inject(setup)
+        finally:
+            observer.done(wait)
 
     def finish(self) -> None:
         """Back to where the thread was found (the end of a chained run)."""

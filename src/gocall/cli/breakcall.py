@@ -34,10 +34,13 @@ _PROGRESS_EVERY = 5.0  # seconds between "still waiting" notes on stderr
 
 
 def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tuple[str, ...],
-                  timeout: float | None, frame: int, unsafe: bool, as_json: bool) -> int:
+                  timeout: float | None, frame: int, unsafe: bool, as_json: bool, quiet: bool = False) -> int:
     """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 130 interrupted)."""
     try:
-        with attach(pid) as proc:
+        with console.live_status(quiet) as status, attach(pid) as proc:
+            proc.engine.observer = status
+            # The live status counts hits and time as they come; without it, a note now and then.
+            every = _PROGRESS_EVERY if status is None else None
             bps = [proc.break_at(b) for b in breaks]
             where = ", ".join(str(bp) for bp in bps)
             console.note(f"waiting for {where}" + (f" (up to {timeout:g} s)" if timeout is not None else "")
@@ -50,7 +53,8 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
                     console.error(f"no hit within {timeout:g} s (conditions tested {_tests(bps)} times); "
                                   "the breakpoints were removed and the process left running")
                     return 2
-                event = proc.wait(_PROGRESS_EVERY if remaining is None else min(remaining, _PROGRESS_EVERY))
+                limits = [t for t in (remaining, every) if t is not None]
+                event = proc.wait(min(limits) if limits else None)
                 if isinstance(event, Exited):
                     console.error(f"process {pid} {event.text} before a breakpoint was hit")
                     return 1
@@ -59,8 +63,9 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
                 if proc.interrupted:
                     console.error("interrupted; the breakpoints were removed and the process left running")
                     return 130
-                console.note(f"still waiting ({time.monotonic() - start:.0f} s"
-                             + (f", conditions tested {_tests(bps)} times)" if any(b.condition for b in bps) else ")"))
+                if status is None:  # else the status line says it, live
+                    console.note(f"still waiting ({time.monotonic() - start:.0f} s"
+                                 + (f", conditions tested {_tests(bps)} times)" if any(b.condition for b in bps) else ")"))
             stop = event
             proc.release_others(stop)
             evaluations = [stop.evaluate(e, frame, unsafe) for e in exprs]

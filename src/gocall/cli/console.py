@@ -10,13 +10,17 @@ scripts and the benchmarks read, is plain text anyway.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
+
+    from .status import LiveStatus
 
 
 class _Stream:
@@ -37,11 +41,16 @@ class _Stream:
             return
         from rich.markup import escape
 
+        self.rich.print(markup_prefix + escape(text), style=style)
+
+    @property
+    def rich(self) -> RichConsole:
+        """The rich console writing to this stream (made on first use)."""
         if self._rich is None:
             from rich.console import Console as RichConsole
 
             self._rich = RichConsole(stderr=self._stderr, highlight=False, soft_wrap=True)
-        self._rich.print(markup_prefix + escape(text), style=style)
+        return self._rich
 
     def _coloured(self) -> bool:
         return self._rich is not None or self._file.isatty() or bool(os.environ.get("FORCE_COLOR"))
@@ -61,6 +70,18 @@ class Console:
 
     def error(self, text: str) -> None:
         self.err.print(text, markup_prefix="[bold red]gocall:[/] ", plain_prefix="gocall: ")
+
+    def live_status(self, quiet: bool = False) -> contextlib.AbstractContextManager[LiveStatus | None]:
+        """The live status line on stderr while gocall waits (cli/status.py), for the block's
+        duration; None when stderr is not a terminal, with ``quiet``, and when ``--log``
+        writes to stderr (its lines would break the status line)."""
+        if quiet or not sys.stderr.isatty() or logging.getLogger().handlers:
+            return contextlib.nullcontext()
+        if not self.err.rich.is_terminal or self.err.rich.is_dumb_terminal:
+            return contextlib.nullcontext()
+        from .status import LiveStatus
+
+        return LiveStatus(self.err.rich)
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data) + "\n")

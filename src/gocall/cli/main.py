@@ -89,9 +89,10 @@ def cli(log_layers: str) -> None:
 @click.option("--stop-the-world", is_flag=True, help="Stop every thread while the call's thread is stopped (Delve).")
 @click.option("--unsafe", is_flag=True, help="Pass pointers into the goroutine's stack even where they may escape "
               "(no escape check).")
+@click.option("--quiet", "-q", is_flag=True, help="No live status line on the terminal while waiting.")
 def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tuple[str, ...] = (),
          frame: int = 0, declared: tuple[str, ...] = (), goroutine: int | None = None, no_advance: bool = False,
-         stop_the_world: bool = False, unsafe: bool = False) -> None:
+         stop_the_world: bool = False, unsafe: bool = False, quiet: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
@@ -113,7 +114,9 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None,
             "steps", "returns"}}, ...]  (the last two only when a call was made)
 
     When the goroutine had to be run on to a safe point first, where the call
-    was made is noted on stderr.
+    was made is noted on stderr. On a terminal, a wait longer than a moment
+    (an idle program, a parked --goroutine, a long call, a --break) is shown
+    live on stderr, and erased when it ends (--quiet: not shown).
 
     \b
     gocall call 12345 --break 'main.handle if req.ID == 7' req.Path 'req.Tag(0)'
@@ -125,12 +128,13 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None,
     if breaks:
         from .breakcall import call_at_break
 
-        sys.exit(call_at_break(console, pid, breaks, exprs, timeout, frame, unsafe, as_json))
+        sys.exit(call_at_break(console, pid, breaks, exprs, timeout, frame, unsafe, as_json, quiet))
     timeout = 10.0 if timeout is None else timeout
     evaluations: list[Evaluation] = []
     sites: list[Site | None] = []  # where each call was injected (None: no call was made)
     try:
-        with attach(pid, timeout=timeout) as proc:
+        with console.live_status(quiet) as status, attach(pid, timeout=timeout) as proc:
+            proc.engine.observer = status
             proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
             proc.engine.stop_the_world = stop_the_world
             for sig in declared:

@@ -26,7 +26,7 @@ from .layouts import Layout
 from .roots import FrameRoots, scan_frames
 from .unwind import Frame, SourceFrame, Unwinder, shown_frames
 
-__all__ = ["GoroutineInfo", "RuntimeView", "funcdata_of"]
+__all__ = ["GoroutineInfo", "RuntimeView", "funcdata_of", "wait_reason_strings"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,18 @@ def funcdata_of(binary: GoBinary, layout: Layout) -> FuncData:
                              hint="stacks and roots need a binary not stripped with -s")
     gofunc = int.from_bytes(binary.read(md + layout.md_gofunc, 8), "little")
     return FuncData(binary, binary.pclntab, gofunc)
+
+
+def wait_reason_strings(binary: GoBinary) -> list[str]:
+    """runtime.waitReasonStrings of ``binary`` (``"IO wait"``, ``"select"``...), by waitReason."""
+    array = binary.symbol("runtime.waitReasonStrings")
+    if array is not None:
+        return wait_reasons(binary.read, array, binary.symbol_size("runtime.waitReasonStrings") or 0)
+    array = find_wait_reason_strings(binary)  # stripped (-s): no symbol, so no size either
+    if array is None:
+        raise SymbolNotFound("runtime.waitReasonStrings is neither in the binary's symbol table nor found "
+                             "in its data", hint="goroutines and stacks need a binary not stripped with -s")
+    return wait_reasons(binary.read, array, None)
 
 
 class RuntimeView:
@@ -76,14 +88,7 @@ class RuntimeView:
 
     @cached_property
     def _reasons(self) -> list[str]:
-        array = self.binary.symbol("runtime.waitReasonStrings")
-        if array is not None:
-            return wait_reasons(self.binary.read, array, self.binary.symbol_size("runtime.waitReasonStrings") or 0)
-        array = find_wait_reason_strings(self.binary)  # stripped (-s): no symbol, so no size either
-        if array is None:
-            raise SymbolNotFound("runtime.waitReasonStrings is neither in the binary's symbol table nor found "
-                                 "in its data", hint="goroutines and stacks need a binary not stripped with -s")
-        return wait_reasons(self.binary.read, array, None)
+        return wait_reason_strings(self.binary)
 
     def _allgs(self) -> list[int]:
         allglen, allgptr = self.binary.symbol("runtime.allglen"), self.binary.symbol("runtime.allgptr")
