@@ -14,6 +14,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -40,8 +41,9 @@ class OnTerminal(NamedTuple):
     screen: list[str]  # the terminal's non-blank lines at the end
 
 
-def on_terminal(*args: str, timeout: float = 60) -> OnTerminal:
-    """Run ``gocall ARGS`` with stderr on a terminal of its own, stdout on a pipe."""
+def on_terminal(*args: str, timeout: float = 60, when: str = "", signal_then: int = 0) -> OnTerminal:
+    """Run ``gocall ARGS`` with stderr on a terminal of its own, stdout on a pipe; once ``when``
+    is written to the terminal, send it ``signal_then``."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     p = subprocess.Popen([*GOCALL, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=ENV)
@@ -59,6 +61,9 @@ def on_terminal(*args: str, timeout: float = 60) -> OnTerminal:
             if not data:
                 break
             written += data
+            if when and when.encode() in written:
+                p.send_signal(signal_then)
+                when = ""
         assert p.stdout is not None
         stdout = p.stdout.read()
         p.wait(timeout)
@@ -120,6 +125,21 @@ def test_long_callee(target: Target) -> None:
     assert not any("running for" in line for line in seen.screen), seen.screen
     plain = off_terminal(*args)
     assert (plain.returncode, plain.stdout) == (0, seen.stdout) and b"running for" not in plain.stderr
+    target.assert_healthy()
+
+
+def test_interrupted_callee(target: Target, go_toolchain: GoToolchain) -> None:
+    """Ctrl-C while the status is shown (its thread must not take the signal: the thread that
+    traces holds it until the target is safe): the status says so, gocall sees the call
+    through, restores the thread and exits 130."""
+    if not extreme(go_toolchain):
+        pytest.skip("release-independent: on the oldest and newest releases only")
+    seen = on_terminal("call", str(target.pid), "main.Sleep(1500)", when="main.Sleep running for",
+                       signal_then=signal.SIGINT)  # fmt: skip
+    assert (seen.returncode, seen.stdout) == (130, b""), seen.written
+    assert "interrupted — main.Sleep still running" in seen.written and "Traceback" not in seen.written
+    assert not any("running" in line for line in seen.screen), seen.screen
+    assert any("interrupted; the call was unwound and the target restored" in line for line in seen.screen), seen.screen
     target.assert_healthy()
 
 

@@ -51,6 +51,7 @@ class LiveStatus:
         self._live: Live | None = None  # the line, while shown
         self._spinner = Spinner("dots")  # its frames only: drawn by _draw
         self._closing = threading.Event()
+        self._broken = False  # drawing failed (the terminal went away): no more lines
         self._thread = threading.Thread(target=self._run, name="gocall-status", daemon=True)
 
     def __enter__(self) -> LiveStatus:
@@ -77,14 +78,15 @@ class LiveStatus:
 
     def done(self, wait: waits.Wait) -> None:
         with self._lock:
-            self._waits.remove(wait)
+            if wait in self._waits:  # (not after __exit__)
+                self._waits.remove(wait)
             if not self._waits:
                 self._hide()  # now, not at the next redraw: what is printed next must not meet it
 
     # -- the drawing thread -----------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._closing.wait(INTERVAL):
+        while not self._closing.wait(INTERVAL) and not self._broken:
             with self._lock:
                 self._draw(time.monotonic())
 
@@ -97,17 +99,26 @@ class LiveStatus:
         frames = self._spinner.frames
         frame = frames[int(now * 1000 / self._spinner.interval) % len(frames)]
         line = Text.assemble((frame, "cyan"), " ", describe(wait, now), no_wrap=True, overflow="ellipsis")
-        if self._live is None:
-            self._live = Live(line, console=self.console, transient=True, auto_refresh=False,
-                              redirect_stdout=False, redirect_stderr=True)  # fmt: skip
-            self._live.start(refresh=True)
-        else:
-            self._live.update(line, refresh=True)
+        try:
+            if self._live is None:
+                self._live = Live(line, console=self.console, transient=True, auto_refresh=False,
+                                  redirect_stdout=False, redirect_stderr=True)  # fmt: skip
+                self._live.start(refresh=True)
+            else:
+                self._live.update(line, refresh=True)
+        except Exception:  # noqa: BLE001 - see _hide
+            self._broken = True
+            self._hide()
 
     def _hide(self) -> None:
-        if self._live is not None:
-            self._live.stop()  # transient: the line is erased
-            self._live = None
+        live, self._live = self._live, None
+        if live is not None:
+            # The line is commentary: a terminal gone or failing must not disturb the call it
+            # describes (this runs inside the engine's waits), so any failure only ends the line.
+            try:
+                live.stop()  # transient: the line is erased
+            except Exception:  # noqa: BLE001
+                self._broken = True
 
 
 def describe(wait: waits.Wait, now: float) -> str:
