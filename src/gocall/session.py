@@ -25,6 +25,7 @@ from .process.memory import Memory
 from .runtime import layouts
 
 if TYPE_CHECKING:
+    from .call.waits import Observer
     from .runtime.roots import FrameRoots
     from .runtime.unwind import Frame
     from .runtime.view import GoroutineInfo, RuntimeView
@@ -127,6 +128,17 @@ class Process:
         from .process.waiting import interrupts
 
         return interrupts.signal is not None
+
+    @property
+    def observer(self) -> Observer | None:
+        """Told what the engine waits for while it waits (a goroutine to run Go code, a hit, a
+        callee to return): see :mod:`gocall.call.waits`; a front end's live status line
+        (cli/status.py) is one. None: nobody listens, and the waits cost nothing more."""
+        return self.engine.observer
+
+    @observer.setter
+    def observer(self, observer: Observer | None) -> None:
+        self.engine.observer = observer
 
     def call(self, func: str, *args: Any) -> Any:
         """Call ``func`` (``"main.Add"``) with Python values as Go untyped constants."""

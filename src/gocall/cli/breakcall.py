@@ -38,7 +38,7 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
     """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 130 interrupted)."""
     try:
         with console.live_status(quiet) as status, attach(pid) as proc:
-            proc.engine.observer = status
+            proc.observer = status
             # The live status counts hits and time as they come; without it, a note now and then.
             every = _PROGRESS_EVERY if status is None else None
             bps = [proc.break_at(b) for b in breaks]

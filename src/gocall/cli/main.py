@@ -134,7 +134,7 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None,
     sites: list[Site | None] = []  # where each call was injected (None: no call was made)
     try:
         with console.live_status(quiet) as status, attach(pid, timeout=timeout) as proc:
-            proc.engine.observer = status
+            proc.observer = status
             proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
             proc.engine.stop_the_world = stop_the_world
             for sig in declared:
