@@ -169,6 +169,14 @@ class Process:
 
         self.binary.declare(parse_signature(signature))
 
+    def use_source(self, goroot: str | None = None, source: Sequence[str] = ()) -> None:
+        """Where to read signatures from when the binary has no DWARF (:mod:`gocall.gosource`):
+        ``goroot``, a GOROOT of the binary's Go release (else one is searched for); ``source``,
+        module roots of the program (its go.mod module path matched against the build info)."""
+        from .gosource.source import GoSource
+
+        self.evaluator.names.source = GoSource(self.binary, goroot, source)
+
     def eval(self, expr: str, unsafe: bool = False) -> Any:
         """Evaluate a Go expression (``"main.Add(1, 2)"``) and return Python values;
         ``unsafe`` passes pointers into the goroutine's stack (no escape check)."""

@@ -35,7 +35,7 @@ def test_stripped_build_is_callable_with_declarations(gobin_stripped: Path) -> N
     with GoBinary.open(gobin_stripped) as binary:
         support = check_callable(binary)
     assert not support.dwarf and not support.symtab
-    assert "declared signatures only (no DWARF)" in support.features
+    assert "signatures from Go source or declarations (no DWARF)" in support.features
 
 
 def test_pie_is_detected_and_callable(build_binary) -> None:  # type: ignore[no-untyped-def]

@@ -38,8 +38,10 @@ def test_declared_signatures_make_stripped_binaries_callable(stripped) -> None: 
     stripped.assert_healthy()
 
 
-def test_undeclared_function_says_how_to_declare(stripped) -> None:  # type: ignore[no-untyped-def]
-    with gocall.attach(stripped.pid) as proc, pytest.raises(SymbolNotFound, match="--declare"):
+def test_undeclared_function_says_how_to_declare(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
+    """-trimpath: the program's source is not found (issue 16's --source is not given)."""
+    stripped = start_target(build_fixture("calls", ["-trimpath", "-ldflags=-s -w"]))
+    with gocall.attach(stripped.pid) as proc, pytest.raises(SymbolNotFound, match="--declare 'func main.Add"):
         proc.eval("main.Add(1, 2)")
     stripped.assert_healthy()
 
@@ -75,10 +77,11 @@ def test_string_and_slice_literals_need_no_runtime_declarations(shipped) -> None
     shipped.assert_healthy()
 
 
-def test_missing_signature_hint_names_the_function_itself(shipped) -> None:  # type: ignore[no-untyped-def]
-    """The hint for a function without a signature shows how to declare *that* function."""
+def test_missing_signature_hint_names_the_function_itself(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
+    """The hint for a function without a signature (-trimpath: its source is not found)
+    shows how to declare *that* function."""
+    shipped = start_target(build_fixture("shipped", ["-trimpath", "-ldflags=-s -w"]))
     with gocall.attach(shipped.pid) as proc:
-        proc.binary.dwarf  # noqa: B018
         ev = proc.evaluate('main.Join("x", "y")')
         assert ev.error is not None and ev.exception is not None
         hint = ev.exception.hint or ""

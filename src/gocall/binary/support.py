@@ -51,7 +51,7 @@ class Support(NamedTuple):
     def features(self) -> list[str]:
         """What gocall can do here, as short phrases for ``gocall info``."""
         out = ["calls" if self.refusal is None else "no calls"]
-        out.append("signatures from DWARF" if self.dwarf else "declared signatures only (no DWARF)")
+        out.append("signatures from DWARF" if self.dwarf else "signatures from Go source or declarations (no DWARF)")
         out.append("symbols" if self.symtab else "no symbol table (runtime variables recovered)")
         out.append("pinned arguments (debugPinnerV1)" if self.debug_pinner else "no debugPinnerV1 (Go < 1.23)")
         out += [name for name, on in (("position-independent (PIE)", self.pie), ("cgo", self.cgo),

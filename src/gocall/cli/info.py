@@ -24,7 +24,16 @@ def _path(target: str) -> str:
     return target
 
 
-def describe(binary: GoBinary) -> dict[str, Any]:
+def signatures(binary: GoBinary, goroot: str | None = None, sources: tuple[str, ...] = ()) -> str:
+    """Where call signatures will come from: DWARF, Go source (gosource/), or declarations only."""
+    if binary.dwarf is not None:
+        return "DWARF"
+    from ..gosource.source import GoSource
+
+    return GoSource(binary, goroot, sources).describe()
+
+
+def describe(binary: GoBinary, goroot: str | None = None, sources: tuple[str, ...] = ()) -> dict[str, Any]:
     """Everything ``gocall info`` prints, as JSON-ready data."""
     support = assess(binary)
     info = binary.buildinfo
@@ -43,6 +52,7 @@ def describe(binary: GoBinary) -> dict[str, Any]:
             "cgo": support.cgo, "race": support.race,
         },
         "summary": support.features,
+        "signatures": signatures(binary, goroot, sources),
         "sizes": metadata_sizes(binary).to_json(),
     }
 
@@ -57,6 +67,7 @@ def _print(console: Console, d: dict[str, Any]) -> None:
         f"{d['path']}: {d['go_version']}, module {d['module'] or '?'} ({d['main_package'] or '?'})",
         f"functions {d['functions']:,}, source files {d['source_files']:,}, pclntab {d['pclntab_format']}",
         "gocall: " + "; ".join(d["summary"]),
+        f"signatures: {d['signatures']}",
     ]
     if d["features"]["refusal"]:
         lines.append(f"  cannot call: {d['features']['refusal']}")
@@ -87,10 +98,14 @@ def _print(console: Console, d: dict[str, Any]) -> None:
 @click.command()
 @click.argument("target", metavar="BINARY|PID")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
-def info(target: str, as_json: bool) -> None:
+@click.option("--goroot", metavar="DIR", default=None, help="Without DWARF: the GOROOT to read the standard "
+              "library's signatures from.")
+@click.option("--source", "sources", metavar="DIR", multiple=True, help="Without DWARF: the program's module root.")
+def info(target: str, as_json: bool, goroot: str | None = None, sources: tuple[str, ...] = ()) -> None:
     """Describe a Go binary (or the executable of process PID): Go version, module and
     build settings, number of functions, what gocall can do with it (calls, DWARF or
-    declared signatures, debugPinnerV1, PIE, cgo, race) and how big its runtime
+    declared signatures, debugPinnerV1, PIE, cgo, race), where call signatures come
+    from (DWARF, Go source: GOROOT and module roots, or declarations only) and how big its runtime
     metadata is (pclntab, pc-value tables and funcdata by kind, DWARF).
 
     \b
@@ -100,7 +115,7 @@ def info(target: str, as_json: bool) -> None:
     console = Console()
     try:
         with GoBinary.open(_path(target)) as binary:
-            d = describe(binary)
+            d = describe(binary, goroot, sources)
     except GocallError as e:
         console.error(str(e))
         sys.exit(1)

@@ -83,6 +83,10 @@ def cli(log_layers: str) -> None:
 @click.option("--declare", "declared", metavar="SIG", multiple=True,
               help="Signature of a function in a binary without DWARF (-ldflags='-s -w'), "
               "e.g. 'func main.Add(a, b int) int'. Repeatable.")
+@click.option("--goroot", metavar="DIR", default=None, help="Without DWARF: read the standard library's signatures "
+              "from this GOROOT (default: one of the binary's Go release found on this machine).")
+@click.option("--source", "sources", metavar="DIR", multiple=True, help="Without DWARF: read the program's "
+              "signatures from this module root (its go.mod matched against the binary's build info). Repeatable.")
 @click.option("--goroutine", type=int, default=None, help="Inject into this goroutine, waiting (up to --timeout) "
               "for it to return to Go code if it is parked.")
 @click.option("--no-advance", is_flag=True, help="Keep the runtime's refusal instead of moving on to a safe point.")
@@ -91,7 +95,8 @@ def cli(log_layers: str) -> None:
               "(no escape check).")
 @click.option("--quiet", "-q", is_flag=True, help="No live status line on the terminal while waiting.")
 def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tuple[str, ...] = (),
-         frame: int = 0, declared: tuple[str, ...] = (), goroutine: int | None = None, no_advance: bool = False,
+         frame: int = 0, declared: tuple[str, ...] = (), goroot: str | None = None, sources: tuple[str, ...] = (),
+         goroutine: int | None = None, no_advance: bool = False,
          stop_the_world: bool = False, unsafe: bool = False, quiet: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
@@ -100,6 +105,7 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None,
     gocall call 12345 'Add(1, 2)' 'main.Scale(2.5, true)'
     gocall call 12345 --json 'main.Add(1, 2)'
     gocall call 12345 --declare 'func main.Add(a, b int) int' 'main.Add(1, 2)'
+    gocall call 12345 --source ~/src/app 'main.Add(1, 2)'   (no DWARF: signatures from Go source)
 
     Arguments are Go constants converted as the compiler would (300 is refused
     for an int8). Only the thread running the chosen goroutine is paused, for
@@ -137,6 +143,8 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None,
             proc.observer = status
             proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
             proc.engine.stop_the_world = stop_the_world
+            if goroot or sources:
+                proc.use_source(goroot, sources)
             for sig in declared:
                 proc.declare(sig)
             for expr in exprs:

@@ -26,8 +26,8 @@ from .parse import Call, Composite, Const, Expr, Name, TypeExpr, Unary
 if TYPE_CHECKING:
     from .build import Builder
 
-_NOT_LINKED = ("check the spelling; unexported or unused functions may be dead-code eliminated or inlined away "
-               "(mark them //go:noinline and use them)")
+_NOT_LINKED = ("the linker drops functions the program never calls, and small ones may be inlined away: check "
+               "the spelling, or mark them //go:noinline and use them")
 
 
 def call(b: Builder, e: Call) -> Operand:

@@ -177,7 +177,9 @@ class Evaluator:
     def runtime_types(self) -> RuntimeTypes:
         if self._runtime_types is None:
             base = self.mem.u64(self._firstmoduledata() + self.layout.md_types)
-            self._runtime_types = RuntimeTypes(self.mem, base, self.binary.dwarf, self.binary.pclntab,
+            # Without DWARF, dynamic types are looked up in Go source by their runtime names.
+            self._runtime_types = RuntimeTypes(self.mem, base, self.binary.dwarf or self.names.go_source(),
+                                               self.binary.pclntab,
                                                MapReader(self.mem, self.binary.dwarf))
         return self._runtime_types
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
 from ..call import abi
 from ..binary.gotypes import Field, GoType, Kind, Param, Signature
 from ..errors import ExprError, SymbolNotFound
 from .operand import Fn
+
+if TYPE_CHECKING:
+    from ..gosource.source import GoSource
 
 _BASIC_TYPES = frozenset({
     "bool", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr",
@@ -50,10 +54,24 @@ class Names:
         self.binary = binary
         self.dwarf = binary.dwarf
         self._types: dict[str, GoType | None] = {}
+        self.source: GoSource | None = None  # Process.use_source sets it; made on first need otherwise
+
+    def go_source(self) -> GoSource | None:
+        """Where signatures and types come from without DWARF (gosource/); None with DWARF."""
+        if self.dwarf is not None:
+            return None
+        if self.source is None:
+            from ..gosource.source import GoSource
+
+            self.source = GoSource(self.binary)
+        return self.source
 
     @cached_property
     def _packages(self) -> dict[str, list[str]]:
         """Short package name -> package paths (``filepath`` -> ``path/filepath``)."""
+        source = self.go_source()
+        if source is not None:  # no DWARF: the packages that have functions in pclntab
+            return source.by_name
         out: dict[str, list[str]] = {}
         for path in self.dwarf.packages if self.dwarf is not None else ():
             out.setdefault(path.rsplit("/", 1)[-1], []).append(path)
@@ -78,20 +96,28 @@ class Names:
         f = self.binary.pclntab.func_by_name(qualified)
         if f is None:
             return None
-        sig = self.binary.function_signature(qualified)  # declared (expr/signature.py) or DWARF
+        return Fn(qualified, f.entry, self._signature(qualified))
+
+    def _signature(self, name: str) -> Signature:
+        """Declared (expr/signature.py), else DWARF's, else read from Go source (gosource/)."""
+        sig = self.binary.function_signature(name)
+        if sig is not None:
+            return sig
+        source = self.go_source()
+        if source is None:
+            raise SymbolNotFound(f"no DWARF signature for {name}", hint=_declare_hint(name))
+        sig = source.signature(name)
         if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {qualified}", hint=_declare_hint(qualified))
-        return Fn(qualified, f.entry, sig)
+            raise SymbolNotFound(f"no signature for {name} (no DWARF): {source.missing(name)}",
+                                 hint=_declare_hint(name))
+        return sig
 
     def function_at(self, pc: int) -> Fn:
         """The function whose entry is ``pc`` (a func value's code pointer or an itab slot)."""
         f = self.binary.pclntab.func_for_pc(pc)
         if f is None:
             raise ExprError(f"no function at {pc:#x} in the binary")
-        sig = self.binary.function_signature(f.name)
-        if sig is None:
-            raise SymbolNotFound(f"no DWARF signature for {f.name}", hint=_declare_hint(f.name))
-        return Fn(f.name, f.entry, sig)
+        return Fn(f.name, f.entry, self._signature(f.name))
 
     def method(self, t: GoType, name: str) -> tuple[Fn, bool] | None:
         """Method ``name`` of type ``t`` (or ``*t``): (function, wants a pointer receiver)."""
@@ -145,8 +171,11 @@ class Names:
             names.insert(0, f"main.{text}")
         elif "." in text and text[:1].isalpha():
             names.insert(0, self.qualify(text))
+        source = self.go_source()
         for n in names:
             t = self.dwarf.type_named(n) if self.dwarf is not None else None
+            if t is None and source is not None and "." in n and text not in _BASIC_KINDS:
+                t = source.type_named(n)
             if t is not None:
                 return t
         if text in _BASIC_KINDS:
@@ -166,9 +195,11 @@ class Names:
     def runtime_type(self, t: GoType) -> int | None:
         """Offset of ``t``'s ``abi.Type`` from ``moduledata.types`` (DW_AT_go_runtime_type)."""
         if self.dwarf is None:  # stripped: search the type descriptors by name (binary/rtype.py)
+            from ..gosource.source import runtime_name
             from ..runtime.layouts import for_go
 
-            return self.binary.runtime_type(t.name, t.kind, for_go(self.binary.go_version_tuple).md_types)
+            md_types = for_go(self.binary.go_version_tuple).md_types
+            return self.binary.runtime_type(runtime_name(t.name), t.kind, md_types)
         off = self.dwarf.runtime_type(t)
         if off is None:
             same = self.dwarf.type_named(t.name)
