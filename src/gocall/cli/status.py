@@ -7,12 +7,12 @@ updated every :data:`INTERVAL` seconds and erased the moment the wait ends, befo
 else is printed. Results never go through it: stdout and ``--json`` are the same with or
 without a terminal. The CLI (``gocall call``) and the interactive shell share it.
 
-The engine only tells a wait's start and end (a list append under an uncontended lock, no
-system call); timing and drawing happen on a thread of this module's, started with every
-signal blocked: SIGINT, SIGTERM and SIGCHLD must reach the thread that traces the target,
-which holds them until the target is safe (process/waiting.py). Delivered to another
-thread instead, they would interrupt the main thread at any bytecode, in the middle of a
-protocol step.
+The engine only tells a wait's start and end (a list append under a lock the drawing thread
+takes ten times a second: no system call unless the two meet); timing and drawing happen on
+a thread of this module's, started with every signal blocked: SIGINT, SIGTERM and SIGCHLD
+must reach the thread that traces the target, which holds them until the target is safe
+(process/waiting.py). Delivered to another thread instead, they would interrupt the main
+thread at any bytecode, in the middle of a protocol step.
 """
 
 from __future__ import annotations
@@ -42,7 +42,11 @@ INTERVAL = 0.1  # seconds between redraws (the counters, the time left, the spin
 class LiveStatus:
     """An observer of the engine's waits that shows the innermost one that has lasted
     :data:`DELAY` seconds on ``console`` (a terminal). Use as a context manager around the
-    waits; set it as ``proc.engine.observer``."""
+    waits; set it as ``proc.observer``::
+
+        with console.live_status() as status:   # cli/console.py: None when not on a terminal
+            proc.observer = status
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
