@@ -25,10 +25,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..binary.gotypes import GoType, Param, Signature
+from ..binary.gotypes import GoType, Kind, Param, Signature
+from ..errors import SymbolNotFound
 from .files import GoFile, Package, build_tags, text
 from .goroot import Goroot, find_goroot, recorded_goroots
-from .types import SourceTypeError, Types, slice_of
+from .types import SourceTypeError, Types, pointer, slice_of
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -41,6 +42,7 @@ _METHOD_PTR = re.compile(r"\(\*(\w+)\)\.(\w+)")
 _METHOD_VAL = re.compile(r"(\w+)\.(\w+)")
 _FUNC = re.compile(r"\w+")
 _MODULE = re.compile(rb"^\s*module\s+\"?([^\s\"]+)", re.M)
+_FUNC_FLAG_ASM = 4  # abi.FuncFlagAsm (internal/abi/symtab.go; runtime funcFlag_ASM before 1.21)
 _PATH_PREFIX = re.compile(r"(?:[\w.~%-]+/)+(?=[\w%-]+\.)")
 
 
@@ -157,7 +159,8 @@ class GoSource:
                 out.append((m[1].decode(), root))
         return out
 
-    def _is_std(self, path: str) -> bool:
+    def is_std(self, path: str) -> bool:
+        """Whether package ``path`` is the standard library's (read from GOROOT)."""
         if path == "main" or self._in_module(path, self._main_module):
             return False
         return "." not in path.split("/", 1)[0]
@@ -168,7 +171,7 @@ class GoSource:
 
     def _directories(self, path: str) -> list[str]:
         """Where package ``path``'s source may be, best first."""
-        if self._is_std(path):
+        if self.is_std(path):
             root = self.goroot
             if root is None:
                 return []
@@ -246,10 +249,16 @@ class GoSource:
         if found is None:
             return None
         gofile, decl = found
+        if f is not None and f.flag & _FUNC_FLAG_ASM:  # its declaration has no body; ABI0, not ABIInternal
+            raise SymbolNotFound(f"{name} is implemented in assembly ({gofile.path}:{decl.start_point[0] + 1}): "
+                                 "gocall calls Go functions only, through the register ABI")
         params: list[Param] = []
         recv = decl.child_by_field_name("receiver")
         if recv is not None:
             params += self._params(recv, pkg, gofile, False)
+            if name.endswith(f"(*{receiver}).{func}") and params and params[0].type.kind != Kind.POINTER:
+                # The compiler's wrapper of a value method for the pointer's method set: it takes *T.
+                params[0] = params[0]._replace(type=pointer(params[0].type))
         plist = decl.child_by_field_name("parameters")
         if plist is not None:
             params += self._params(plist, pkg, gofile, False)
@@ -288,7 +297,7 @@ class GoSource:
         if pkg is not None:
             what = f"method {func} of {receiver}" if receiver else f"func {func}"
             return f"no {what} in {pkg.directory} (source of another version?)"
-        if self._is_std(path):
+        if self.is_std(path):
             seen = self._goroot_search[1]
             found = ", ".join(f"{g.version or '?'} at {g.path}" for g in seen) or "none"
             return (f"no Go source of {path} for {self.binary.go_version}: no GOROOT of that release here "
@@ -305,8 +314,6 @@ class GoSource:
         descriptors), possibly behind ``*`` or ``[]``; None when it cannot be found."""
         if name.startswith("*"):
             elem = self.type_named(name[1:])
-            from .types import pointer
-
             return None if elem is None else pointer(elem)
         if name.startswith("[]"):
             elem = self.type_named(name[2:])

@@ -253,6 +253,8 @@ class Types:
             if type_node is None:
                 continue
             t = self.resolve(type_node, pkg, f, env)
+            if not names and text(decl).startswith("*"):  # an embedded *T: the star is a token of its own
+                t = pointer(t)
             if names:
                 fields += [(n, t, False) for n in names]
             else:  # embedded: named after its type, without package, star or type arguments
