@@ -9,22 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-GOCALL = [sys.executable, "-m", "gocall.cli.main"]
-STUB = Path(__file__).with_name("tracer_stub.py")
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+from prodcli import NOBODY, hold, run
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runs the target as root and gocall as uid 65534")
-
-
-def run(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, *GOCALL, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")})
 
 
 def checks(out: str) -> dict[str, dict[str, object]]:
@@ -69,9 +59,9 @@ def test_other_user_gets_the_eperm_diagnosis(target):  # type: ignore[no-untyped
     line = (f"gocall: cannot attach to process {pid}: process {pid} ({Path(target.binary).name[:15]}) runs as uid 0, "
             f"gocall as uid 65534 (run gocall as root; every check: gocall doctor {pid})")
     for args in (["call", pid, "main.Add(1, 2)"], ["goroutines", pid], ["stack", pid, "1"], ["info", pid]):
-        r = run(*args, prefix=tuple(NOBODY))
+        r = run(*args, prefix=NOBODY)
         assert (r.returncode, r.stderr.strip()) == (1, line), args
-    r = run("doctor", pid, "--json", prefix=tuple(NOBODY))
+    r = run("doctor", pid, "--json", prefix=NOBODY)
     c = checks(r.stdout)
     assert r.returncode == 1 and c["user"]["ok"] is False and c["attach"]["ok"] is False
     assert c["capability"]["detail"] == "no CAP_SYS_PTRACE in gocall's effective set"
@@ -80,9 +70,8 @@ def test_other_user_gets_the_eperm_diagnosis(target):  # type: ignore[no-untyped
 
 @needs_root
 def test_already_traced_names_the_tracer(target):  # type: ignore[no-untyped-def]
-    holder = subprocess.Popen([sys.executable, str(STUB), str(target.pid)], stdout=subprocess.PIPE, text=True)
+    holder = hold(target.pid)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         r = run("call", str(target.pid), "main.Add(1, 2)")
         assert r.returncode == 1 and "Traceback" not in r.stderr
         assert f"cannot attach to process {target.pid}: already traced by PID {holder.pid} (holder)" in r.stderr

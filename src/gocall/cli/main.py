@@ -30,7 +30,7 @@ class _LazyGroup(click.Group):
     (bench/cold_attach.py)."""
 
     _lazy = {"goroutines": ".goroutines", "stack": ".stack", "roots": ".roots", "info": ".info", "run": ".run",
-             "doctor": ".doctor"}
+             "doctor": ".doctor", "ps": ".ps"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._lazy})

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from ..errors import AttachDenied, GocallError, TargetExited
 
-__all__ = ["Check", "attach_error", "denial", "ptrace_checks", "status", "tracers"]
+__all__ = ["Check", "attach_error", "denial", "ptrace_checks", "refusal", "status", "tracers"]
 
 CAP_SYS_PTRACE = 19  # include/uapi/linux/capability.h
 _YAMA = "/proc/sys/kernel/yama/ptrace_scope"
@@ -69,8 +69,14 @@ def tracers(pid: int) -> dict[int, int]:
     except OSError:
         tids = [str(pid)]
     for tid in tids:
-        st = status(pid, int(tid))
-        if st is not None and (tracer := int(st.get("TracerPid", "0"))):
+        # Only the one field, found in the text: `gocall ps` reads every thread of every Go process.
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                text = f.read()
+        except OSError:
+            continue
+        at = text.find("TracerPid:")
+        if at >= 0 and (tracer := int(text[at + 10 : text.index("\n", at)])):
             out[int(tid)] = tracer
     return out
 
@@ -206,13 +212,19 @@ def _ns_note() -> str:
     return " in this PID namespace" if len(me.get("NSpid", "").split()) > 1 else ""
 
 
+def refusal(pid: int) -> Check:
+    """The check that keeps gocall from attaching to ``pid`` (the kernel's own answer when no
+    other check explains it), or a passed "attach" check when nothing does."""
+    checks = ptrace_checks(pid)
+    failed = [c for c in checks if c.ok is False]
+    return next((c for c in failed if c.name != "attach"), failed[0] if failed else checks[-1])
+
+
 def denial(pid: int) -> str:
     """Why gocall may not attach to ``pid``, in one line with the fix and a pointer to `gocall doctor`."""
-    checks = ptrace_checks(pid)
-    failed = [c for c in checks if c.ok is False and c.name != "attach"]
-    reason = failed[0] if failed else next((c for c in checks if c.ok is False), None)
-    if reason is None:  # every check passed, yet the kernel said no (raced with a change, or an LSM)
-        text, fix = f"cannot attach to process {pid}: refused by the kernel", checks[-1].fix
+    reason = refusal(pid)
+    if reason.ok:  # every check passed, yet the kernel said no: raced with a change of the process
+        text, fix = f"cannot attach to process {pid}: refused by the kernel", "try again"
     else:
         text, fix = f"cannot attach to process {pid}: {reason.detail}", reason.fix
     return f"{text} ({fix}; every check: gocall doctor {pid})" if fix else f"{text} (every check: gocall doctor {pid})"
