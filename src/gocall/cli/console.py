@@ -15,12 +15,16 @@ import json
 import logging
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
 
     from .status import LiveStatus
+
+
+_making = threading.Lock()  # one rich console per stream, whichever thread asks first
 
 
 class _Stream:
@@ -45,12 +49,14 @@ class _Stream:
 
     @property
     def rich(self) -> RichConsole:
-        """The rich console writing to this stream (made on first use)."""
-        if self._rich is None:
-            from rich.console import Console as RichConsole
+        """The rich console writing to this stream (made on first use, by whichever thread:
+        the live status line draws on stderr's from its own, cli/status.py)."""
+        with _making:
+            if self._rich is None:
+                from rich.console import Console as RichConsole
 
-            self._rich = RichConsole(stderr=self._stderr, highlight=False, soft_wrap=True)
-        return self._rich
+                self._rich = RichConsole(stderr=self._stderr, highlight=False, soft_wrap=True)
+            return self._rich
 
     def _coloured(self) -> bool:
         return self._rich is not None or self._file.isatty() or bool(os.environ.get("FORCE_COLOR"))
@@ -77,11 +83,11 @@ class Console:
         writes to stderr (its lines would break the status line)."""
         if quiet or not sys.stderr.isatty() or logging.getLogger().handlers:
             return contextlib.nullcontext()
-        if not self.err.rich.is_terminal or self.err.rich.is_dumb_terminal:
+        if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):  # as rich tells a dumb terminal
             return contextlib.nullcontext()
         from .status import LiveStatus
 
-        return LiveStatus(self.err.rich)
+        return LiveStatus(lambda: self.err.rich)
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data) + "\n")

@@ -21,39 +21,38 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
-
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.text import Text
 
 from ..call import waits
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.live import Live
 
 __all__ = ["DELAY", "INTERVAL", "LiveStatus", "describe"]
 
 DELAY = 0.3  # seconds a wait lasts before it is shown: most calls take well under a millisecond
 INTERVAL = 0.1  # seconds between redraws (the counters, the time left, the spinner)
+_SPINNER = ("⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏")  # rich's "dots"
 
 
 class LiveStatus:
     """An observer of the engine's waits that shows the innermost one that has lasted
-    :data:`DELAY` seconds on ``console`` (a terminal). Use as a context manager around the
-    waits; set it as ``proc.observer``::
+    :data:`DELAY` seconds on the rich console ``console()`` returns (a terminal's; asked for,
+    and rich imported, only when there is something to show: ~40 ms of a CLI start that
+    prints to pipes). Use as a context manager around the waits; set it as ``proc.observer``::
 
         with console.live_status() as status:   # cli/console.py: None when not on a terminal
             proc.observer = status
     """
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
+    def __init__(self, console: Callable[[], Console]) -> None:
+        self._console = console
         self._waits: list[waits.Wait] = []  # begun and not done, outermost first
         self._lock = threading.Lock()  # the list and the display: both threads change them
         self._live: Live | None = None  # the line, while shown
-        self._spinner = Spinner("dots")  # its frames only: drawn by _draw
         self._closing = threading.Event()
         self._broken = False  # drawing failed (the terminal went away): no more lines
         self._thread = threading.Thread(target=self._run, name="gocall-status", daemon=True)
@@ -99,13 +98,15 @@ class LiveStatus:
         if wait is None:
             self._hide()
             return
-        # One line, cut to the terminal's width: a wrapped line would not be erased whole.
-        frames = self._spinner.frames
-        frame = frames[int(now * 1000 / self._spinner.interval) % len(frames)]
-        line = Text.assemble((frame, "cyan"), " ", describe(wait, now), no_wrap=True, overflow="ellipsis")
         try:
+            from rich.live import Live
+            from rich.text import Text
+
+            # One line, cut to the terminal's width: a wrapped line would not be erased whole.
+            frame = _SPINNER[int(now / 0.08) % len(_SPINNER)]
+            line = Text.assemble((frame, "cyan"), " ", describe(wait, now), no_wrap=True, overflow="ellipsis")
             if self._live is None:
-                self._live = Live(line, console=self.console, transient=True, auto_refresh=False,
+                self._live = Live(line, console=self._console(), transient=True, auto_refresh=False,
                                   redirect_stdout=False, redirect_stderr=True)  # fmt: skip
                 self._live.start(refresh=True)
             else:
