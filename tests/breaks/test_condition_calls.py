@@ -66,9 +66,11 @@ def test_hot_breakpoint_attached_then_detached(spin: Target) -> None:
 
 
 def test_calls_at_a_reported_stop_keep_breakpoints_in(build_fixture, capfd) -> None:
-    """Expressions with calls evaluated at a stop: the other goroutines run during each call and
-    hit the breakpoint, held and tested after ``wait`` goes on; a call into the breakpointed
-    function itself is stepped over. Every call of hot is still tested exactly once."""
+    """Expressions with calls evaluated at a stop: the other threads stay stopped while a call
+    runs, unless the callee needs them (it sleeps: time.Sleep), and then they run, hit the
+    breakpoint, are held and tested after ``wait`` goes on; a call into the breakpointed function
+    itself is stepped over. After each expression every thread is stopped again. Every call of
+    hot is still tested exactly once."""
     binary = str(build_fixture("breaks"))
     want = untraced(binary, "hits", str(G), str(N))
     capfd.readouterr()
@@ -76,11 +78,16 @@ def test_calls_at_a_reported_stop_keep_breakpoints_in(build_fixture, capfd) -> N
         bp = proc.break_at("main.hot if n == 5")  # goroutine 0's sixth call, once
         stop = proc.wait(300)
         assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp, stop
+        tracee = proc.debugger.tracee
         for _ in range(20):
             assert stop.eval("IsNeg(n)") is False
             assert stop.eval("HotNeg(n)") is False  # its callee runs into the breakpoint: stepped over
         assert bp.skipped == 20
-        assert proc.debugger.tracee.holding()  # other goroutines' hits during the calls, not yet tested
+        assert not tracee.holding()  # no other thread ran during those calls
+        assert all(t.stopped for t in tracee.threads.values())
+        assert stop.eval("time.Sleep(1000000)") is None  # its thread sleeps: the others are resumed
+        assert tracee.holding()  # other goroutines' hits during that call, not yet tested
+        assert all(t.stopped for t in tracee.threads.values())  # and stopped again after it
         end = proc.wait(300)
         assert isinstance(end, gocall.Exited) and end.code == 0, end
     assert capfd.readouterr().out == want

@@ -374,7 +374,7 @@ class Injector:
             return self.thread.wait_trap(timeout) if resumed else self.thread.run_until_trap(timeout)
         if not resumed:
             others.resume_all()
-            ptrace.setoptions(self.thread.tid, ptrace.PTRACE_O_TRACECLONE)
+            others.lend(self.thread)
             self.thread.resume()
         others.threads[self.thread.tid] = self.thread
         got = others.wait_trap(timeout)
@@ -382,7 +382,7 @@ class Injector:
         if got is None:
             return None
         thread, stop = got
-        ptrace.setoptions(thread.tid, 0)
+        others.took_back(thread)
         if thread is not self.thread:
             log.debug("the call moved from thread %d to thread %d", self.thread.tid, thread.tid)
             others.release(thread)

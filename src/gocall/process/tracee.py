@@ -149,16 +149,19 @@ class Tracee:
         """No stop is pending any more (their threads are being let go)."""
         self._pending.clear()
 
-    def next_event(self, timeout: float | None, interruptible: bool = True) -> Trapped | Exited | None:
+    def next_event(self, timeout: float | None, interruptible: bool = True,
+                   running_only: bool = False) -> Trapped | Exited | None:  # fmt: skip
         """The next INT3 stop collected from the threads (pending ones are not looked at) or the
         end of the process; None after ``timeout`` seconds, or, if ``interruptible``, when
-        SIGINT/SIGTERM reaches gocall."""
+        SIGINT/SIGTERM reaches gocall. ``running_only``: only the threads not stopped are polled
+        (a call at a stop: one or two of them instead of every thread), all of them when none
+        runs (a killed process's stopped threads report their exits, the leader's last)."""
         if self.exited is not None:
             return self.exited
         deadline = None if timeout is None else time.monotonic() + timeout
         nap = _Nap()
         while True:
-            got = self._poll()
+            got = self._poll(self._running() if running_only else None)
             if got is not None:
                 event = self._handle(*got)
                 if event is not None:
@@ -264,6 +267,10 @@ class Tracee:
         if tids is None and self._adopt_strays():
             return self._poll()
         return None
+
+    def _running(self) -> list[int] | None:
+        """The threads not stopped, or None (every thread) when there is none."""
+        return [tid for tid, t in self.threads.items() if not t.stopped] or None
 
     def _adopt_strays(self) -> bool:
         """Take in threads of the process that no clone event announced; True if any.

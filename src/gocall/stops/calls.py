@@ -78,7 +78,8 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
         group = _Tracked(dbg, stop.thread, verdict.g.m if verdict.g is not None else 0)
     saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not dbg.nonstop
     try:
-        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group)
+        # Chained: the expression's calls (allocations, pins, the callee) share one debugCallV2 run.
+        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group, chain=True)
     finally:
         proc.engine.stop_the_world = saved
     if isinstance(group, _Tracked):
@@ -86,6 +87,20 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
         tracee.keep_unpreempted(stop.thread)
     try:
         yield h
+    finally:
+        try:
+            h.finish()  # an open run: back where the thread stopped, however the expression ended
+        finally:
+            _give_back(dbg, stop, h, group)
+
+
+def _give_back(dbg: Debugger, stop: Stop, h: Held, group: ThreadGroup) -> None:
+    """After the expression's calls: every thread as the stop had it (all-stop), or the others
+    detached (non-stop)."""
+    tracee = dbg.tracee
+    try:
+        if isinstance(group, _Tracked):
+            group.settle()
     finally:
         tracee.keep_unpreempted(None)
         # The thread that holds the goroutine now (the engine keeps a callee on it: call/lock.py).
@@ -97,14 +112,18 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
             tracee.threads = {stop.thread.tid: stop.thread}
         else:
             tracee.threads[stop.thread.tid] = stop.thread
-            if stop.thread.stopped:
-                tracee.restore_options(stop.thread)
 
 
 class _Tracked(ThreadGroup):
     """The engine's group of other threads, made of the Tracee's: the same thread table
     (threads the runtime starts during a call are the Tracee's at once), and every wait
-    status handled by the Tracee, so that our breakpoints' traps are told from the protocol's."""
+    status handled by the Tracee, so that our breakpoints' traps are told from the protocol's.
+
+    The other threads stay stopped (the stop's all-stop) until the callee needs them: its
+    thread sleeps (:func:`_asleep`: a lock, the GC's stop-the-world, a channel, a timer, all
+    of which another thread must act on) or the call has run ``_HOLD_MAX`` seconds (a callee
+    spinning on what another goroutine would do). Then they are resumed, and run until
+    :meth:`settle` stops them again once the expression's calls are over."""
 
     def __init__(self, dbg: Debugger, thread: Thread, m: int) -> None:
         super().__init__(dbg.tracee.pid, exclude=[thread.tid])
@@ -117,14 +136,35 @@ class _Tracked(ThreadGroup):
         self.threads.pop(thread.tid, None)
         self.caller: Callable[[], Thread] = lambda: thread  # the thread the call runs on
         self._ranges = dbg.proc.engine.entry.trap_ranges
+        self.running = False  # the other threads were resumed: the callee needed them
 
     def resume_all(self) -> None:
-        """Before each run of the call (the engine resumes its own thread right after)."""
-        self.tracee.resume_all()  # held hits stay stopped
-        _fresh_slice(self.dbg.proc.mem, self.dbg.proc.layout, self.m)
+        """Before each run of the call (the engine resumes its own thread right after): the
+        other threads stay as they are."""
+        if self.running:
+            _fresh_slice(self.dbg.proc.mem, self.dbg.proc.layout, self.m)  # gocall's work took time too
 
     def stop_all(self) -> None:
-        self.tracee.stop_all()  # a hit meanwhile is left rewound, to hit again when resumed
+        """After each trap of the call: nothing (the other threads are stopped by :meth:`settle`)."""
+
+    def lend(self, thread: Thread) -> None:
+        self.threads[thread.tid] = thread  # its ptrace options are every thread's (Tracee.options)
+
+    def took_back(self, thread: Thread) -> None:
+        pass  # it keeps the Tracee's options: every thread of a traced process is traced
+
+    def settle(self) -> None:
+        """The expression's calls are over: every thread stopped again, if any was resumed."""
+        if self.running:
+            self.running = False
+            self.tracee.stop_all()  # a hit meanwhile is left rewound, to hit again when resumed
+
+    def _resume_others(self) -> None:
+        """The callee needs the other threads: let them run (held hits stay held)."""
+        self.running = True
+        # sysmon, stopped since the stop, would find the P's slice long spent and preempt the callee.
+        _fresh_slice(self.dbg.proc.mem, self.dbg.proc.layout, self.m)
+        self.tracee.resume_all()
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
         """The protocol's next trap (on the call's thread, in debugCallV2 and friends); other
@@ -136,12 +176,17 @@ class _Tracked(ThreadGroup):
             trap = self.tracee.take(self._protocol)
             if trap is None:
                 now = time.monotonic()
-                if now - start > _LOOK and self._stuck(now - start):
-                    self._let_held_go(step=now - start > _HOLD_MAX)
+                if now - start > _LOOK:
+                    waited = now - start
+                    if not self.running and (waited > _HOLD_MAX or _asleep(self.pid, self.caller().tid)):
+                        self._resume_others()
+                    elif self._stuck(waited):
+                        self._let_held_go(step=waited > _HOLD_MAX)
                 if deadline is not None and now >= deadline:
                     return None
                 wait = _LOOK if deadline is None else min(_LOOK, deadline - now)
-                event = self.tracee.next_event(wait, interruptible=False)  # Ctrl-C: the engine's, at its steps
+                # Ctrl-C: the engine's, at its steps. The stopped threads have nothing to report.
+                event = self.tracee.next_event(wait, interruptible=False, running_only=True)
                 if event is None:
                     continue
                 if isinstance(event, Exited):
@@ -171,7 +216,7 @@ class _Tracked(ThreadGroup):
         if trap.ours and trap.thread is self.caller():
             if bp is not None:
                 bp.skipped += 1
-            resume_from(self.dbg, trap.thread, trap.regs)
+            resume_from(self.dbg, trap.thread, trap.regs, alone=not self.running)
         else:
             self.tracee.hold(trap)
 

@@ -25,10 +25,11 @@ log = logging.getLogger("gocall.ptrace")
 _INSN_MAX = 15  # bytes of the longest x86 instruction
 
 
-def resume_from(dbg: Debugger, thread: Thread, regs: Any = None) -> None:
+def resume_from(dbg: Debugger, thread: Thread, regs: Any = None, alone: bool = False) -> None:
     """Step ``thread`` over the breakpoint it is stopped at and let the program run on:
     displaced (process/displaced.py), the other threads never stopped, when the
-    instruction can run elsewhere; else in place, all-stop. ``regs``: its registers, if known."""
+    instruction can run elsewhere; else in place, all-stop. ``regs``: its registers, if known.
+    ``alone``: only ``thread`` runs on, the others stay stopped (a call at a stop, stops/calls.py)."""
     regs = regs if regs is not None else ptrace.getregs(thread.tid)
     rip = regs.rip
     tracee = dbg.tracee
@@ -43,11 +44,18 @@ def resume_from(dbg: Debugger, thread: Thread, regs: Any = None) -> None:
         except ProcessError as e:  # left at the breakpoint, unharmed: step it in place
             log.debug("%s; stepping in place", e)
         else:
-            tracee.resume_all()
+            _run_on(dbg, thread, alone)
             return
     tracee.stop_all(but=thread)
     step_over(dbg, thread)
-    tracee.resume_all()
+    _run_on(dbg, thread, alone)
+
+
+def _run_on(dbg: Debugger, thread: Thread, alone: bool) -> None:
+    if alone:
+        dbg.tracee.resume(thread)
+    else:
+        dbg.tracee.resume_all()
 
 
 def step_over(dbg: Debugger, thread: Thread) -> None:
