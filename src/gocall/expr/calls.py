@@ -32,8 +32,9 @@ _NOT_LINKED = ("the linker drops functions the program never calls, and small on
 
 def call(b: Builder, e: Call) -> Operand:
     """The results of ``e``: one operand, or one holding several (``results``)."""
-    plan = b.ev.call_plans.get(e) if b.s.scope is None else None
-    if plan is not None:
+    plan = b.ev.call_plans.get(e)
+    # At a stop, a local variable may shadow the function's package (plans are of package functions).
+    if plan is not None and (b.s.scope is None or isinstance(e.func, Name) and not b.is_local(e.func.qualified)):
         return _results(e, plan[0], b.s.call(*plan, consumes=True))
     if isinstance(e.func, Name) and e.func.qualified in ("len", "cap"):
         return _len(b, e)
@@ -75,7 +76,7 @@ def call(b: Builder, e: Call) -> Operand:
         checks.append((p.type, img, a.text, f"argument {n + 1} in call to {fn.name}"))
         images.append(img)
     b.escape_check(checks)
-    if (b.s.scope is None and isinstance(e.func, Name) and not fn.bound and not fn.closure and ops == [None] * len(ops)
+    if (not local and isinstance(e.func, Name) and not fn.bound and not fn.closure and ops == [None] * len(ops)
             and all(isinstance(a, Const) and not isinstance(a.value, str) for a in args)
             and all(next(pointer_words(t, img), None) is None for t, img, _, _ in checks)):  # fmt: skip
         # A package function with constant, pointer-free arguments: everything above depends on the
