@@ -38,7 +38,7 @@ from ..errors import CallRefused, Interrupted, NoGoroutine, SymbolNotFound, Targ
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
-from ..process.threads import Thread, thread_ids
+from ..process.threads import Thread, task_state, thread_ids
 from ..process.waiting import interrupts, signals_held
 from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
@@ -261,9 +261,10 @@ class CallEngine:
         if tid is None:
             return None
         # A remembered thread id may since have exited and been reused by another process: it must
-        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed).
+        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed). One
+        # asleep in the kernel runs no user code: not seized (a mostly sleeping program).
         task = f"/proc/{self.pid}/task/{tid}"
-        if not os.path.exists(task) or (got := self._look(tid)) is None:
+        if task_state(self.pid, tid) != b"R" or (got := self._look(tid)) is None:
             return None
         thread, regs, verdict = got
         if verdict.ok and os.path.exists(task):
@@ -469,7 +470,10 @@ class CallEngine:
         return found
 
     def _candidate_tids(self) -> list[int]:
-        tids = thread_ids(self.pid)
+        """The threads that may be running Go code: those the kernel has running or runnable
+        (state R). One asleep in the kernel (a futex, a timer, epoll, a blocking syscall) is not
+        seized: its goroutine, if any, is caught when it returns into user code (_catch_parked)."""
+        tids = [tid for tid in thread_ids(self.pid) if task_state(self.pid, tid) == b"R"]
         if self._preferred_tid in tids:
             tids.remove(self._preferred_tid)
             tids.insert(0, self._preferred_tid)
