@@ -15,8 +15,9 @@ What stops when:
   with every other thread stopped meanwhile (all-stop), so that none passes the address
   while the original byte is back.
 * A condition that calls a function (``IsSeven(req.ID)``, Delve's cannot) is evaluated
-  all-stop: the other threads are stopped, then resumed for the duration of each call (a
-  callee may need the GC, which needs every P) and stopped again. Our INT3s stay in
+  all-stop: the other threads are stopped and stay so while the call runs, unless the callee
+  needs them (its thread sleeps: the GC, a lock, a channel), when they are resumed until the
+  expression is done, then stopped again. Our INT3s stay in
   (stops/calls.py): another thread's hit meanwhile is held at its breakpoint and tested
   after the call, in order, none lost; the callee's own hit of one of ours is stepped over
   untested (``Breakpoint.skipped``).

@@ -4,20 +4,23 @@ A condition that calls a function (``main.hot if IsNeg(n)``) and an expression e
 at a reported stop both run their calls on the stopped goroutine, through
 :class:`~gocall.call.engine.Held`.
 
-All-stop (the default), the other threads are the engine's group (its stop-the-world mode):
-resumed while a call runs, since a callee may need the GC and the GC needs every P, and
-stopped again after. Our INT3s stay in the text meanwhile, as Delve keeps its breakpoints in
-during a call, so the group waits on the :class:`~gocall.process.tracee.Tracee`'s terms
-(:class:`_Tracked`), where every SIGTRAP is classified before anyone takes it for the
-protocol's:
+All-stop (the default), the other threads are the engine's group (:class:`_Tracked`) and stay
+stopped while the expression's calls run, chained in one debugCallV2 run: the call's thread
+alone runs the protocol, as a non-stop call's does, with no stop or resume of the others per
+step. Only when the callee needs them (its thread sleeps: a lock another thread holds, the
+GC's stop-the-world, which needs every P, a channel, a timer; or it has run ``_HOLD_MAX``
+seconds) are they resumed, and then stopped again once, when the expression is done. Our
+INT3s stay in the text meanwhile, as Delve keeps its breakpoints in during a call, so the
+group waits on the :class:`~gocall.process.tracee.Tracee`'s terms, where every SIGTRAP is
+classified before anyone takes it for the protocol's:
 
 * another thread's hit is *held*: left stopped on the breakpoint, its stop pending in the
   Tracee, to be tested once the call is over, in the order the hits came (none lost, none
   tested twice). A held thread keeps its P, and the callee may come to need one: the runtime
   deschedules it (sysmon's preemption of a spent time slice, a GC's stop-the-world), and its
   locked thread hands its P off and sleeps until some P schedules it again. Two things keep
-  that rare and harmless. Before each run of the call the P's ``schedtick`` is bumped and
-  the thread's SIGURGs are kept back (:func:`_fresh_slice`, Tracee.keep_unpreempted), so the
+  that rare and harmless. When the others are resumed, and before each run of the call while
+  they run, the P's ``schedtick`` is bumped, and the thread's SIGURGs are kept back (:func:`_fresh_slice`, Tracee.keep_unpreempted), so the
   callee is not preempted for a slice its caller spent. And when the call's thread sleeps
   anyway with hits held, the held threads are resumed *at* their breakpoints: each either
   hits it again at once (held again), or, with a preemption request pending, is descheduled
