@@ -154,11 +154,13 @@ def test_quiet(target: Target, go_toolchain: GoToolchain) -> None:
     target.assert_healthy()
 
 
-def test_parked_goroutine(idle: Target, go_toolchain: GoToolchain) -> None:
-    """--goroutine 1: its state and where it is parked."""
+@pytest.mark.parametrize("advance", [(), ("--no-advance",)], ids=["advance", "no-advance"])
+def test_parked_goroutine(idle: Target, go_toolchain: GoToolchain, advance: tuple[str, ...]) -> None:
+    """--goroutine 1: its state and where it is parked (waited for at its return into main.main,
+    or, --no-advance, looked at until it runs)."""
     if not extreme(go_toolchain):
         pytest.skip("release-independent: on the oldest and newest releases only")
-    seen = on_terminal("call", str(idle.pid), "--timeout", "1", "--goroutine", "1", "main.Add(1, 2)")
+    seen = on_terminal("call", str(idle.pid), "--timeout", "1", "--goroutine", "1", *advance, "main.Add(1, 2)")
     assert seen.returncode == 1, seen.written
     assert re.search(r"waiting for goroutine 1 to run Go code \(\d s left\) — chan receive in runtime\.chanrecv1 "
                      r"called from main\.main \(main\.go:\d+\) — Ctrl-C to give up", seen.written), seen.written  # fmt: skip

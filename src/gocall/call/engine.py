@@ -324,6 +324,7 @@ class CallEngine:
         goid = self.goroutine
         assert goid is not None
         refused: str | None = None  # without advancing: why the last look at it was not good enough
+        told = 0.0  # without advancing: when the observer's wait was last told where it is parked
         while True:
             g = self._goroutine(goid)
             if isinstance(self._wait, waits.OneGoroutine) and g.status == Status.RUNNING:
@@ -344,6 +345,10 @@ class CallEngine:
                 caught = self._catch_parked(goid, min(deadline, time.monotonic() + _CATCH_SLICE))
                 if caught is not None:
                     return caught
+            elif self._wait is not None and time.monotonic() > told + _CATCH_SLICE:  # where it is parked
+                told = time.monotonic()
+                self._tell_parked(self._wait, [g], [(g, sched.parked_resume_point(self.mem, self.layout,
+                                                                                   self.binary.pclntab, g))])
             if time.monotonic() > deadline:
                 state = f"running, {refused}" if refused else self._describe(self._goroutine(goid))
                 raise NoGoroutine(
