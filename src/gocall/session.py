@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .call.waits import Observer
     from .runtime.roots import FrameRoots
     from .runtime.unwind import Frame
+    from .runtime.gselect import Filter, Group
     from .runtime.view import GoroutineInfo, RuntimeView
     from .stop import Breakpoint, Debugger, Exited, Stop
 
@@ -182,12 +183,24 @@ class Process:
         ``unsafe`` passes pointers into the goroutine's stack (no escape check)."""
         return self.evaluate(expr, unsafe).python_value
 
-    def goroutines(self) -> list[GoroutineInfo]:
-        """Every live goroutine: id, state, thread, innermost user frame, creator.
+    def goroutines(self, with_: Sequence[str | Filter] = (), without: Sequence[str | Filter] = ()
+                   ) -> list[GoroutineInfo]:
+        """Every live goroutine (system ones included): id, state, thread, its locations (user,
+        current, go statement, start), pprof labels; only those matching every ``with_`` filter
+        and none of ``without`` (Delve's syntax: ``"userloc main.worker"``, ``"label k=v"``,
+        ``"running"``, ``"user"``; see :mod:`gocall.runtime.gselect`).
 
         Read from ``runtime.allgs`` while the program runs; the thread of each running
         goroutine is stopped for a few microseconds to read where it is."""
-        return [self.runtime.info(g) for g in self.runtime.goroutines()]
+        return self.runtime.listing(_filters(with_, without)).goroutines
+
+    def goroutine_groups(self, by: str, with_: Sequence[str | Filter] = (), without: Sequence[str | Filter] = ()
+                         ) -> list[Group]:
+        """The goroutines :meth:`goroutines` selects, grouped ``by`` ``"userloc"``, ``"curloc"``,
+        ``"goloc"``, ``"startloc"`` or ``"label K"``, largest group first."""
+        groups = self.runtime.listing(_filters(with_, without), by).groups
+        assert groups is not None
+        return groups
 
     def stack(self, goid: int) -> list[Frame]:
         """The physical frames of goroutine ``goid``, innermost first; each lists its
@@ -218,6 +231,14 @@ def attach(pid: int, timeout: float = 10.0) -> Process:
             proc.call("main.Add", 1, 2)
     """
     return Process(pid, timeout)
+
+
+def _filters(with_: Sequence[str | Filter], without: Sequence[str | Filter]) -> list[Filter]:
+    """``with_`` and ``without`` as :class:`~gocall.runtime.gselect.Filter` (strings in Delve's syntax)."""
+    from .runtime.gselect import Filter, parse_filter
+
+    return [f._replace(negate=negate) if isinstance(f, Filter) else parse_filter(f, negate)
+            for fs, negate in ((with_, False), (without, True)) for f in fs]
 
 
 def launch(argv: Sequence[str], timeout: float = 10.0) -> Process:

@@ -266,6 +266,10 @@ class Pclntab:
         # one is added: GoBinary keeps them on disk with the DWARF answers (binary/cache.py).
         self._found: dict[str, int | None] = {} if found is None else found
         self._learned = learned
+        # Answers by PC, kept: listing thousands of goroutines asks about the same few hundred
+        # PCs again and again (runtime/listing.py), and each answer costs a varint decode.
+        self._funcs_by_pc: dict[int, Func | None] = {}
+        self._values: dict[tuple[int, int, int], int] = {}
 
     def __len__(self) -> int:
         return self.header.nfunc
@@ -338,11 +342,17 @@ class Pclntab:
 
     def func_for_pc(self, pc: int) -> Func | None:
         """The function whose ``[entry, end)`` contains ``pc`` (binary search of functab)."""
+        try:
+            return self._funcs_by_pc[pc]
+        except KeyError:
+            pass
         entryoffs = self._functab[0]
         off = pc - self.text_start
-        if off < 0 or off >= entryoffs[-1]:
-            return None
-        return self.func_at(bisect.bisect_right(entryoffs, off, 0, self.header.nfunc) - 1)
+        found = None
+        if 0 <= off < entryoffs[-1]:
+            found = self.func_at(bisect.bisect_right(entryoffs, off, 0, self.header.nfunc) - 1)
+        self._funcs_by_pc[pc] = found
+        return found
 
     def func_at(self, i: int) -> Func:
         """The ``i``-th function in functab order (ascending entry)."""
@@ -377,7 +387,11 @@ class Pclntab:
         """:func:`pcvalue` on this binary's pctab; ``table_offset`` is relative to pctab."""
         if table_offset == 0:
             return -1
-        return pcvalue(self.data, self._pctab + table_offset, entry, pc, self.header.minLC)
+        key = (table_offset, entry, pc)
+        value = self._values.get(key)
+        if value is None:
+            value = self._values[key] = pcvalue(self.data, self._pctab + table_offset, entry, pc, self.header.minLC)
+        return value
 
     def file_name(self, cu_offset: int, fileno: int) -> str:
         """Path of file ``fileno`` of the compilation unit at ``cu_offset`` (cutab → filetab)."""

@@ -59,7 +59,11 @@ class G(NamedTuple):
 
 
 def read_g(mem: Memory, layout: Layout, addr: int) -> G:
-    raw = mem.read(addr, max(layout.g_goid, layout.g_atomicstatus, layout.g_m) + 8)
+    return _g(addr, mem.read(addr, max(layout.g_goid, layout.g_atomicstatus, layout.g_m) + 8), layout)
+
+
+def _g(addr: int, raw: bytes, layout: Layout) -> G:
+    """The :class:`G` in ``raw``, the bytes of the g at ``addr``."""
 
     def word(off: int) -> int:
         return int(struct.unpack_from("<Q", raw, off)[0])
@@ -130,6 +134,7 @@ class Goroutine(NamedTuple):
     gopc: int  # the go statement that created it
     startpc: int
     parent_goid: int  # 0 when unknown (Go 1.19 has no g.parentGoid)
+    labels: int  # g.labels: runtime/pprof's label set, 0 for none (runtime/labels.py)
     m_id: int | None  # the M it runs on, if any
     tid: int | None  # that M's thread (m.procid)
 
@@ -192,12 +197,16 @@ def allgs(mem: Memory, allglen: int, allgptr: int) -> list[int]:
     return list(struct.unpack(f"<{n}Q", mem.read(base, 8 * n)))
 
 
+def _last_field(layout: Layout) -> int:
+    return max(layout.g_goid, layout.g_atomicstatus, layout.g_m, layout.g_sched_pc, layout.g_syscallpc,
+               layout.g_syscallsp, layout.g_waitreason, layout.g_lockedm, layout.g_gopc, layout.g_startpc,
+               layout.g_parentgoid, layout.g_labels)
+
+
 def read_goroutine(mem: Memory, layout: Layout, addr: int, reasons: list[str]) -> Goroutine:
     """Snapshot the g at ``addr`` (fields read in one go; racy while it runs)."""
-    g = read_g(mem, layout, addr)
-    last = max(layout.g_sched_pc, layout.g_syscallpc, layout.g_syscallsp, layout.g_waitreason,
-               layout.g_lockedm, layout.g_gopc, layout.g_startpc, layout.g_parentgoid)
-    raw = mem.read(addr, last + 8)
+    raw = mem.read(addr, _last_field(layout) + 8)
+    g = _g(addr, raw, layout)
 
     def word(off: int) -> int:
         return int(struct.unpack_from("<Q", raw, off)[0]) if off >= 0 else 0
@@ -222,6 +231,7 @@ def read_goroutine(mem: Memory, layout: Layout, addr: int, reasons: list[str]) -
         gopc=word(layout.g_gopc),
         startpc=word(layout.g_startpc),
         parent_goid=word(layout.g_parentgoid),
+        labels=word(layout.g_labels),
         m_id=m_id,
         tid=tid,
     )

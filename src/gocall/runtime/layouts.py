@@ -48,6 +48,7 @@ class Layout(NamedTuple):
     m_lockedg: int  # m.lockedg (guintptr)
     m_lockedext: int  # m.lockedExt (uint32; lockedInt follows it)
     m_lockedint: int  # m.lockedInt (uint32)
+    g_labels: int  # g.labels: runtime/pprof's label set (runtime/labels.py reads it)
     # The same in every measured release unless a row says otherwise.
     # g.sched.sp/pc (gobuf at g+0x38: sp, pc first): the same in 1.19-1.27 (facts §4.2).
     g_sched_sp: int = 0x38
@@ -64,42 +65,42 @@ _LAYOUTS: dict[tuple[int, int], Layout] = {
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xE8, g_gopc=0x128, g_startpc=0x138,
                     g_parentgoid=-1, m_id=0xE8, md_gofunc=0x130, mheap_arenas=0x10190, heaparena_spans=0x200000,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C),
+                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C, g_labels=0x168),
     (1, 21): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x10198, heaparena_spans=0x104000,
                     mspan_limit=0x78, mspan_state=0x6B, mspan_elemsize=0x70,
-                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C),
+                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C, g_labels=0x158),
     (1, 22): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264),
+                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264, g_labels=0x158),
     (1, 23): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264),
+                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264, g_labels=0x160),
     (1, 24): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x170, m_lockedext=0x278, m_lockedint=0x27C),
+                    m_lockedg=0x170, m_lockedext=0x278, m_lockedint=0x27C, g_labels=0x160),
     (1, 25): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE0, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274, m_p=0xC8),
+                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274, g_labels=0x158, m_p=0xC8),
     (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C),
+                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C, g_labels=0x160),
     (1, 27): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x158, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C),
+                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C, g_labels=0x160),
 }
 
 # Layout field -> (runtime struct, field path) in DWARF, for releases not in the table.
@@ -134,6 +135,7 @@ _DWARF_NAMES = {
     "m_lockedg": ("runtime.m", "lockedg"),
     "m_lockedext": ("runtime.m", "lockedExt"),
     "m_lockedint": ("runtime.m", "lockedInt"),
+    "g_labels": ("runtime.g", "labels"),
     "m_p": ("runtime.m", "p"),
     "p_schedtick": ("runtime.p", "schedtick"),
 }
@@ -143,6 +145,22 @@ _DWARF_NAMES = {
 # thread (lockOSThread); before it the callee could migrate when it blocks and trap on any thread
 # (go-runtime-facts §1.7), so gocall takes that lock itself there (call/lock.py).
 WRAP_LOCKS_THREAD_SINCE = (1, 21)
+
+
+# What g.labels points at: runtime/pprof's labelMap (runtime/pprof/label.go), which runtime/pprof.Do
+# installs with SetGoroutineLabels. Up to Go 1.23 a map[string]string; from 1.24 a struct whose
+# first field is a sorted []label{key, value string} (1.26 moved label to internal/runtime/pprof/label
+# unchanged).
+LABEL_LIST_SINCE = (1, 24)
+
+# runtime.hmap of the bucket maps (runtime/map.go, Go <= 1.23; the same in every such release),
+# so that labels are read without DWARF; tests/runtime/test_listing.py checks it against DWARF.
+HMAP_FIELDS = {"count": 0, "flags": 8, "B": 9, "buckets": 16, "oldbuckets": 24}
+
+
+def labels_are_list(version: tuple[int, ...]) -> bool:
+    """Whether this release's labelMap is a list of labels (else a map[string]string)."""
+    return version[:2] >= LABEL_LIST_SINCE
 
 
 def wrap_locks_thread(version: tuple[int, ...]) -> bool:

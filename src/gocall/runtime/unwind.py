@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ..binary.funcdata import FuncData
 from ..binary.pclntab import FuncFlag_SPWRITE, FuncFlag_TOPFRAME, Func, Pclntab
@@ -28,7 +28,8 @@ from ..errors import ProcessError
 from ..process.memory import Memory
 from .goroutines import Goroutine
 
-__all__ = ["Frame", "FuncIDs", "SourceFrame", "Step", "Unwinder", "func_ids", "is_shown", "shown_frames", "walk"]
+__all__ = ["Frame", "FuncIDs", "SourceFrame", "Step", "Unwinder", "Words", "func_ids", "is_shown", "shown_frames",
+           "walk"]
 
 _MAX_FRAMES = 10_000  # a corrupt stack must not loop forever
 
@@ -104,6 +105,12 @@ def func_ids(tab: Pclntab) -> FuncIDs:
     return ids
 
 
+class Words(Protocol):
+    """Where a walk reads return addresses: the process (:class:`Memory`) or a copy of a stack."""
+
+    def u64(self, addr: int) -> int: ...
+
+
 class Step(NamedTuple):
     """One physical frame as :func:`walk` finds it, before any source-level detail."""
 
@@ -113,7 +120,7 @@ class Step(NamedTuple):
     trap: bool  # pc is an interrupted instruction, not a return address
 
 
-def walk(mem: Memory, tab: Pclntab, ids: FuncIDs, pc: int, sp: int, trap: bool,
+def walk(mem: Words, tab: Pclntab, ids: FuncIDs, pc: int, sp: int, trap: bool,
          stack: tuple[int, int] | None = None) -> Iterator[Step]:
     """The physical frames from ``(pc, sp)`` outwards (``unwinder.next``): ``fp = sp + pcsp(pc)
     + 8``, the caller's PC at ``fp - 8``. Ends after a TOPFRAME function or a SPWRITE one other
@@ -146,6 +153,7 @@ class Unwinder:
         self.tab = tab
         self.funcdata = funcdata
         self.ids = func_ids(tab)
+        self._calls: dict[tuple[int, bool], tuple[SourceFrame, ...]] = {}
 
     def frames(self, g: Goroutine, regs: tuple[int, int] | None = None) -> list[Frame]:
         """The physical frames of ``g``, innermost first.
@@ -176,13 +184,20 @@ class Unwinder:
         continpc = pc
         if callee is not None and callee == self.ids.sigpanic:
             continpc = f.entry + f.deferreturn + 1 if f.deferreturn else 0
-        sympc = pc if trap or pc == f.entry else pc - 1
-        calls = []
-        inline = self.funcdata.inline_frames(f, sympc)
-        for depth, (name, func_id, upc) in enumerate(inline):
-            file, line = f.file_line(upc)
-            calls.append(SourceFrame(name, file, line, func_id, inlined=depth < len(inline) - 1))
-        return Frame(f, pc, sp, fp, varp, fp, continpc, trap, tuple(calls))
+        return Frame(f, pc, sp, fp, varp, fp, continpc, trap, self.source_frames(f, pc, trap))
+
+    def source_frames(self, f: Func, pc: int, trap: bool) -> tuple[SourceFrame, ...]:
+        """The source frames of ``f`` at ``pc``, innermost first (inlined calls expanded);
+        kept per PC, as goroutine listings ask about the same PCs thousands of times."""
+        key = (pc, trap)
+        calls = self._calls.get(key)
+        if calls is None:
+            sympc = pc if trap or pc == f.entry else pc - 1
+            inline = self.funcdata.inline_frames(f, sympc)
+            calls = self._calls[key] = tuple(
+                SourceFrame(name, *f.file_line(upc), func_id, inlined=depth < len(inline) - 1)
+                for depth, (name, func_id, upc) in enumerate(inline))
+        return calls
 
     def created_by(self, g: Goroutine) -> tuple[SourceFrame, int] | None:
         """Where ``g`` was created: the go statement's frame and its ``pc - entry``; None for

@@ -10,7 +10,7 @@ few microseconds (PTRACE_SEIZE + INTERRUPT, GETREGS, DETACH) and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cached_property
 
 from ..binary import GoBinary
@@ -21,24 +21,14 @@ from ..process.memory import Memory
 from ..process.threads import Thread
 from ..process.waiting import signals_held
 from .goroutines import Goroutine, Status, allgs, allgs_slice, read_goroutine, thread_g, wait_reasons
+from .gselect import Filter, Selection, select
 from .heap import Heap
-from .layouts import Layout
+from .layouts import Layout, labels_are_list
+from .listing import GoroutineInfo, Lister, modules_of
 from .roots import FrameRoots, scan_frames
-from .unwind import Frame, SourceFrame, Unwinder, shown_frames
+from .unwind import Frame, Unwinder
 
 __all__ = ["GoroutineInfo", "RuntimeView", "funcdata_of", "wait_reason_strings"]
-
-
-@dataclass(frozen=True)
-class GoroutineInfo:
-    """A goroutine with where it is: its innermost user-code frame and its creator."""
-
-    goroutine: Goroutine
-    location: SourceFrame | None  # innermost frame runtime.Stack would print
-    location_pc: int
-    created_by: SourceFrame | None
-    created_by_offset: int
-    system: bool  # started by the runtime (runtime.Stack hides these)
 
 
 def funcdata_of(binary: GoBinary, layout: Layout) -> FuncData:
@@ -85,6 +75,11 @@ class RuntimeView:
     @cached_property
     def unwinder(self) -> Unwinder:
         return Unwinder(self.mem, self.binary.pclntab, self.funcdata)
+
+    @cached_property
+    def _lister(self) -> Lister:
+        return Lister(self.mem, self.binary.pclntab, self.unwinder, modules_of(self.binary.buildinfo),
+                      labels_are_list(self.binary.go_version_tuple))
 
     @cached_property
     def _reasons(self) -> list[str]:
@@ -143,14 +138,12 @@ class RuntimeView:
         return self.unwinder.frames(g, regs)
 
     def info(self, g: Goroutine, stop_running: bool = True) -> GoroutineInfo:
-        frames = self.frames(g, stop_running)
-        shown = shown_frames(frames, self.unwinder.ids)
-        location, location_pc = (shown[0][1], shown[0][0].pc) if shown else (None, 0)
-        created = self.unwinder.created_by(g)
-        start = self.binary.pclntab.func_for_pc(g.startpc)
-        system = start is not None and start.name.startswith("runtime.") and start.name != "runtime.main"
-        return GoroutineInfo(g, location, location_pc, created[0] if created else None,
-                             created[1] if created else 0, system)
+        """Where ``g`` is (its four locations) and its labels."""
+        return self._lister.info(g, self.thread_regs(g) if stop_running else None)
+
+    def listing(self, filters: Sequence[Filter] = (), group_by: str | None = None) -> Selection:
+        """Every goroutine's :class:`GoroutineInfo`, filtered and grouped (:func:`gselect.select`)."""
+        return select((self.info(g) for g in self.goroutines()), filters, group_by)
 
     def roots(self, g: Goroutine, stop_running: bool = True) -> list[FrameRoots]:
         """How the GC would scan each frame of ``g`` (precise or conservative)."""
