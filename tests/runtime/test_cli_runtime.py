@@ -19,9 +19,10 @@ def test_goroutines_stack_roots_commands(runtime_target) -> None:
     listing = json.loads(_gocall("goroutines", "--json", pid))
     by_fn = {g["location"]["function"]: g for g in listing if g["location"]}
     assert by_fn["main.selecting"]["state"] == "select" and by_fn["main.selecting"]["thread"] is None
-    assert set(listing[0]) == {"goid", "status", "state", "m", "thread", "system", "location", "created_by"}
+    assert set(listing[0]) == {"goid", "status", "state", "m", "thread", "system", "location", "created_by",
+                               "user", "current", "go", "start", "labels"}
     text = _gocall("goroutines", pid)
-    assert text.splitlines()[0].split() == ["GOID", "STATE", "THREAD", "WHERE"] and "\x1b[" not in text
+    assert text.splitlines()[0].split() == ["GOID", "STATE", "THREAD", "LOCATION"] and "\x1b[" not in text
 
     rooted = by_fn["main.rooted"]["goid"]
     (stack,) = json.loads(_gocall("stack", "--json", pid, str(rooted)))
