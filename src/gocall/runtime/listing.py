@@ -126,7 +126,7 @@ class _Frame(NamedTuple):
     """One physical frame as a listing sees it (kept per PC)."""
 
     calls: tuple[SourceFrame, ...]  # innermost first
-    locs: tuple[Location, ...]  # the same as locations
+    locs: tuple[Location, ...]  # the same, as locations at this frame's PC
     user: Location | None  # its innermost source frame of the program's own code
     shown: Any  # (SourceFrame, Location) runtime.Stack shows first, None, or _DEPENDS
     last_funcID: int  # the funcID of its outermost source frame: the callee of the next frame
@@ -190,7 +190,7 @@ class Lister:
             current = current or here.current
             user = user or here.user
             if shown is None:
-                shown = here.shown if here.shown is not _DEPENDS else self._shown(here, step.pc, callee)
+                shown = here.shown if here.shown is not _DEPENDS else self._shown(here, callee)
             callee = here.last_funcID
             if (user is not None and shown is not None) or depth >= _MAX_FRAMES:
                 break
@@ -211,11 +211,11 @@ class Lister:
         here = _Frame(calls, locs, user, None, calls[-1].funcID)
         shown: tuple[SourceFrame, Location] | None | object = _DEPENDS
         if calls[0].funcID != self.unwinder.ids.wrapper:  # only a wrapper's showing depends on its callee
-            shown = self._shown(here, pc, None)
+            shown = self._shown(here, None)
         known = self._frames[key] = here._replace(shown=shown)
         return known
 
-    def _shown(self, here: _Frame, pc: int, callee: int | None) -> tuple[SourceFrame, Location] | None:
+    def _shown(self, here: _Frame, callee: int | None) -> tuple[SourceFrame, Location] | None:
         """The first of ``here``'s source frames runtime.Stack shows, ``callee`` the funcID below it."""
         for sf, loc in zip(here.calls, here.locs):
             if is_shown(sf, True, callee, self.unwinder.ids):
