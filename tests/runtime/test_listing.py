@@ -20,7 +20,7 @@ import pytest
 import gocall
 from gocall.binary import GoBinary
 from gocall.runtime import layouts
-from gocall.runtime.gselect import FilterError, parse_filter, parse_group
+from gocall.runtime.gselect import FilterError, parse_filter, parse_group, parse_words
 from gocall.runtime.listing import is_user_function, package_of
 from gocall.toolchain import known_toolchains
 
@@ -191,6 +191,15 @@ def test_filter_and_group_syntax() -> None:
     for bad in ("label", "userloc x", "state"):
         with pytest.raises(FilterError):
             parse_group(bad)
+
+
+def test_delve_command_words() -> None:
+    filters, group, rest = parse_words(["-with", "userloc", "main.worker", "--without", "label", "k=v", "-with",
+                                        "running", "-group", "label", "tenant", "-l"])
+    assert filters == [("userloc", "main.worker", False), ("label", "k=v", True), ("running", "", False)]
+    assert (group, rest) == ("label tenant", ["-l"])
+    with pytest.raises(FilterError):
+        parse_words(["-with", "userloc"])
 
 
 def test_bad_filter_is_one_line_before_attaching() -> None:

@@ -22,7 +22,7 @@ from ..errors import GocallError
 from .goroutines import Status
 from .listing import GoroutineInfo, Location
 
-__all__ = ["Filter", "FilterError", "Group", "Selection", "parse_filter", "parse_group", "select"]
+__all__ = ["Filter", "FilterError", "Group", "Selection", "parse_filter", "parse_group", "parse_words", "select"]
 
 LOCATIONS = ("userloc", "curloc", "goloc", "startloc")
 KINDS = (*LOCATIONS, "label", "running", "user")
@@ -102,6 +102,30 @@ def parse_group(text: str) -> tuple[str, str]:
         raise FilterError("group by label needs the label's key: --group label K" if kind == "label"
                           else f"group by {kind} takes no argument (got {key!r})")
     return kind, key
+
+
+def parse_words(words: Sequence[str]) -> tuple[list[Filter], str | None, list[str]]:
+    """A command line as Delve's ``goroutines`` takes it (``-with userloc main.worker -group
+    label k``; ``--with`` and ``--group`` too) as (filters, group_by, the other words), for
+    front ends that read a line of text (the shell)."""
+    filters: list[Filter] = []
+    group_by: str | None = None
+    rest: list[str] = []
+    it = iter(words)
+    for word in it:
+        option = word.lstrip("-")
+        if word.startswith("-") and option in ("with", "without", "group"):
+            kind = next(it, "")
+            takes = NEEDS_ARGUMENT if option != "group" else ("label",)
+            text = f"{kind} {next(it, '')}" if kind in takes else kind
+            if option == "group":
+                parse_group(text)
+                group_by = text
+            else:
+                filters.append(parse_filter(text, negate=option == "without"))
+        else:
+            rest.append(word)
+    return filters, group_by, rest
 
 
 def select(infos: Iterable[GoroutineInfo], filters: Sequence[Filter] = (),

@@ -20,7 +20,6 @@ reads per goroutine and almost no decoding once the first goroutines have been s
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..binary.buildinfo import BuildInfo
@@ -55,9 +54,9 @@ class Location(NamedTuple):
         return f"{self.function} {self.file.rsplit('/', 1)[-1]}:{self.line}"
 
 
-@dataclass(frozen=True)
-class GoroutineInfo:
-    """A goroutine with where it is (the locations of Delve's ``goroutines``) and its labels."""
+class GoroutineInfo(NamedTuple):
+    """A goroutine with where it is (the locations of Delve's ``goroutines``) and its labels.
+    (A NamedTuple: listings make thousands, and a frozen dataclass builds each field by field.)"""
 
     goroutine: Goroutine
     location: SourceFrame | None  # innermost frame runtime.Stack would print
