@@ -64,6 +64,7 @@ def call(b: Builder, e: Call) -> Operand:
         ops: list[Operand | None] = [*([None] * len(head)), composite(b, last, packed)]
     else:
         ops = [None] * len(args)
+    b.ev.frame(fn)  # a signature DWARF left parameters out of is refused as such, before counting arguments
     if len(args) != len(params):
         want = ", ".join(p.type.name for p in params)
         which = "not enough" if len(args) < len(params) else "too many"

@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from ..binary import GoBinary
-from ..binary.gotypes import DECLARED, INJECTED, GoType, Kind
+from ..binary.gotypes import DECLARED, INJECTED, GoType, Kind, Param
 from ..call import abi
 from ..call.alloc import PinSupport, TargetHeap, pin_support
 from ..call.engine import CallEngine, Held
@@ -152,6 +152,10 @@ class Session:
                   for a, p in zip(args, fn.sig.params, strict=True)]
         out = self.call(fn, images)
         return int.from_bytes(out[0][:8], "little") if out else 0
+
+
+def _types(params: tuple[Param, ...]) -> str:
+    return ", ".join(p.type.name for p in params)
 
 
 class Evaluator:
@@ -300,5 +304,12 @@ def frame_mismatch(fn: Fn, computed: int, recorded: int, go_version: str) -> Arg
                              f"the binary's is {recorded} bytes",
                              hint=f"that source is not what this binary ({go_version}) was built from: name the "
                                   "right one with --goroot DIR (the standard library) or --source DIR (the program)")
+    if computed < recorded:
+        # Go 1.19-1.21's DWARF lists no blank or unnamed parameter (1.22+ name them ~p0...);
+        # a blank receiver is restored from the method's name (expr/names.py), others cannot be.
+        return ArgumentError(f"the DWARF of {fn.name} lists parameters ({_types(fn.sig.params)}) filling {computed} "
+                             f"bytes of its {recorded}-byte argument frame: it leaves out blank (_) or unnamed "
+                             "parameters, as Go 1.21 and older do",
+                             hint="name those parameters in the source, or build with Go 1.22 or later")
     return ArgumentError(f"argument frame of {fn.name} computed as {computed} bytes but the binary says {recorded}",
                          hint="gocall misread the signature; please report this")

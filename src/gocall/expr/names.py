@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
+from ..binary.dwarf import package_of
 from ..call import abi
 from ..binary.gotypes import Field, GoType, Kind, Param, Signature
 from ..errors import ExprError, SymbolNotFound
@@ -54,6 +55,7 @@ class Names:
         self.binary = binary
         self.dwarf = binary.dwarf
         self._types: dict[str, GoType | None] = {}
+        self._signatures: dict[str, tuple[Signature, Signature]] = {}  # found -> receiver restored
         self.source: GoSource | None = None  # Process.use_source sets it; made on first need otherwise
 
     def go_source(self) -> GoSource | None:
@@ -96,13 +98,28 @@ class Names:
         f = self.binary.pclntab.func_by_name(qualified)
         if f is None:
             return None
-        return Fn(qualified, f.entry, self._signature(qualified))
+        return Fn(qualified, f.entry, self._signature(qualified, f.args))
 
-    def _signature(self, name: str) -> Signature:
-        """Declared (expr/signature.py), else DWARF's, else read from Go source (gosource/)."""
-        sig = self.binary.function_signature(name)
-        if sig is not None:
-            return sig
+    def function_at(self, pc: int) -> Fn:
+        """The function whose entry is ``pc`` (a func value's code pointer or an itab slot)."""
+        f = self.binary.pclntab.func_for_pc(pc)
+        if f is None:
+            raise ExprError(f"no function at {pc:#x} in the binary")
+        return Fn(f.name, f.entry, self._signature(f.name, f.args))
+
+    def _signature(self, name: str, args: int) -> Signature:
+        """``name``'s signature: declared (expr/signature.py) or DWARF's, its receiver restored
+        where DWARF left it out (``args``: the binary's argument frame size), else read from Go
+        source (gosource/)."""
+        found = self.binary.function_signature(name)
+        if found is None:
+            return self._source_signature(name)
+        known = self._signatures.get(name)
+        if known is None or known[0] is not found:  # a declaration may come later (Process.declare)
+            known = self._signatures[name] = (found, self._with_receiver(found, args))
+        return known[1]
+
+    def _source_signature(self, name: str) -> Signature:
         source = self.go_source()
         if source is None:
             raise SymbolNotFound(f"no DWARF signature for {name}", hint=_declare_hint(name))
@@ -112,12 +129,34 @@ class Names:
                                  hint=_declare_hint(name))
         return sig
 
-    def function_at(self, pc: int) -> Fn:
-        """The function whose entry is ``pc`` (a func value's code pointer or an itab slot)."""
-        f = self.binary.pclntab.func_for_pc(pc)
-        if f is None:
-            raise ExprError(f"no function at {pc:#x} in the binary")
-        return Fn(f.name, f.entry, self._signature(f.name))
+    def _with_receiver(self, sig: Signature, args: int) -> Signature:
+        """Go 1.19-1.21's DWARF leaves blank and unnamed parameters out (``func (_ X) CallMe()``
+        lists no receiver; 1.22 and later name them ``~p0``...). A method's receiver type is
+        in its name (``pkg.T.M``, ``pkg.(*T).M``): put it back when the frame computed from
+        DWARF is short by exactly that receiver. Unnamed parameters besides the receiver
+        cannot be restored; the frame check (expr/eval.py) then refuses the call."""
+        if args < 0 or abi.assign(sig.params, sig.results).size == args:
+            return sig
+        recv = self.receiver_type(sig.name)
+        if recv is None:
+            return sig
+        restored = Signature(sig.name, (Param("_", recv, False), *sig.params), sig.results)
+        return restored if abi.assign(restored.params, restored.results).size == args else sig
+
+    def receiver_type(self, method: str) -> GoType | None:
+        """The receiver type of method ``pkg.T.M`` / ``pkg.(*T).M`` from its name; None for a
+        function, or a type DWARF does not have."""
+        head, dot, _ = method.rpartition(".")
+        pkg = package_of(head) if dot else None
+        if pkg is None or not head.startswith(pkg + "."):
+            return None
+        tname = head[len(pkg) + 1 :]
+        pointer = tname.startswith("(*") and tname.endswith(")")
+        tname = tname[2:-1] if pointer else tname
+        if not tname or "." in tname.split("[", 1)[0] or self.dwarf is None:
+            return None  # a function (``main.Blank``'s head is ``main``) or a closure (``main.main.func1``)
+        t = self.dwarf.type_named(f"{pkg}.{tname}")
+        return None if t is None else pointer_to(t) if pointer else t
 
     def method(self, t: GoType, name: str) -> tuple[Fn, bool] | None:
         """Method ``name`` of type ``t`` (or ``*t``): (function, wants a pointer receiver)."""

