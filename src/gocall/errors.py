@@ -43,6 +43,11 @@ class ProcessError(GocallError):
     """Controlling the target process failed."""
 
 
+class BadAddress(ProcessError):
+    """An address the target has no readable (or writable) memory at: an expression's mistake
+    (a wrong pointer, a misread location), not the process's."""
+
+
 class PtraceError(ProcessError):
     """A ptrace request failed; carries errno and the thread id."""
 

@@ -77,3 +77,21 @@ def test_blank_receivers(build_fixture, go_toolchain, flags) -> None:
         failures = _check(stop, table + others)
         assert not failures, "\n".join(failures)
         break
+
+
+def test_optimized_stop_says_what_is_gone(build_fixture) -> None:
+    """Issue 13.5, at an optimized build's stops through ``gocall run``: no traceback (there was a
+    pyelftools DWARFError from a linker DIE named like the local), a local the compiler removed
+    says "optimized away", and a failing --eval loses none of the others."""
+    binary = str(build_fixture("locals"))
+    exprs = ["x", "s.Show(5)", "nosuch", "a.X", "GX2.CallMe(5)"]
+    run = subprocess.run([sys.executable, "-m", "gocall.cli.main", "run", "--count", "3",
+                          *(a for e in exprs for a in ("--eval", e)), "--", binary],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    lines = [line.removeprefix("gocall:").strip() for line in run.stderr.splitlines() if line.startswith("gocall:")]
+    for expr in exprs:  # evaluated at each of the three stops
+        assert sum(line.startswith((f"{expr}:", f"{expr} =")) for line in lines) == 3, (expr, run.stderr)
+    assert lines.count("GX2.CallMe(5) = 25") == 3, run.stderr  # after the failures before it
+    gone = [line for line in lines if line.startswith(("x:", "s.Show(5):"))]
+    assert gone and all("optimized away" in line for line in gone), run.stderr

@@ -21,8 +21,9 @@ reached by their offsets, and sections decompressed when first read
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from gocall.binary.cache import IndexCache
 from gocall.binary.dwarfindex import DebugInfoIndex
 from gocall.binary.elf import Section
 from gocall.binary.gotypes import Field, GoType, Kind, Param, Signature
-from gocall.errors import SymbolNotFound
+from gocall.errors import BinaryError, GocallError, SymbolNotFound
 
 if TYPE_CHECKING:  # pyelftools is imported when DWARF is first parsed (see ``info``)
     from elftools.dwarf.compileunit import CompileUnit
@@ -47,6 +48,7 @@ DW_AT_go_elem = 0x2902
 DW_AT_go_embedded_field = 0x2903
 DW_AT_go_runtime_type = 0x2904
 DW_AT_go_package_name = 0x2905
+DW_AT_go_dict_index = 0x2906  # on a generic function's type parameter (Go 1.18+)
 
 # abi.KindMask: DW_AT_go_kind holds the type's kind byte; mask off any flag bits.
 _KIND_MASK = (1 << 5) - 1
@@ -126,8 +128,9 @@ class Dwarf:
     """Go-aware, lazy access to a binary's DWARF. Nothing is read until first asked for."""
 
     def __init__(self, elf: Callable[[], ELFFile], sections: Mapping[str, Section],
-                 cache: IndexCache | None = None, bias: int = 0) -> None:
+                 cache: IndexCache | None = None, bias: int = 0, path: str = "the binary") -> None:
         self._elf = elf
+        self.path = path  # named in errors
         self._bias = bias  # added to package variables' addresses (a loaded PIE; binary/pie.py)  # pyelftools' view of the file, made on demand (GNU .zdebug sections only)
         self._sections = sections
         self._types: dict[int, GoType] = {}  # by DIE offset
@@ -186,6 +189,22 @@ class Dwarf:
                           "variables": self._variables, "packages": self._package_list,
                           "runtime_types": runtime_types, "pclntab_names": self.pclntab_names})
         self._dirty = False
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Whatever pyelftools or the conversion raises while reading ``what``, as one
+        BinaryError naming it and the binary (no input may end in a traceback). Types
+        converted halfway are forgotten, not left in the cache incomplete."""
+        before = len(self._types)
+        try:
+            yield
+        except GocallError:
+            raise
+        except Exception as e:  # noqa: BLE001 (DWARFError, KeyError, struct.error...: DWARF gocall misread)
+            for offset in list(self._types)[before:]:
+                del self._types[offset]
+            raise BinaryError(f"cannot read the DWARF of {what} in {self.path}: {type(e).__name__}: {e}",
+                              hint="its debug information has a form gocall does not read; please report this") from e
 
     @cached_property
     def info(self) -> DWARFInfo:
@@ -281,7 +300,8 @@ class Dwarf:
         """
         key = (qualified_name, entry)  # Go 1.19/1.20 name every instantiation of F ``F[...]``
         if key not in self._signatures:
-            self._signatures[key] = self._read_signature(qualified_name, entry)
+            with self._reading(f"function {qualified_name}"):
+                self._signatures[key] = self._read_signature(qualified_name, entry)
             self.learned()
         return self._signatures[key]
 
@@ -297,7 +317,7 @@ class Dwarf:
             if "DW_AT_abstract_origin" in child.attributes:
                 child = child.get_DIE_from_attribute("DW_AT_abstract_origin")
             is_result = bool(_attr(child, "DW_AT_variable_parameter", False))
-            param = Param(_name(child), self.type_of(_attr(child, "DW_AT_type")), is_result)
+            param = Param(_name(child), self._type_of(_attr(child, "DW_AT_type")), is_result)
             if is_result and param.name.startswith("~r") and any(r.name == param.name for r in results):
                 continue  # go1.19 out-of-line instances list ~rN both directly and through the abstract DIE
             (results if is_result else params).append(param)
@@ -305,6 +325,13 @@ class Dwarf:
 
     def type_of(self, die: DIE | int) -> GoType:
         """The GoType described by a type DIE (or its ``.debug_info`` offset); cached per DIE."""
+        cached = self._types.get(die if isinstance(die, int) else die.offset)
+        if cached is not None:
+            return cached
+        with self._reading(f"the type at {die if isinstance(die, int) else die.offset:#x}"):
+            return self._type_of(die)
+
+    def _type_of(self, die: DIE | int) -> GoType:
         offset = die if isinstance(die, int) else die.offset
         cached = self._types.get(offset)
         if cached is not None:
@@ -327,7 +354,7 @@ class Dwarf:
             if "DW_AT_type" not in die.attributes:  # only unsafe.Pointer has no pointee
                 return self._cache(die, GoType(name, Kind.UNSAFE_POINTER, _PTR_SIZE, _PTR_SIZE))
             t = self._cache(die, GoType(name, Kind.POINTER, _PTR_SIZE, _PTR_SIZE))
-            _complete(t, elem=self.type_of(_attr(die, "DW_AT_type")))
+            _complete(t, elem=self._type_of(_attr(die, "DW_AT_type")))
             return t
         if tag == "DW_TAG_structure_type":
             return self._struct(die, name, kind or Kind.STRUCT)
@@ -335,7 +362,7 @@ class Dwarf:
             length = next((_attr(c, "DW_AT_count", 0) for c in die.iter_children()
                            if c.tag == "DW_TAG_subrange_type"), 0)
             t = self._cache(die, GoType(name, Kind.ARRAY, _attr(die, "DW_AT_byte_size", 0), length=length))
-            elem = self.type_of(_attr(die, "DW_AT_type"))
+            elem = self._type_of(_attr(die, "DW_AT_type"))
             _complete(t, elem=elem, align=elem.align or 1)
             return t
         if tag == "DW_TAG_subroutine_type":
@@ -359,7 +386,8 @@ class Dwarf:
         """Runtime address and type of the package-level variable ``main.VInt`` (DW_OP_addr
         location; kept as linked, the bias added on the way out)."""
         if qualified_name not in self._variables:
-            self._variables[qualified_name] = self._read_variable(qualified_name)
+            with self._reading(f"variable {qualified_name}"):
+                self._variables[qualified_name] = self._read_variable(qualified_name)
             self.learned()
         found = self._variables[qualified_name]
         return None if found is None else (found[0] + self._bias, found[1])
@@ -372,13 +400,14 @@ class Dwarf:
         loc = _attr(die, "DW_AT_location")
         if not isinstance(loc, list) or len(loc) != 9 or loc[0] != 0x03:  # DW_OP_addr <8 bytes>
             return None
-        return int.from_bytes(bytes(loc[1:]), "little"), self.type_of(_attr(die, "DW_AT_type"))
+        return int.from_bytes(bytes(loc[1:]), "little"), self._type_of(_attr(die, "DW_AT_type"))
 
     def type_named(self, type_name: str) -> GoType | None:
         """The GoType Go names ``type_name`` (``main.Point``, ``[]int``, ``map[string]int``), or None."""
         if type_name not in self._named_types:
-            die = self._named_die(type_name, None)
-            self._named_types[type_name] = None if die is None else self.type_of(die)
+            with self._reading(f"type {type_name}"):
+                die = self._named_die(type_name, None)
+                self._named_types[type_name] = None if die is None else self._type_of(die)
             self.learned()
         return self._named_types[type_name]
 
@@ -392,12 +421,12 @@ class Dwarf:
         if kind in (Kind.MAP, Kind.CHAN):
             t = self._cache(die, GoType(name, kind, _PTR_SIZE, _PTR_SIZE))
             key = _attr(die, DW_AT_go_key)
-            _complete(t, key=self.type_of(key) if key is not None else None,
-                      elem=self.type_of(_attr(die, DW_AT_go_elem)))
+            _complete(t, key=self._type_of(key) if key is not None else None,
+                      elem=self._type_of(_attr(die, DW_AT_go_elem)))
             return t
         if kind == Kind.INTERFACE:
             return self._cache(die, self._interface(die, name))
-        target = self.type_of(_attr(die, "DW_AT_type"))
+        target = self._type_of(_attr(die, "DW_AT_type"))
         if target.name == name and (kind is None or kind == target.kind):
             return self._cache(die, target)
         # A renamed type whose DWARF is a typedef (rare: Go emits most named types directly).
@@ -428,14 +457,14 @@ class Dwarf:
         """Structs, and the string/slice headers the linker also writes as structs."""
         t = self._cache(die, GoType(name, kind, _attr(die, "DW_AT_byte_size", 0)))
         fields = tuple(
-            Field(_name(m), self.type_of(_attr(m, "DW_AT_type")), _attr(m, "DW_AT_data_member_location", 0),
+            Field(_name(m), self._type_of(_attr(m, "DW_AT_type")), _attr(m, "DW_AT_data_member_location", 0),
                   bool(_attr(m, DW_AT_go_embedded_field, False)))
             for m in die.iter_children() if m.tag == "DW_TAG_member"
         )
         elem = None
         if kind == Kind.SLICE:
             elem_offset = _attr(die, DW_AT_go_elem)
-            elem = self.type_of(elem_offset) if elem_offset is not None else fields[0].type.elem
+            elem = self._type_of(elem_offset) if elem_offset is not None else fields[0].type.elem
         align = max((f.type.align for f in fields), default=1) or 1
         _complete(t, fields=fields, elem=elem, align=align)
         return t
@@ -490,7 +519,11 @@ class Dwarf:
                 spec = decl["attr_spec"][0]
                 if (spec.name, spec.form) == ("DW_AT_name", "DW_FORM_string"):
                     die = unit.get_DIE_from_refaddr(pos - 1)
-                    if _name(die) == type_name:
+                    # Any type: not one of the DIEs named like locals ("a", "x", "k"...) that are
+                    # no Go type, and some of which point at no type at all: the linker's own
+                    # (DW_AT_go_kind 0) and generic functions' type parameters (a dictionary index).
+                    if _name(die) == type_name and (tag is not None or (
+                            _attr(die, DW_AT_go_kind) != 0 and _attr(die, DW_AT_go_dict_index) is None)):
                         return die
             pos = data.find(needle, pos + 1, end)
         return None
@@ -498,7 +531,7 @@ class Dwarf:
     def struct_type(self, type_name: str) -> GoType | None:
         """The GoType of the struct named ``type_name``, or None."""
         die = self.struct_die(type_name)
-        return None if die is None else self.type_of(die)
+        return None if die is None else self._type_of(die)
 
     def struct_layout(self, type_name: str) -> StructLayout:
         """Offsets of the fields of struct ``type_name`` (``runtime.g``, ``runtime.m``…).

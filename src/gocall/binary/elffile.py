@@ -419,4 +419,4 @@ class GoBinary:
         notes: dict[str, bytes] = {name: self._sections[name].data() for name in (".note.go.buildid", ".note.gnu.build-id")
                  if name in self._sections}
         key = build_id(notes)
-        return Dwarf(lambda: self.elf, self._sections, None if key is None else IndexCache(key), self.bias)
+        return Dwarf(lambda: self.elf, self._sections, None if key is None else IndexCache(key), self.bias, self.path)

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 
 
 _MAP_SCAN = 1 << 16  # entries scanned for m[k]
+_OPTIMIZED = ("the binary is optimized: a local the compiler folded into a constant or did not keep was optimized "
+              "away; rebuild with -gcflags='all=-N -l' to see every local")
+_LOWEST_ADDRESS = 0x1000  # below it no Go program has memory (Linux's vm.mmap_min_addr is at least this)
+_MISREAD = "in an optimized build, rebuild with -gcflags='all=-N -l' to see it"
+_NOT_YET = "check the spelling; a variable declared further down is not visible yet"
 
 
 class Builder:
@@ -138,6 +143,9 @@ class Builder:
             return op
         if self.names.type(name) is not None:
             raise ExprError(f"{name} (type) is not an expression")
+        if scope is not None and not dot:
+            raise SymbolNotFound(f"undefined: {name} (no variable {name} in {scope.function} at this point, and no "
+                                 f"package member {q})", hint=_OPTIMIZED if self.names.optimized else _NOT_YET)
         raise SymbolNotFound(f"undefined: {name} (function or variable {q} is not in the binary)",
                              hint="check the spelling; unused functions and variables may be dead-code "
                                   "eliminated or inlined away (mark functions //go:noinline and use them)")
@@ -210,6 +218,9 @@ class Builder:
             raise ExprError(f"{text} undefined (type {x.type.name} has no field or method {field})")
         if tab == 0:
             raise ExprError(f"invalid memory address or nil pointer dereference: {x.text} is a nil {x.type.name}")
+        if tab < _LOWEST_ADDRESS or 0 < data < _LOWEST_ADDRESS:
+            raise ExprError(f"{x.text} holds ({tab:#x}, {data:#x}), which is no interface value: it is not set yet "
+                            "at this point, or its location was misread", hint=_MISREAD)
         pc = self.ev.runtime_types.itab_method(tab, field)
         if pc is None:
             raise ExprError(f"{text} undefined (type {x.type.name} has no method {field})")

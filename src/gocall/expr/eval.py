@@ -25,7 +25,8 @@ from ..call import abi
 from ..call.alloc import PinSupport, TargetHeap, pin_support
 from ..call.engine import CallEngine, Held
 from ..call.protocol import CallSetup, Panicked
-from ..errors import ArgumentError, CallRefused, ExprError, GocallError, GoPanic, SymbolNotFound
+from ..errors import (ArgumentError, BadAddress, BinaryError, CallRefused, ExprError, GocallError, GoPanic,
+                      SymbolNotFound)
 from ..process.memory import Memory
 from ..runtime.layouts import Layout
 from ..runtime import injected
@@ -248,8 +249,14 @@ class Evaluator:
                 session.close()
         except _Panicked as p:
             ev.panic = p.value
-        except (ArgumentError, SymbolNotFound, ExprError, CallRefused, Escape) as e:
+        except (ArgumentError, BinaryError, ExprError, CallRefused, Escape, BadAddress) as e:
             ev.error, ev.exception = str(e), e
+        except GocallError:
+            raise  # the process's problem (it exited, ptrace failed, Ctrl-C): the caller's to handle
+        except Exception as e:  # noqa: BLE001 (no input may end in a traceback: a bug of gocall's, said as one)
+            bug = GocallError(f"gocall failed on {text!r} in {self.binary.path}: {type(e).__name__}: {e}",
+                              hint="please report this, with the expression and the binary")
+            ev.error, ev.exception = str(bug), bug
         return ev
 
     def prepare(self, call: Call) -> tuple[CallSetup, abi.Frame]:

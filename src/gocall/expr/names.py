@@ -79,6 +79,13 @@ class Names:
             out.setdefault(path.rsplit("/", 1)[-1], []).append(path)
         return out
 
+    @cached_property
+    def optimized(self) -> bool:
+        """Whether the compiler optimized the program (no ``-gcflags=all=-N -l`` in its build
+        settings): then locals may have been optimized away."""
+        info = self.binary.buildinfo
+        return info is None or "-N" not in info.settings.get("-gcflags", "").replace("=", " ").split()
+
     def is_package(self, name: str) -> bool:
         return name in self._packages
 

@@ -45,6 +45,8 @@ class Scope(Protocol):
     locals (stop.py). Operands it returns carry an address only when the value really is
     in target memory."""
 
+    function: str  # the frame's function, named when a name is not found
+
     def lookup(self, name: str) -> Operand | None:
         """The variable ``name`` (no dots), or None if the scope has no such name."""
 

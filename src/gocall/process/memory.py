@@ -8,10 +8,11 @@ read-only mappings (text), which breakpoints need later.
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import struct
 
-from ..errors import ProcessError, TargetExited
+from ..errors import BadAddress, ProcessError, TargetExited
 from .threads import exiting
 
 
@@ -38,7 +39,8 @@ class Memory:
         try:
             data = os.pread(self._fd, size, addr)
         except OSError as e:
-            raise self._error(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+            raise self._error(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}",
+                              e.errno) from None
         if not data:
             raise self._gone()
         if len(data) != size:
@@ -51,7 +53,8 @@ class Memory:
         try:
             n = os.pwrite(self._fd, data, addr)
         except OSError as e:
-            raise self._error(f"cannot write {len(data)} bytes at {addr:#x} in process {self.pid}: {e.strerror}") from None
+            raise self._error(f"cannot write {len(data)} bytes at {addr:#x} in process {self.pid}: {e.strerror}",
+                              e.errno) from None
         if n == 0:
             raise self._gone()
         if n != len(data):
@@ -63,10 +66,13 @@ class Memory:
         # live process is EIO instead. The process is exiting, though its state may not say so yet.
         return TargetExited(f"process {self.pid} exited or was killed")
 
-    def _error(self, message: str) -> ProcessError:
-        """A failed access to a dying process says so: its memory goes before its pid does."""
+    def _error(self, message: str, errno: int | None = None) -> ProcessError:
+        """A failed access to a dying process says so: its memory goes before its pid does.
+        In a live one, EIO is an address with no memory (fs/proc/base.c mem_rw)."""
         if exiting(self.pid):
             return TargetExited(f"process {self.pid} exited or was killed")
+        if errno in (_errno.EIO, _errno.EFAULT):
+            return BadAddress(message)
         return ProcessError(message)
 
     def u64(self, addr: int) -> int:

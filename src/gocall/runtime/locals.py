@@ -30,7 +30,7 @@ from ..binary import GoBinary
 from ..binary.dwarf import package_of
 from ..binary.dwarfloc import DWARF_REGS, DWARF_XMM0, Locations, Piece, Unsupported
 from ..binary.gotypes import GoType
-from ..errors import ExprError, SymbolNotFound
+from ..errors import BinaryError, ExprError, GocallError, SymbolNotFound
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
 from .unwind import Frame
@@ -91,11 +91,18 @@ class Scopes:
         cached = self._variables.get(key)
         if cached is not None:
             return cached
-        die = self.subprogram(frame.function, pc)
         out: list[Variable] = []
-        if die is not None:
-            base = die.cu.get_top_DIE().attributes.get("DW_AT_low_pc")
-            self._collect(die, pc, base.value if base is not None else 0, out)
+        try:
+            die = self.subprogram(frame.function, pc)
+            if die is not None:
+                base = die.cu.get_top_DIE().attributes.get("DW_AT_low_pc")
+                self._collect(die, pc, base.value if base is not None else 0, out)
+        except GocallError:
+            raise
+        except Exception as e:  # noqa: BLE001 (pyelftools' DWARFError, KeyError...: no tracebacks)
+            raise BinaryError(f"cannot read the variables of {frame.function} at {pc:#x} from the DWARF of "
+                              f"{self.binary.path}: {type(e).__name__}: {e}",
+                              hint="its debug information has a form gocall does not read; please report this") from e
         self._variables[key] = out
         return out
 

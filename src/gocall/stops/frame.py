@@ -141,6 +141,7 @@ class FrameVariables:
     def __init__(self, scope: FrameScope, thread: Thread) -> None:
         self.scope = scope
         self.thread = thread
+        self.function = scope.frame.function
 
     def lookup(self, name: str) -> Operand | None:
         var = self.scope.find(name)

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 _STEP_OUT_MAX = 16
 
 
-class _CallNeeded(Exception):
-    """The condition calls a function: it is evaluated again with every thread stopped."""
+class _CallNeeded(BaseException):
+    """The condition calls a function: it is evaluated again with every thread stopped. A
+    BaseException: a signal through the evaluator, which makes every Exception the evaluation's
+    error (expr/eval.py)."""
 
 
 class _NoCalls:
