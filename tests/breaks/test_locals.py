@@ -59,6 +59,33 @@ def _stops(binary: str) -> Any:
 
 
 @pytest.mark.parametrize("flags", BUILDS)
+def test_escaped_locals(build_fixture, flags) -> None:
+    """``a`` escapes through the method value a.PRcvr, ``ref`` through fmt.Fprintf(&ref, ...): DWARF
+    names them &a and &ref (pointers to their heap copies). They used to be "not in the binary".
+    An optimized build may keep a local nowhere at a given PC (Go 1.21-1.26 keep main's ``a``
+    nowhere at the first stop): then it must say so."""
+    binary = str(build_fixture("locals", flags))
+
+    def kept(want: Any) -> Any:
+        return want if flags else [want, GONE]
+
+    failures: list[str] = []
+    for n, (_, stop) in enumerate(_stops(binary)):
+        if n == 0:  # main
+            failures += _check(stop, [("a", kept({"X": 3})), ("a.X", kept(3)), ("a.VRcvr(1)", kept("1 + 3 = 4")),
+                                      ("a.PRcvr(1)", kept("1 - 3 = -2")), ("ref.String()", kept("hello 7"))])
+            if stop.evaluate("a").error is None:  # assignments write the heap copy
+                assert stop.eval("a.X = 9") == 9 and stop.eval("a.PRcvr(1)") == "1 - 9 = -8"
+                assert stop.eval("a = astruct{X: 3}") == {"X": 3} and stop.eval("a.X") == 3
+                assert stop.locals()["a"].value == {"X": 3}
+        elif n == 1:  # inspect: its own escaped a (shadowing the outer one) and b; main's one frame out
+            failures += _check(stop, [("a.X", kept(20)), ("a.VRcvr(2)", kept("2 + 20 = 22")), ("b.X", kept(1))])
+            failures += _check(stop, [("a.X", kept(3)), ("a.VRcvr(1)", kept("1 + 3 = 4")),
+                                      ("ref.String()", kept("hello 7"))], frame=1)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("flags", BUILDS)
 def test_blank_receivers(build_fixture, go_toolchain, flags) -> None:
     """Issue 17: ``func (_ X) CallMe()`` and ``func (_ X2) CallMe(i int) int``. Go 1.19's DWARF lists
     no blank receiver ("argument frame computed as 0 bytes but the binary says 8", "too many

@@ -9,6 +9,12 @@ hold the PC, innermost first, so an inner ``x`` shadows an outer one as in Go.
 Where each value is comes from its location (binary/dwarfloc.py) at the frame's PC.
 Registers are known for the innermost frame only (the stopped thread's); Go has no
 callee-saved registers, so a value an outer frame keeps in a register is gone.
+
+A local whose address escapes is moved to the heap by the compiler, and DWARF describes
+the pointer to its heap copy as a variable named ``&a`` (``cmd/compile/internal/dwarfgen``:
+a heap-moved variable's ``&``-name). It is the Go variable ``a`` here, read through that
+pointer: its value is in target memory, so it is addressable and assignable like a
+package variable.
 A value is *addressable* only when it is one contiguous run of target memory: an
 image assembled from registers has no address in the target, and gocall never
 invents one (so ``&x`` and pointer-method calls on it are refused).
@@ -29,7 +35,7 @@ from elftools.dwarf.ranges import BaseAddressEntry
 from ..binary import GoBinary
 from ..binary.dwarf import package_of
 from ..binary.dwarfloc import DWARF_REGS, DWARF_XMM0, Locations, Piece, Unsupported
-from ..binary.gotypes import GoType
+from ..binary.gotypes import GoType, Kind
 from ..errors import BinaryError, ExprError, GocallError, SymbolNotFound
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
@@ -37,6 +43,7 @@ from .unwind import Frame
 
 __all__ = ["FrameScope", "Variable", "Scopes"]
 
+_PTR_SIZE = 8
 _FXSAVE_XMM = 160  # offset of XMM0 in the FXSAVE image (Intel SDM vol. 1, table 10-2)
 
 
@@ -49,6 +56,7 @@ class Variable:
     parameter: bool
     pieces: tuple[Piece, ...] | None  # None: not available at this PC
     why: str = ""  # when not available
+    moved: bool = False  # moved to the heap: ``pieces`` locate the pointer to it (DWARF's ``&a``)
 
 
 class Scopes:
@@ -108,14 +116,25 @@ class Scopes:
 
     def _collect(self, scope: DIE, pc: int, cu_base: int, out: list[Variable]) -> None:
         here: list[Variable] = []
-        for child in scope.iter_children():
+        children = list(scope.iter_children())
+        # The compiler cuts the code of a call inlined in a block out of the block's ranges and
+        # lists the inlined call beside the block, not in it (seen on Go 1.19-1.27: a stop at an
+        # inlined runtime.Breakpoint() in `{ a := ...; runtime.Breakpoint() }`). A PC in such an
+        # inlined call, inside the block's span, is in the block: its variables shadow as in Go.
+        inlined = any(c.tag == "DW_TAG_inlined_subroutine" and any(lo <= pc < hi for lo, hi in _ranges(c))
+                      for c in children)
+        for child in children:
             tag = child.tag
             if tag in ("DW_TAG_formal_parameter", "DW_TAG_variable"):
                 var = self._variable(child, pc, cu_base)
                 if var is not None:
                     here.append(var)
-            elif tag in ("DW_TAG_lexical_block", "DW_TAG_inlined_subroutine") and _holds(child, pc):
-                self._collect(child, pc, cu_base, out)  # inner scopes first: they shadow
+            elif tag in ("DW_TAG_lexical_block", "DW_TAG_inlined_subroutine"):
+                ranges = _ranges(child)
+                if any(lo <= pc < hi for lo, hi in ranges) or (
+                        inlined and tag == "DW_TAG_lexical_block" and ranges
+                        and min(lo for lo, _ in ranges) <= pc < max(hi for _, hi in ranges)):
+                    self._collect(child, pc, cu_base, out)  # inner scopes first: they shadow
         out.extend(here)
 
     def _variable(self, die: DIE, pc: int, cu_base: int) -> Variable | None:
@@ -125,22 +144,30 @@ class Scopes:
         if name_attr is None:
             return None
         name = name_attr.value.decode("utf-8", "replace")
+        moved = name.startswith("&")
+        name = name.removeprefix("&")
         # Results (~r0) and the compiler's decomposed parts ("s.ptr") are not Go names.
         if name.startswith("~") or "." in name or bool(named.attributes.get("DW_AT_variable_parameter", None)
                                                         and named.attributes["DW_AT_variable_parameter"].value):
             return None
         # Go refers to types with DW_FORM_ref_addr (they live in one unit of their own).
         t = self.dwarf.type_of(named.attributes["DW_AT_type"].value)
+        if moved:
+            if t.kind != Kind.POINTER or t.elem is None:
+                return None  # not the compiler's heap pointer: no Go name gocall could look up
+            t = t.elem
         parameter = die.tag == "DW_TAG_formal_parameter"
         try:
             pieces = self.locations.at(die, pc, cu_base)
         except Unsupported as e:
-            return Variable(name, t, parameter, None, f"its location uses {e}, which gocall does not evaluate")
+            return Variable(name, t, parameter, None, f"its location uses {e}, which gocall does not evaluate",
+                            moved)
         if pieces is None:
-            return Variable(name, t, parameter, None, "not available at this point (optimized away or not yet set)")
+            return Variable(name, t, parameter, None, "not available at this point (optimized away or not yet set)",
+                            moved)
         if any(p.missing for p in pieces):
-            return Variable(name, t, parameter, None, "partly optimized away at this point")
-        return Variable(name, t, parameter, pieces)
+            return Variable(name, t, parameter, None, "partly optimized away at this point", moved)
+        return Variable(name, t, parameter, pieces, moved=moved)
 
 
 class FrameScope:
@@ -167,12 +194,23 @@ class FrameScope:
         """``var``'s memory image and its address in the target (None: not addressable)."""
         if var.pieces is None:
             raise ExprError(f"{var.name} is {var.why}")
+        if var.moved:
+            image, _ = self._image(var.name, var.pieces, _PTR_SIZE)
+            (heap,) = struct.unpack("<Q", image[:_PTR_SIZE].ljust(_PTR_SIZE, b"\0"))
+            if heap == 0:
+                raise ExprError(f"{var.name} is not allocated yet at this point (its heap pointer is nil)")
+            return self.mem.read(heap, var.type.size), heap
+        return self._image(var.name, var.pieces, var.type.size)
+
+    def _image(self, name: str, pieces: tuple[Piece, ...], whole: int) -> tuple[bytes, int | None]:
+        """The memory image of a value of ``whole`` bytes in ``pieces``, and its address if
+        it is one contiguous run of memory."""
         image = b""
         addrs: list[int | None] = []
-        for p in var.pieces:
-            size = var.type.size if p.size is None else p.size
+        for p in pieces:
+            size = whole if p.size is None else p.size
             if p.register is not None:
-                image += self._register(var.name, p.register, size)
+                image += self._register(name, p.register, size)
                 addrs.append(None)
             else:
                 addr = self.frame.fp + p.cfa_offset if p.cfa_offset is not None else p.address
@@ -181,17 +219,17 @@ class FrameScope:
                 addrs.append(addr)
         addr = addrs[0] if addrs and None not in addrs else None
         at = addr
-        for p, a in zip(var.pieces, addrs, strict=True):  # one contiguous run of memory, or no address
+        for p, a in zip(pieces, addrs, strict=True):  # one contiguous run of memory, or no address
             if at is None or a != at:
                 addr = None
                 break
-            at += var.type.size if p.size is None else p.size
-        return image[: var.type.size].ljust(var.type.size, b"\0"), addr
+            at += whole if p.size is None else p.size
+        return image[:whole].ljust(whole, b"\0"), addr
 
     def register_slots(self, var: Variable) -> list[tuple[int, int, int]] | None:
         """(DWARF register, offset in the value, size) of each piece, when the whole value is
         in registers of the innermost frame (assignments write them)."""
-        if var.pieces is None or self.regs is None:
+        if var.pieces is None or self.regs is None or var.moved:
             return None
         out, off = [], 0
         for p in var.pieces:
@@ -222,25 +260,24 @@ def _pc_range(die: DIE) -> tuple[int, int]:
     return lo, high.value if high.form == "DW_FORM_addr" else lo + high.value
 
 
-def _holds(die: DIE, pc: int) -> bool:
+def _ranges(die: DIE) -> list[tuple[int, int]]:
+    """The PC ranges of a scope DIE (DW_AT_low_pc/high_pc, or DW_AT_ranges)."""
     if "DW_AT_low_pc" in die.attributes:
-        lo, hi = _pc_range(die)
-        return lo <= pc < hi
+        return [_pc_range(die)]
     ranges = die.attributes.get("DW_AT_ranges")
     if ranges is None:
-        return False
+        return []
     info = die.dwarfinfo
     rl = info.range_lists()
     if rl is None:
-        return False
+        return []
     base_attr = die.cu.get_top_DIE().attributes.get("DW_AT_low_pc")
     base = base_attr.value if base_attr is not None else 0
+    out = []
     for entry in rl.get_range_list_at_offset(ranges.value, cu=die.cu):  # type: ignore[arg-type]  # Go writes no type units
         if isinstance(entry, BaseAddressEntry):
             base = entry.base_address
             continue
-        lo, hi = (entry.begin_offset, entry.end_offset) if getattr(entry, "is_absolute", False) else \
-            (base + entry.begin_offset, base + entry.end_offset)
-        if lo <= pc < hi:
-            return True
-    return False
+        out.append((entry.begin_offset, entry.end_offset) if getattr(entry, "is_absolute", False) else
+                   (base + entry.begin_offset, base + entry.end_offset))
+    return out
