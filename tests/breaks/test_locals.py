@@ -85,6 +85,32 @@ def test_escaped_locals(build_fixture, flags) -> None:
     assert not failures, "\n".join(failures)
 
 
+# Through interfaces whose itab slot holds runtime.unreachableMethod: the program never calls
+# VRcvr or PRcvr through an interface, but calls them directly, so the concrete methods are there.
+STUBBED_N_L = [
+    ("vableA.VRcvr(5)", "5 + 3 = 8"),  # value receiver, value in the interface
+    ("vablePA.VRcvr(5)", "5 + 6 = 11"),  # value receiver, pointer in the interface
+    ("pablePA.PRcvr(5)", "5 - 6 = -1"),  # pointer receiver
+    ("vableO.VRcvr(5)", "5 + 4 = 9"),  # promoted from the embedded astruct
+    ("pableO.PRcvr(5)", "5 - 5 = 0"),  # promoted pointer method, through *outer
+    ("vableL.VRcvr(5)", Err(("the linker removed this method (main.lonely.VRcvr)",))),  # gone for good
+]
+STUBBED = [  # package variables and call results: kept by optimized builds too
+    ("getVable(6).VRcvr(5)", "5 + 6 = 11"), ("getPable(7).PRcvr(5)", "5 - 7 = -2"),
+    ("GVableO.VRcvr(1)", "1 + 8 = 9"), ("GPableO.PRcvr(1)", "1 - 9 = -8"),
+    ("GVableL.VRcvr(1)", Err(("the linker removed this method (main.lonely.VRcvr)",))),
+]
+
+
+@pytest.mark.parametrize("flags", BUILDS)
+def test_stubbed_interface_methods(build_fixture, flags) -> None:
+    binary = str(build_fixture("locals", flags))
+    for _, stop in _stops(binary):
+        failures = _check(stop, (STUBBED_N_L if flags else []) + STUBBED)
+        assert not failures, "\n".join(failures)
+        break
+
+
 @pytest.mark.parametrize("flags", BUILDS)
 def test_blank_receivers(build_fixture, go_toolchain, flags) -> None:
     """Issue 17: ``func (_ X) CallMe()`` and ``func (_ X2) CallMe(i int) int``. Go 1.19's DWARF lists

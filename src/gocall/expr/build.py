@@ -225,8 +225,27 @@ class Builder:
         if pc is None:
             raise ExprError(f"{text} undefined (type {x.type.name} has no method {field})")
         fn = self.names.interface_method(pc)
+        if fn is None:
+            return self._stubbed_method(x, tab, data, field, text)
         recv = Operand(fn.sig.params[0].type, image=struct.pack("<Q", data), text=x.text)
         return Operand(None, text=text, fn=fn._replace(bound=(recv,)))
+
+    def _stubbed_method(self, x: Operand, tab: int, data: int, field: str, text: str) -> Operand:
+        """An itab slot the linker stubbed (runtime.unreachableMethod): the method of the
+        dynamic type, found by name as on a value of that type (value or pointer receiver,
+        promoted through embedded fields); refused only when the binary has none."""
+        rt = self.ev.runtime_types
+        dyn = rt.dynamic_type(rt.itab_type(tab))
+        if pointer_shaped(dyn):
+            value = Operand(dyn, image=struct.pack("<Q", data), text=f"{x.text}.({dyn.name})")
+        else:  # the interface holds a copy, which no pointer method may change: no address
+            value = Operand(dyn, image=self.mem.read(data, dyn.size), text=f"{x.text}.({dyn.name})")
+        try:
+            return self._select(value, field, text)
+        except (ExprError, SymbolNotFound):
+            raise SymbolNotFound(f"{text}: the linker removed this method ({dyn.name}.{field}): the program never "
+                                 "calls it", hint="use it in the program (a call through the interface, or a method "
+                                                  "value) and rebuild") from None
 
     def _deref(self, p: Operand, text: str) -> Operand:
         assert p.type is not None and p.image is not None

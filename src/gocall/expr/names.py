@@ -177,13 +177,15 @@ class Names:
                 return fn, pointer
         return None
 
-    def interface_method(self, entry_pc: int) -> Fn:
-        """The function an itab slot points at; its receiver is the interface's data word."""
-        fn = self.function_at(entry_pc)
-        if fn.name == "runtime.unreachableMethod":
-            raise SymbolNotFound("the linker removed this method: the program never calls it through an interface",
-                                 hint="call it on the concrete type (x.(T).M()) or use it in the program")
+    def interface_method(self, entry_pc: int) -> Fn | None:
+        """The function an itab slot points at; its receiver is the interface's data word.
+        None for ``runtime.unreachableMethod``: the linker stubs the slots of methods the
+        program never calls through an interface (cmd/link deadcode.go), though the concrete
+        method may be in the binary for other calls."""
         f = self.binary.pclntab.func_for_pc(entry_pc)
+        if f is not None and f.name == "runtime.unreachableMethod":
+            return None
+        fn = self.function_at(entry_pc)
         if not fn.sig.params or (f is not None and abi.assign(fn.sig.params, fn.sig.results).size != f.args):
             # DWARF leaves out a receiver the method never uses; the frame size tells.
             word = GoType("unsafe.Pointer", Kind.UNSAFE_POINTER, 8, 8)
