@@ -112,22 +112,36 @@ def test_stubbed_interface_methods(build_fixture, flags) -> None:
 
 
 @pytest.mark.parametrize("flags", BUILDS)
-def test_blank_receivers(build_fixture, go_toolchain, flags) -> None:
+def test_blank_receivers(build_fixture, flags) -> None:
     """Issue 17: ``func (_ X) CallMe()`` and ``func (_ X2) CallMe(i int) int``. Go 1.19's DWARF lists
     no blank receiver ("argument frame computed as 0 bytes but the binary says 8", "too many
     arguments"), nor do 1.20 and 1.21; it is restored from the method's name, checked against
-    the argument frame."""
+    the argument frame. Other blank and unnamed parameters (no type in DWARF) come from the
+    program's source."""
     binary = str(build_fixture("locals", flags))
-    table: list[tuple[str, Any]] = [("GX.CallMe()", None), ("GX2.CallMe(5)", 25), ("main.X2(3).CallMe(4)", 16)]
+    table: list[tuple[str, Any]] = [("GX.CallMe()", None), ("GX2.CallMe(5)", 25), ("main.X2(3).CallMe(4)", 16),
+                                    ("GY.Unnamed(1, \"a\")", 1), ("GY.PtrBlank(1, 2)", 4),
+                                    ("GY.PtrUnnamed(\"b\", 3)", 6), ("Blank(1, \"c\", 2)", 3)]
     if flags:
-        table += [("x.CallMe()", None), ("x2.CallMe(5)", 25), ("x2.CallMe(x2.CallMe(2))", 16)]
-    # Blank and unnamed parameters besides the receiver: Go 1.19-1.21's DWARF has no type for them.
-    others = [("GY.Unnamed(1, \"a\")", 1), ("GY.PtrBlank(1, 2)", 4), ("GY.PtrUnnamed(\"b\", 3)", 6),
-              ("Blank(1, \"c\", 2)", 3)]
-    if go_toolchain.release < (1, 22):
-        others = [(e, Err(("leaves out blank (_) or unnamed parameters",))) for e, _ in others]
+        table += [("x.CallMe()", None), ("x2.CallMe(5)", 25), ("x2.CallMe(x2.CallMe(2))", 16),
+                  ("y.Unnamed(2, \"b\")", 1), ("y.PtrBlank(0, 5)", 10)]
     for _, stop in _stops(binary):
-        failures = _check(stop, table + others)
+        failures = _check(stop, table)
+        assert not failures, "\n".join(failures)
+        break
+
+
+def test_blank_parameters_without_source(build_fixture, go_toolchain) -> None:
+    """Built with -trimpath, the program's source is not found: on Go 1.19-1.21 a blank receiver is
+    still restored from the method's name, other parameters DWARF left out are refused as such."""
+    binary = str(build_fixture("locals", ("-trimpath",)))
+    gone = go_toolchain.release < (1, 22)
+    missing = Err(("leaves out blank (_) or unnamed parameters",))
+    table: list[tuple[str, Any]] = [("GX.CallMe()", None), ("GX2.CallMe(5)", 25),
+                                    ("GY.PtrBlank(1, 2)", missing if gone else 4),
+                                    ("Blank(1, \"c\", 2)", missing if gone else 3)]
+    for _, stop in _stops(binary):
+        failures = _check(stop, table)
         assert not failures, "\n".join(failures)
         break
 

@@ -16,7 +16,7 @@ from ..binary import GoBinary
 from ..binary.dwarf import package_of
 from ..call import abi
 from ..binary.gotypes import Field, GoType, Kind, Param, Signature
-from ..errors import ExprError, SymbolNotFound
+from ..errors import ExprError, GocallError, SymbolNotFound
 from .operand import Fn
 
 if TYPE_CHECKING:
@@ -140,15 +140,27 @@ class Names:
         """Go 1.19-1.21's DWARF leaves blank and unnamed parameters out (``func (_ X) CallMe()``
         lists no receiver; 1.22 and later name them ``~p0``...). A method's receiver type is
         in its name (``pkg.T.M``, ``pkg.(*T).M``): put it back when the frame computed from
-        DWARF is short by exactly that receiver. Unnamed parameters besides the receiver
-        cannot be restored; the frame check (expr/eval.py) then refuses the call."""
+        DWARF is short by exactly that receiver. Other parameters have no type but in the Go
+        source (gosource/), used when found and its frame is the binary's; else the frame
+        check (expr/eval.py) refuses the call, saying DWARF left parameters out."""
         if args < 0 or abi.assign(sig.params, sig.results).size == args:
             return sig
         recv = self.receiver_type(sig.name)
-        if recv is None:
-            return sig
-        restored = Signature(sig.name, (Param("_", recv, False), *sig.params), sig.results)
-        return restored if abi.assign(restored.params, restored.results).size == args else sig
+        if recv is not None:
+            restored = Signature(sig.name, (Param("_", recv, False), *sig.params), sig.results)
+            if abi.assign(restored.params, restored.results).size == args:
+                return restored
+        from ..gosource.source import GoSource  # the rare case: most calls never need it
+
+        if self.source is None:
+            self.source = GoSource(self.binary)
+        try:
+            declared = self.source.signature(sig.name)
+        except GocallError:
+            return sig  # no such source (moved, -trimpath): the frame check says why
+        if declared is not None and abi.assign(declared.params, declared.results).size == args:
+            return declared
+        return sig
 
     def receiver_type(self, method: str) -> GoType | None:
         """The receiver type of method ``pkg.T.M`` / ``pkg.(*T).M`` from its name; None for a
