@@ -15,6 +15,7 @@ the pointer to its heap copy as a variable named ``&a`` (``cmd/compile/internal/
 a heap-moved variable's ``&``-name). It is the Go variable ``a`` here, read through that
 pointer: its value is in target memory, so it is addressable and assignable like a
 package variable.
+
 A value is *addressable* only when it is one contiguous run of target memory: an
 image assembled from registers has no address in the target, and gocall never
 invents one (so ``&x`` and pointer-method calls on it are refused).
@@ -44,6 +45,7 @@ from .unwind import Frame
 __all__ = ["FrameScope", "Variable", "Scopes"]
 
 _PTR_SIZE = 8
+_LOWEST_ADDRESS = 0x1000  # no Go program has memory below (Linux's vm.mmap_min_addr is at least this)
 _FXSAVE_XMM = 160  # offset of XMM0 in the FXSAVE image (Intel SDM vol. 1, table 10-2)
 
 
@@ -197,8 +199,8 @@ class FrameScope:
         if var.moved:
             image, _ = self._image(var.name, var.pieces, _PTR_SIZE)
             (heap,) = struct.unpack("<Q", image[:_PTR_SIZE].ljust(_PTR_SIZE, b"\0"))
-            if heap == 0:
-                raise ExprError(f"{var.name} is not allocated yet at this point (its heap pointer is nil)")
+            if heap < _LOWEST_ADDRESS:  # nil before the allocation; tiny: a location misread, not memory
+                raise ExprError(f"{var.name} is not allocated yet at this point (its heap pointer is {heap:#x})")
             return self.mem.read(heap, var.type.size), heap
         return self._image(var.name, var.pieces, var.type.size)
 
