@@ -14,11 +14,20 @@ def _pattern(n: int) -> str:
 
 
 def test_string_argument_costs_one_allocation(values_target):  # type: ignore[no-untyped-def]
-    """``f("lit")``: the literal's bytes (mallocgc) and the call; no debugPinnerV1, Pin or Unpin."""
+    """``f("lit")``: the literal's bytes (mallocgc) and the call; no debugPinnerV1, Pin or Unpin.
+    Bytes the executable's read-only data holds already (a literal of the program's own) are
+    used in place: the call alone."""
     with gocall.attach(values_target.pid) as proc:
-        ev = proc.evaluate('main.Echo("hello")')
-        assert ev.error is None and ev.results[0].value == "hello"
+        ev = proc.evaluate('main.Echo("gocall-echo-7Qz")')  # bytes found nowhere in the binary
+        assert ev.error is None and ev.results[0].value == "gocall-echo-7Qz"
         assert ev.calls == 2
+        ev = proc.evaluate('main.Echo("division by zero")')  # main.Div's error text
+        assert ev.error is None and ev.results[0].value == "division by zero"
+        assert ev.calls == 1
+        rodata, data = proc.binary.section_address(".rodata"), proc.binary.section_data(".rodata")
+        addr = proc.evaluator.static_bytes(b"division by zero")
+        assert rodata is not None and data is not None and addr is not None
+        assert rodata <= addr < rodata + len(data) and proc.mem.read(addr, 16) == b"division by zero"
     values_target.assert_healthy()
 
 

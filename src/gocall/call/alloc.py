@@ -7,6 +7,12 @@ for pointer-free bytes), so the GC knows its size and where its pointers are
 (Delve allocates ``&T{}`` with size 1; research/delve-call-anchor.md). Never
 is a debugger-side address passed into the target.
 
+String bytes the executable's ``.rodata`` already holds (a literal the program uses too,
+or any run of bytes there) are not allocated at all: the string points into ``.rodata``, as a
+compiled Go string literal does. What keeps them alive and unchanged is the executable's
+read-only mapping, there for the process's whole life and never written; the GC ignores
+pointers outside its heap. (``main.Greet("world")``: one injected call instead of two.)
+
 Keeping objects alive until the expression is done:
 
 * Go >= 1.23: the runtime exports ``debugPinnerV1`` for exactly this. An
@@ -58,13 +64,39 @@ class PinSupport:
     pointer_rtype: int  # a pointer-kind *_type (unsafe.Pointer's) for Pin's ``any`` argument
 
 
-class TargetHeap:
-    """Objects one expression allocates in the target, pinned until :meth:`release`."""
+class ReadOnlyData:
+    """The executable's ``.rodata`` where the process maps it: bytes that never change and
+    live as long as the process (see the module docstring)."""
 
-    def __init__(self, call: RuntimeCall, write: Callable[[int, bytes], None], pin: PinSupport | None) -> None:
+    _MAX_REMEMBERED = 1024
+
+    def __init__(self, data: bytes, address: int) -> None:
+        self._data = data
+        self._address = address
+        self._found: dict[bytes, int | None] = {}
+
+    def find(self, data: bytes) -> int | None:
+        """The address of a copy of ``data`` in ``.rodata``, or None."""
+        if data in self._found:
+            return self._found[data]
+        if len(self._found) >= self._MAX_REMEMBERED:
+            self._found.clear()
+        at = self._data.find(data)
+        addr = self._found[data] = None if at < 0 else self._address + at
+        return addr
+
+
+class TargetHeap:
+    """Objects one expression allocates in the target, pinned until :meth:`release`.
+    ``static``: where the executable's read-only data holds given bytes (strings need no
+    allocation then), or None."""
+
+    def __init__(self, call: RuntimeCall, write: Callable[[int, bytes], None], pin: PinSupport | None,
+                 static: Callable[[bytes], int | None] | None = None) -> None:  # fmt: skip
         self._call = call
         self._write = write
         self._pin = pin
+        self._static = static
         self._pinner = 0
         self._pending: list[int] = []  # to keep alive, not pinned yet (see before_call)
         self.objects: list[int] = []  # every address allocated, in order
@@ -84,10 +116,14 @@ class TargetHeap:
         return addr
 
     def string(self, data: bytes) -> bytes:
-        """The image of a Go string with these bytes, its data allocated in the target."""
+        """The image of a Go string with these bytes: in the executable's read-only data when
+        they are there already, else allocated in the target."""
         if not data:
             return struct.pack("<QQ", 0, 0)
-        return struct.pack("<QQ", self.alloc(len(data), 0, data), len(data))
+        addr = self._static(data) if self._static is not None else None
+        if addr is None:
+            addr = self.alloc(len(data), 0, data)
+        return struct.pack("<QQ", addr, len(data))
 
     def keep(self, addr: int) -> None:
         """Keep the object at ``addr`` alive and in place until :meth:`release` (Go >= 1.23):

@@ -22,7 +22,7 @@ from typing import Any
 from ..binary import GoBinary
 from ..binary.gotypes import DECLARED, INJECTED, GoType, Kind, Param
 from ..call import abi
-from ..call.alloc import PinSupport, TargetHeap, pin_support
+from ..call.alloc import PinSupport, ReadOnlyData, TargetHeap, pin_support
 from ..call.engine import CallEngine, Held
 from ..call.protocol import CallSetup, Panicked
 from ..errors import (ArgumentError, BadAddress, BinaryError, CallRefused, ExprError, GocallError, GoPanic,
@@ -102,7 +102,7 @@ class Session:
         self.scope = scope
         self._stack: contextlib.ExitStack = contextlib.ExitStack()
         self.calls = 0
-        self.heap = TargetHeap(self.runtime_call, ev.mem.write, ev.pin_support)
+        self.heap = TargetHeap(self.runtime_call, ev.mem.write, ev.pin_support, ev.static_bytes)
 
     def thread(self) -> Held:
         if self.held is None:
@@ -194,6 +194,17 @@ class Evaluator:
         pointer = self.names.type("unsafe.Pointer")
         off = self.names.runtime_type(pointer) if pointer is not None else None
         return pin_support(self.binary.pclntab.func_by_name, None if off is None else self.runtime_types.rtype_addr(off))
+
+    @cached_property
+    def _read_only(self) -> ReadOnlyData | None:
+        data, address = self.binary.section_data(".rodata"), self.binary.section_address(".rodata")
+        return None if data is None or address is None else ReadOnlyData(data, address)
+
+    def static_bytes(self, data: bytes) -> int | None:
+        """Where the executable's ``.rodata`` holds ``data`` in the process (call/alloc.py:
+        such string bytes need no allocation); None if nowhere. Read on the first string."""
+        ro = self._read_only
+        return None if ro is None else ro.find(data)
 
     def decoder(self) -> Decoder:
         return Decoder(self.mem, self.runtime_types)
