@@ -4,8 +4,9 @@
 Usage: python bench/call_latency.py [N] [N_CLI]    (defaults 500 and 10)
 
 On one running ``small`` target (targets.py: Go 1.19, -N -l, a busy worker), for
-each of three expressions (a plain call, a string literal argument, a method on
-a global):
+each of four expressions (a plain call, a string literal argument whose bytes the
+binary's .rodata holds, so gocall needs no allocation, one whose bytes it does not,
+a method on a global):
 
 - gocall, Python API: one ``gocall.attach``, a warm-up call, then N timed calls;
   then N more inside ``proc.batch()`` (the thread stays traced between calls,
@@ -63,6 +64,8 @@ import gocall  # noqa: E402
 EXPRESSIONS = [
     ("plain call", "main.Add(1, 2)", 3, "3"),
     ("string literal", 'main.Greet("world")', "hello, world", "hello, world"),
+    # Bytes found nowhere in the binary: allocated in the target ("world" is in .rodata, used in place).
+    ("string, allocated", 'main.Greet("gq-7x")', "hello, gq-7x", "hello, gq-7x"),
     ("method on a global", "main.pt.Sum()", 7, "7"),
 ]
 
