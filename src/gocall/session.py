@@ -75,6 +75,8 @@ class Process:
                 self._debugger.release(kill=self._debugger.tracee.launched)
         finally:
             self.mem.close()
+            if self.evaluator.names.source is not None:  # signatures read from Go source, for the next start
+                self.evaluator.names.source.save()
 
     @property
     def debugger(self) -> Debugger:

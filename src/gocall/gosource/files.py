@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -155,11 +156,13 @@ def _descendants(node: Node, kind: str) -> list[Node]:
 class Package:
     """The files of one package directory that a linux/amd64 build of the binary compiled."""
 
-    def __init__(self, path: str, directory: str, tags: frozenset[str]) -> None:
+    def __init__(self, path: str, directory: str, tags: frozenset[str],
+                 on_read: Callable[[str], None] | None = None) -> None:
         self.path = path  # import path ("strings", "example.com/m/geo", "main")
         self.directory = directory
         self._tags = tags
         self._parsed: dict[str, GoFile] = {}
+        self._on_read = on_read  # told each directory listed and file parsed (what an answer depends on)
 
     @functools.cached_property
     def _sources(self) -> dict[str, bytes]:
@@ -168,6 +171,8 @@ class Package:
             names = sorted(os.listdir(self.directory))
         except OSError:
             return out
+        if self._on_read is not None:
+            self._on_read(self.directory)
         for name in names:
             if not name.endswith(".go"):
                 continue
@@ -188,6 +193,8 @@ class Package:
         f = self._parsed.get(name)
         if f is None:
             f = self._parsed[name] = GoFile(os.path.join(self.directory, name), self._sources[name])
+            if self._on_read is not None:
+                self._on_read(f.path)
         return f
 
     def _candidates(self, pattern: bytes, prefer: str | None = None) -> list[GoFile]:

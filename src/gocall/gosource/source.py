@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..binary.gotypes import GoType, Kind, Param, Signature
 from ..errors import SymbolNotFound
+from .cache import SourceCache
 from .files import GoFile, Package, build_tags, text
 from .goroot import Goroot, find_goroot, recorded_goroots
 from .types import SourceTypeError, Types, pointer, slice_of
@@ -79,6 +80,8 @@ class GoSource:
         self.types = Types(self.package)
         self._packages: dict[str, Package | None] = {}
         self._signatures: dict[str, Signature | None] = {}
+        self._read: dict[str, None] = {}  # directories listed and files parsed, in order
+        self._cache = SourceCache(binary, goroot, self.sources)
 
     # -- what the binary says ------------------------------------------------------
 
@@ -219,7 +222,7 @@ class GoSource:
         if path not in self._packages:
             found = None
             for d in self._directories(path):
-                pkg = Package(path, d, self._tags)
+                pkg = Package(path, d, self._tags, self._read.setdefault)
                 if pkg.exists:
                     found = pkg
                     break
@@ -232,7 +235,12 @@ class GoSource:
         """The signature of function ``name`` read from its declaration, or None when the
         source is not here (:meth:`missing` says why). Types it cannot lay out raise."""
         if name not in self._signatures:
-            self._signatures[name] = self._signature(name)
+            sig = self._cache.get(name)
+            if sig is None:
+                sig = self._signature(name)
+                if sig is not None:  # read from what was read so far (types are shared between answers)
+                    self._cache.put(name, sig, list(self._read))
+            self._signatures[name] = sig
         return self._signatures[name]
 
     def _signature(self, name: str) -> Signature | None:
@@ -306,6 +314,10 @@ class GoSource:
         recorded = f.file_line(f.entry)[0] if f is not None else "?"
         return (f"no Go source of package {path}: the binary records {recorded}, which is not here; "
                 "give the module root with --source DIR")
+
+    def save(self) -> None:
+        """Keep the signatures derived so far for the next start (gosource/cache.py)."""
+        self._cache.save()
 
     # -- types ----------------------------------------------------------------------
 
