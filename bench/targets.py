@@ -61,11 +61,13 @@ def small_binary_newest() -> tuple[str, Path]:
     return go.version, go.build_cached(SMALL)
 
 
-def cmdgo_binary() -> Path:
-    """cmd/go of Go 1.19 with hot.go added to its main package (a 10-60 s build, then cached)."""
+def cmdgo_binary(extra: tuple[str, ...] = ()) -> Path:
+    """cmd/go of Go 1.19 with hot.go added to its main package (a 10-60 s build, then cached);
+    ``extra`` build flags (``-ldflags=-s -w`` for bench/stripped.py)."""
     go = go119()
     hot = SMALL / "hot.go"
-    key = hashlib.sha256(hot.read_bytes() + go.version.encode() + " ".join(BUILD_FLAGS).encode()).hexdigest()
+    flags = (*BUILD_FLAGS, *extra)
+    key = hashlib.sha256(hot.read_bytes() + go.version.encode() + " ".join(flags).encode()).hexdigest()
     out = default_cache_dir() / f"cmdgo-{go.version}-{key[:24]}"
     if out.is_file():
         return out
@@ -76,7 +78,7 @@ def cmdgo_binary() -> Path:
         built = Path(tmp) / "cmdgo"
         # By import path, from outside GOROOT: the overlay names the file under $GOROOT/src as
         # the go command spells it (Debian's src is a symlink, so a cwd there would not match).
-        cmd = [str(go.go), "build", f"-overlay={overlay}", *BUILD_FLAGS, "-o", str(built), "cmd/go"]
+        cmd = [str(go.go), "build", f"-overlay={overlay}", *flags, "-o", str(built), "cmd/go"]
         env = {**go.env(), "GOFLAGS": ""}  # cmd/go is in GOROOT's own module: no -mod flag
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:

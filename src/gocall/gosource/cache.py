@@ -55,13 +55,27 @@ class SourceCache:
             self._cache = IndexCache(f"{key}-source-{crc:08x}")
         self._entries: dict[str, tuple[Signature, list[FileStamp]]] | None = None
         self._dirty = False
+        self._packages: list[str] | None = None
 
     def _load(self) -> dict[str, tuple[Signature, list[FileStamp]]]:
         if self._entries is None:
             state: dict[str, Any] | None = self._cache.load() if self._cache is not None else None
             entries = state.get("signatures") if state is not None else None
             self._entries = entries if isinstance(entries, dict) else {}
+            packages = state.get("packages") if state is not None else None
+            self._packages = packages if isinstance(packages, list) else None
         return self._entries
+
+    def packages(self) -> list[str] | None:
+        """The binary's package paths, as :meth:`put_packages` was given them (the binary's own
+        facts: valid while its build ID is)."""
+        self._load()
+        return self._packages
+
+    def put_packages(self, paths: list[str]) -> None:
+        self._load()
+        self._packages = paths
+        self._dirty = self._cache is not None
 
     def get(self, name: str) -> Signature | None:
         """The signature derived before, if every file it was read from is unchanged."""
@@ -82,5 +96,5 @@ class SourceCache:
     def save(self) -> None:
         """Write what was derived since the last save (Process.close does)."""
         if self._cache is not None and self._dirty:
-            self._cache.save({"signatures": self._entries})
+            self._cache.save({"signatures": self._entries, "packages": self._packages})
             self._dirty = False
