@@ -143,8 +143,8 @@ class Names:
         DWARF is short by exactly that receiver. Other parameters have no type but in the Go
         source (gosource/), used when found and its frame is the binary's; else the frame
         check (expr/eval.py) refuses the call, saying DWARF left parameters out."""
-        if args < 0 or abi.assign(sig.params, sig.results).size == args:
-            return sig
+        if sig.origin or args < 0 or abi.assign(sig.params, sig.results).size == args:
+            return sig  # a declaration is the user's word: a wrong one is refused as such (expr/eval.py)
         recv = self.receiver_type(sig.name)
         if recv is not None:
             restored = Signature(sig.name, (Param("_", recv, False), *sig.params), sig.results)
