@@ -91,6 +91,8 @@ def test_group_and_label_filters(goroutines_target) -> None:
         by_go = {g.key.split()[0]: g.count for g in proc.goroutine_groups("goloc", with_=["label role=db"])}
         assert by_go == {"main.main": 5}
         everything = proc.goroutines()
+        kinds = {g.key: g.count for g in proc.goroutine_groups("user")}
+        assert kinds["user"] == 7 and kinds["runtime"] == sum(i.system for i in everything)
         assert [i.goid for i in proc.goroutines(without=["user"])] == [i.goid for i in everything if i.system]
         assert proc.goroutines(with_=["goloc main.main", "curloc runtime.", "userloc goroutines/main.go"])
 
@@ -184,7 +186,7 @@ def test_filter_and_group_syntax() -> None:
     assert parse_filter("userloc main.worker") == ("userloc", "main.worker", False)
     assert parse_filter("label k=v", negate=True) == ("label", "k=v", True)
     assert parse_filter("running").kind == "running"
-    assert parse_group("label tenant") == ("label", "tenant")
+    assert parse_group("label tenant") == ("label", "tenant") and parse_group("running") == ("running", "")
     for bad in ("bogus x", "userloc", "running now", "label"):
         with pytest.raises(FilterError):
             parse_filter(bad)
@@ -194,9 +196,10 @@ def test_filter_and_group_syntax() -> None:
 
 
 def test_delve_command_words() -> None:
-    filters, group, rest = parse_words(["-with", "userloc", "main.worker", "--without", "label", "k=v", "-with",
-                                        "running", "-group", "label", "tenant", "-l"])
-    assert filters == [("userloc", "main.worker", False), ("label", "k=v", True), ("running", "", False)]
+    filters, group, rest = parse_words(["-with", "userloc", "main.worker", "--without", "label", "k=v", "-w",
+                                        "running", "-wo", "user", "-group", "label", "tenant", "-l"])
+    assert filters == [("userloc", "main.worker", False), ("label", "k=v", True), ("running", "", False),
+                       ("user", "", True)]
     assert (group, rest) == ("label tenant", ["-l"])
     with pytest.raises(FilterError):
         parse_words(["-with", "userloc"])

@@ -138,8 +138,8 @@ class _DelveSyntax(click.Command):
               help="Keep goroutines matching FILTER: userloc|curloc|goloc|startloc SUBSTR, label K[=V], "
                    "running, user. Repeatable (all must match).")
 @click.option("--without", multiple=True, metavar="FILTER", help="Drop goroutines matching FILTER (same syntax).")
-@click.option("--group", "group_by", metavar="KIND", help="Group by userloc|curloc|goloc|startloc or label K, "
-              "with counts, largest first.")
+@click.option("--group", "group_by", metavar="KIND", help="Group by userloc|curloc|goloc|startloc|running|user "
+              "or label K, with counts, largest first.")
 @click.option("--members", default=5, show_default=True, help="Goroutine ids shown per group.")
 @click.option("-r", "--current", "cols", flag_value="current", multiple=True,
               help="Also show the current location (runtime frames included).")

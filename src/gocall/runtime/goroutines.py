@@ -9,6 +9,7 @@ That ``g`` may be the M's ``g0`` (scheduler, system stack) or ``gsignal``
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from collections.abc import Callable
 from typing import NamedTuple
@@ -59,11 +60,7 @@ class G(NamedTuple):
 
 
 def read_g(mem: Memory, layout: Layout, addr: int) -> G:
-    return _g(addr, mem.read(addr, max(layout.g_goid, layout.g_atomicstatus, layout.g_m) + 8), layout)
-
-
-def _g(addr: int, raw: bytes, layout: Layout) -> G:
-    """The :class:`G` in ``raw``, the bytes of the g at ``addr``."""
+    raw = mem.read(addr, max(layout.g_goid, layout.g_atomicstatus, layout.g_m) + 8)
 
     def word(off: int) -> int:
         return int(struct.unpack_from("<Q", raw, off)[0])
@@ -197,23 +194,36 @@ def allgs(mem: Memory, allglen: int, allgptr: int) -> list[int]:
     return list(struct.unpack(f"<{n}Q", mem.read(base, 8 * n)))
 
 
-def _last_field(layout: Layout) -> int:
-    return max(layout.g_goid, layout.g_atomicstatus, layout.g_m, layout.g_sched_pc, layout.g_syscallpc,
-               layout.g_syscallsp, layout.g_waitreason, layout.g_lockedm, layout.g_gopc, layout.g_startpc,
-               layout.g_parentgoid, layout.g_labels)
+# The g fields a listing reads: (name, Layout field, struct format).
+_G_FIELDS = (("goid", "g_goid", "Q"), ("status", "g_atomicstatus", "I"), ("m", "g_m", "Q"),
+             ("stack_lo", "g_stack_lo", "Q"), ("stack_hi", "g_stack_hi", "Q"), ("sched_pc", "g_sched_pc", "Q"),
+             ("sched_sp", "g_sched_sp", "Q"), ("syscall_pc", "g_syscallpc", "Q"),
+             ("syscall_sp", "g_syscallsp", "Q"), ("waitreason", "g_waitreason", "B"), ("lockedm", "g_lockedm", "Q"),
+             ("gopc", "g_gopc", "Q"), ("startpc", "g_startpc", "Q"), ("parent_goid", "g_parentgoid", "Q"),
+             ("labels", "g_labels", "Q"))
+
+
+@functools.cache
+def _g_struct(layout: Layout) -> tuple[struct.Struct, tuple[str, ...]]:
+    """One struct.Struct that unpacks every field of :data:`_G_FIELDS` a release has (listings
+    read thousands of g's: one C call instead of one per field), and the names in its order."""
+    fields = sorted((getattr(layout, f), fmt, name) for name, f, fmt in _G_FIELDS if getattr(layout, f) >= 0)
+    fmt, pos = "<", 0
+    for off, code, _ in fields:
+        fmt += (f"{off - pos}x" if off > pos else "") + code
+        pos = off + struct.calcsize(code)
+    return struct.Struct(fmt), tuple(name for _, _, name in fields)
 
 
 def read_goroutine(mem: Memory, layout: Layout, addr: int, reasons: list[str]) -> Goroutine:
     """Snapshot the g at ``addr`` (fields read in one go; racy while it runs)."""
-    raw = mem.read(addr, _last_field(layout) + 8)
-    g = _g(addr, raw, layout)
-
-    def word(off: int) -> int:
-        return int(struct.unpack_from("<Q", raw, off)[0]) if off >= 0 else 0
-
-    waitreason = raw[layout.g_waitreason]
-    state = _STATUS_WORDS.get(g.status, "???")  # type: ignore[call-overload]  # IntEnum keys match ints
-    if g.status in (Status.WAITING, Status.LEAKED) and 0 < waitreason < len(reasons):
+    st, names = _g_struct(layout)
+    f = dict(zip(names, st.unpack(mem.read(addr, st.size))))
+    status = f["status"] & ~_GSCAN
+    g = G(addr, f["goid"], status, f["stack_lo"], f["stack_hi"], f["m"])
+    waitreason = f["waitreason"]
+    state = _STATUS_WORDS.get(status, "???")
+    if status in (Status.WAITING, Status.LEAKED) and 0 < waitreason < len(reasons):
         state = reasons[waitreason]
     m_id = tid = None
     if g.m:
@@ -223,15 +233,15 @@ def read_goroutine(mem: Memory, layout: Layout, addr: int, reasons: list[str]) -
         g=g,
         state=state,
         waitreason=waitreason,
-        locked=word(layout.g_lockedm) != 0,
-        sched_pc=word(layout.g_sched_pc),
-        sched_sp=word(layout.g_sched_sp),
-        syscall_pc=word(layout.g_syscallpc),
-        syscall_sp=word(layout.g_syscallsp),
-        gopc=word(layout.g_gopc),
-        startpc=word(layout.g_startpc),
-        parent_goid=word(layout.g_parentgoid),
-        labels=word(layout.g_labels),
+        locked=f["lockedm"] != 0,
+        sched_pc=f["sched_pc"],
+        sched_sp=f["sched_sp"],
+        syscall_pc=f["syscall_pc"],
+        syscall_sp=f["syscall_sp"],
+        gopc=f["gopc"],
+        startpc=f["startpc"],
+        parent_goid=f.get("parent_goid", 0),
+        labels=f["labels"],
         m_id=m_id,
         tid=tid,
     )

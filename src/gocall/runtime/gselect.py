@@ -8,8 +8,9 @@ shell. Filters are written as in Delve (pkg/terminal/command.go, ``goroutines`` 
 - ``label K=V`` (label K has value V), ``label K`` (label K is set);
 - ``running``: running on a thread; ``user``: not one of the runtime's own goroutines.
 
-Groups: ``userloc``, ``curloc``, ``goloc``, ``startloc`` (by ``function file:line``) or
-``label K`` (by K's value), largest first.
+Groups: ``userloc``, ``curloc``, ``goloc``, ``startloc`` (by ``function file:line``),
+``running`` (running or not), ``user`` (user or runtime goroutine) or ``label K`` (by K's value),
+largest first.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ __all__ = ["Filter", "FilterError", "Group", "Selection", "parse_filter", "parse
 LOCATIONS = ("userloc", "curloc", "goloc", "startloc")
 KINDS = (*LOCATIONS, "label", "running", "user")
 NEEDS_ARGUMENT = (*LOCATIONS, "label")
+GROUPS = (*LOCATIONS, "running", "user", "label")
+# Delve's short spellings of -with and -without.
+_OPTIONS = {"with": "with", "w": "with", "without": "without", "wo": "without", "group": "group"}
 
 
 class FilterError(GocallError):
@@ -96,8 +100,8 @@ def parse_group(text: str) -> tuple[str, str]:
     """``"userloc"`` or ``"label K"`` as (kind, label key)."""
     kind, _, key = text.strip().partition(" ")
     key = key.strip()
-    if kind not in (*LOCATIONS, "label"):
-        raise FilterError(f"cannot group goroutines by {kind!r}", hint=f"one of: {', '.join(LOCATIONS)}, label K")
+    if kind not in GROUPS:
+        raise FilterError(f"cannot group goroutines by {kind!r}", hint=f"one of: {', '.join(GROUPS)} K")
     if (kind == "label") != bool(key):
         raise FilterError("group by label needs the label's key: --group label K" if kind == "label"
                           else f"group by {kind} takes no argument (got {key!r})")
@@ -105,16 +109,16 @@ def parse_group(text: str) -> tuple[str, str]:
 
 
 def parse_words(words: Sequence[str]) -> tuple[list[Filter], str | None, list[str]]:
-    """A command line as Delve's ``goroutines`` takes it (``-with userloc main.worker -group
-    label k``; ``--with`` and ``--group`` too) as (filters, group_by, the other words), for
+    """A command line as Delve's ``goroutines`` takes it (``-with userloc main.worker -wo user
+    -group label k``; ``--with`` and ``--group`` too) as (filters, group_by, the other words), for
     front ends that read a line of text (the shell)."""
     filters: list[Filter] = []
     group_by: str | None = None
     rest: list[str] = []
     it = iter(words)
     for word in it:
-        option = word.lstrip("-")
-        if word.startswith("-") and option in ("with", "without", "group"):
+        option = _OPTIONS.get(word.lstrip("-")) if word.startswith("-") else None
+        if option is not None:
             kind = next(it, "")
             takes = NEEDS_ARGUMENT if option != "group" else ("label",)
             text = f"{kind} {next(it, '')}" if kind in takes else kind
@@ -152,6 +156,10 @@ def _spelled(loc: Location) -> str:
 
 
 def _group_key(info: GoroutineInfo, kind: str, key: str) -> str:
+    if kind == "running":
+        return "running" if info.goroutine.status == Status.RUNNING else "not running"
+    if kind == "user":
+        return "runtime" if info.system else "user"
     if kind == "label":
         return f"{key}={info.labels[key]}" if key in info.labels else f"no label {key}"
     loc = _location(info, kind)
