@@ -209,6 +209,11 @@ def main() -> None:
         cli(prog_name="gocall")
     except SystemExit as e:
         _exit(e)
+    except Exception as e:  # noqa: BLE001 (no input may end in a traceback; the target was restored on the way out)
+        logging.getLogger("gocall.cli").debug("uncaught", exc_info=True)  # the traceback, with --log cli
+        console.error(f"gocall failed: {type(e).__name__}: {e} (a bug of gocall's: please report it with the "
+                      "command line; --log cli shows where)")
+        _exit(SystemExit(1))
 
 
 def _exit(e: SystemExit) -> None:
