@@ -174,6 +174,8 @@ class GoSource:
 
     def _directories(self, path: str) -> list[str]:
         """Where package ``path``'s source may be, best first."""
+        if path == "main" and self._main_path is not None and self.is_std(self._main_path):
+            path = self._main_path  # a command of the Go distribution (cmd/pprof): its source is in GOROOT
         if self.is_std(path):
             root = self.goroot
             if root is None:
