@@ -124,3 +124,19 @@ def test_names_not_in_the_binary_are_said_so(shipped) -> None:  # type: ignore[n
             proc.eval("runtime.NumCPU()")
         assert "main.runtime" not in str(e.value) and "never calls" in str(e.value)
     shipped.assert_healthy()
+
+
+def test_package_variables_from_the_symbol_table(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
+    """-w keeps the symbol table: a package variable's address is there, its type in the source.
+    -s drops it: said so."""
+    kept = start_target(build_fixture("shipped", ["-ldflags=-w"]))
+    with gocall.attach(kept.pid) as proc:
+        assert proc.binary.dwarf is None and proc.binary.has_symtab
+        assert format_value(proc.evaluate("main.Origin").results[0]) == f"{GEO}.Point{{X:7, Y:-7}}"
+        assert proc.eval("main.Origin.Norm1()") == 14
+        assert proc.eval("main.bad") == 0 and proc.eval("main.checks > 0") is True
+    kept.assert_healthy()
+    stripped = start_target(build_fixture("shipped", ["-ldflags=-s -w"]))
+    with gocall.attach(stripped.pid) as proc, pytest.raises(SymbolNotFound, match="no symbol table"):
+        proc.eval("main.Origin")
+    stripped.assert_healthy()

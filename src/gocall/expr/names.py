@@ -214,7 +214,20 @@ class Names:
     # -- variables and types ---------------------------------------------------
 
     def variable(self, qualified: str) -> tuple[int, GoType] | None:
-        return self.dwarf.variable(qualified) if self.dwarf is not None else None
+        """Address and type of package variable ``qualified``: from DWARF, else the symbol
+        table's address and the type the Go source declares (gosource/)."""
+        if self.dwarf is not None:
+            return self.dwarf.variable(qualified)
+        source = self.go_source()
+        t = source.variable_type(qualified) if source is not None else None
+        if t is None:
+            return None
+        if not self.binary.has_symtab:
+            raise SymbolNotFound(f"{qualified} is a package variable, but the binary has no symbol table "
+                                 "(-ldflags=-s): where it lives is unknown",
+                                 hint="build without -s (-ldflags=-w alone keeps the symbol table)")
+        addr = self.binary.symbol(qualified)
+        return None if addr is None else (addr, t)
 
     def type(self, text: str) -> GoType | None:
         """The type spelled ``text`` in Go source (``int``, ``Point``, ``[]main.Point``)."""

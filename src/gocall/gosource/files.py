@@ -238,12 +238,20 @@ class Package:
 
     def const(self, name: str) -> tuple[GoFile, Node, int] | None:
         """The ``const_spec`` declaring ``name``, and its index in the spec's name list."""
-        pattern = rb"^(?:const\s+|\s+)" + re.escape(name.encode()) + rb"\b"
+        return self._spec("const", name)
+
+    def var(self, name: str) -> tuple[GoFile, Node, int] | None:
+        """The ``var_spec`` declaring package variable ``name``, and its index in the name list."""
+        return self._spec("var", name)
+
+    def _spec(self, keyword: str, name: str) -> tuple[GoFile, Node, int] | None:
+        pattern = rb"^(?:" + keyword.encode() + rb"\s+|\s+)(?:\w+\s*,\s*)*" + re.escape(name.encode()) + rb"\b"
         for f in self._candidates(pattern):
-            for decl in f.top(("const_declaration",)):
-                for spec in decl.named_children:
-                    if spec.type != "const_spec":
-                        continue
+            for decl in f.top((f"{keyword}_declaration",)):
+                specs = [c for c in decl.named_children if c.type == f"{keyword}_spec"]
+                for group in decl.named_children:  # var ( ... ) puts its specs in a var_spec_list
+                    specs += [c for c in group.named_children if c.type == f"{keyword}_spec"]
+                for spec in specs:
                     names = [text(c) for c in spec.children_by_field_name("name")]
                     if name in names:
                         return f, spec, names.index(name)

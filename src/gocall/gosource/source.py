@@ -321,6 +321,25 @@ class GoSource:
         """Keep the signatures derived so far for the next start (gosource/cache.py)."""
         self._cache.save()
 
+    def variable_type(self, name: str) -> GoType | None:
+        """The declared type of package variable ``name`` (``pkgpath.V``); None when no source
+        declares it. A variable declared without a type (``var v = f()``) raises: its type is
+        the initializer's, which gocall does not infer."""
+        slash = name.rfind("/")
+        dot = name.find(".", slash + 1)
+        if dot < 0 or not _FUNC.fullmatch(name[dot + 1 :]):
+            return None
+        pkg = self.package(name[:dot])
+        found = pkg.var(name[dot + 1 :]) if pkg is not None else None
+        if pkg is None or found is None:
+            return None
+        f, spec, _ = found
+        type_node = spec.child_by_field_name("type")
+        if type_node is None:
+            raise SourceTypeError(f"package variable {name} is declared without a type ({f.path}:"
+                                  f"{spec.start_point[0] + 1}): without DWARF gocall cannot tell it")
+        return self.types.resolve(type_node, pkg, f)
+
     # -- types ----------------------------------------------------------------------
 
     def type_named(self, name: str) -> GoType | None:
