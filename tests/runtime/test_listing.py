@@ -62,6 +62,12 @@ def test_sleeping_worker_is_listed_at_main_worker(goroutines_target) -> None:
     # The table shows the user location by default.
     row = next(line for line in _gocall("goroutines", pid).stdout.splitlines() if line.split()[0] == str(worker["goid"]))
     assert "main.worker main.go:" in row and "time.Sleep" not in row
+    # Delve's -t: each goroutine's stack under its row (runtime frames included), and in --json.
+    (traced,) = _json(pid, "--with", "startloc", "main.worker", "-t", "3")
+    assert [f["function"] for f in traced["stack"]][-1] in ("time.Sleep", "main.worker")
+    assert len(traced["stack"]) == 3 and traced["stack"][0]["function"].startswith("runtime.")
+    lines = _gocall("goroutines", pid, "--with", "startloc", "main.worker", "--stack").stdout.splitlines()
+    assert len(lines) >= 4 and any(" main.worker " in line for line in lines[2:])
     served = [g for g in listing if _fn(g["user"]) == "main.serve"]
     assert len(served) == 5 and {g["labels"]["k"] for g in served} == {"v", "w"}
     # `go labelled(v)` starts a wrapper the compiler writes (main.main.func1, main.main.gowrap1).

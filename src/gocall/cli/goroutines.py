@@ -146,10 +146,12 @@ class _DelveSyntax(click.Command):
 @click.option("-g", "--go", "cols", flag_value="go", multiple=True, help="Also show the go statement's location.")
 @click.option("-s", "--start", "cols", flag_value="start", multiple=True, help="Also show the start function.")
 @click.option("-l", "--labels", "cols", flag_value="labels", multiple=True, help="Also show pprof labels.")
+@click.option("-t", "--stack", "depth", type=int, is_flag=False, flag_value=10, default=0, metavar="[DEPTH]",
+              help="Also show each goroutine's stack, DEPTH frames (10 if not given), runtime frames included.")
 @click.option("--system", is_flag=True, help="Also list the runtime's own goroutines (GC workers, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (for scripts).")
 def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group_by: str | None, members: int,
-               cols: tuple[str, ...], system: bool, as_json: bool) -> None:
+               cols: tuple[str, ...], depth: int, system: bool, as_json: bool) -> None:
     """List the goroutines of process PID: id, state, thread, where each is.
 
     LOCATION is the user location: the innermost frame of the program's own code, not the
@@ -169,7 +171,8 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
     JSON: [{"goid", "status", "state", "m", "thread", "system",
             "location" (what runtime.Stack shows first), "user", "current", "go", "start":
               {"function", "file", "line", "pc"} | null,
-            "labels": {K: V}, "created_by": {"function", "file", "line", "goroutine"} | null}, ...]
+            "labels": {K: V}, "created_by": {"function", "file", "line", "goroutine"} | null,
+            "stack": [{"function", "file", "line"}, ...] (with -t)}, ...]
     with --group: [{"group", "count", "goids"}, ...]
     """
     try:
@@ -180,6 +183,8 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
             parse_group(group_by)  # a bad --group is refused before attaching
         with attach(pid) as proc:
             chosen = proc.runtime.listing(filters, group_by)
+            stacks = {i.goid: [sf for fr in proc.runtime.frames(i.goroutine) for sf in fr.calls][:depth]
+                      for i in chosen.goroutines} if depth > 0 and group_by is None else {}
     except GocallError as e:
         fail(e)
     if chosen.groups is not None:
@@ -192,9 +197,13 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
             console.message(line)
         return
     if as_json:
-        console.json([info_json(i) for i in chosen.goroutines])
+        console.json([info_json(i) | ({"stack": [{"function": sf.function, "file": sf.file, "line": sf.line}
+                                                 for sf in stacks[i.goid]]} if depth > 0 else {})
+                      for i in chosen.goroutines])
         return
     lines = listing_lines(chosen.goroutines, list(dict.fromkeys(cols)))
     console.message(lines[0], style="bold")
     for line, i in zip(lines[1:], chosen.goroutines):
         console.message(line, style="green" if i.goroutine.state == "running" else None)
+        for n, sf in enumerate(stacks.get(i.goid, ())):
+            console.message(f"    {n}  {sf.function} {sf.file}:{sf.line}", style="dim")
