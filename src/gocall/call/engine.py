@@ -58,6 +58,7 @@ _DEBUG_CALL_FUNCS = ("runtime.debugCallV2", "runtime.debugCallPanicked") + tuple
 )
 _ADVANCE_SLICE = 0.05  # seconds one thread may take to reach a safe point before others are tried
 _CATCH_SLICE = 0.5  # seconds of waiting for parked goroutines between two looks at running ones
+_MAX_POINTS = 4096  # parked goroutines' resume points remembered (_resume_point)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class CallEngine:
         self._preferred_tid: int | None = None
         self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
+        self._points: dict[tuple[int, int, int, int], sched.ResumePoint | None] = {}  # see _resume_point
         self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
         self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
 
@@ -384,7 +386,7 @@ class CallEngine:
         for g in gs:
             if g.status == Status.RUNNING or (goid is not None and g.goid != goid):
                 continue
-            point = sched.parked_resume_point(self.mem, self.layout, self.binary.pclntab, g)
+            point = self._resume_point(g)
             parked.append((g, point))
             if point is not None and point.pc not in pcs:
                 pcs.append(point.pc)
@@ -422,6 +424,22 @@ class CallEngine:
             return None
         finally:
             group.detach_all()
+
+    def _resume_point(self, g: G) -> sched.ResumePoint | None:
+        """Where parked ``g`` next returns into user code, walked once per place it parks at: a
+        mostly sleeping program's goroutines park at the same few places, call after call (the
+        walk is most of a catch's Python). A goroutine that parked at the same PC and SP again
+        from another caller gets a stale point: a breakpoint nobody reaches, never a wrong call
+        (whoever is caught is advanced to a safe point of its own)."""
+        pc, sp = sched.sched(self.mem, self.layout, g)
+        key = (g.addr, g.goid, pc, sp)
+        if key in self._points:
+            return self._points[key]
+        if len(self._points) >= _MAX_POINTS:
+            self._points.clear()
+        point = self._points[key] = sched.resume_point(self.mem, self.binary.pclntab, pc, sp,
+                                                        (g.stack_lo, g.stack_hi))  # fmt: skip
+        return point
 
     def _tell_parked(self, wait: waits.AnyGoroutine | waits.OneGoroutine, gs: list[G],
                      parked: list[tuple[G, sched.ResumePoint | None]]) -> None:  # fmt: skip
