@@ -47,7 +47,7 @@ class ThreadGroup:
             self.threads[tid] = t
 
     def stop_all(self) -> None:
-        self._each(lambda t: None if t.stopped else t.stop())
+        self._each(lambda t: None if t.stopped else t.halt())
         if self.adopt():
             self.stop_all()
 
@@ -118,7 +118,7 @@ class ThreadGroup:
 
         def undo(t: Thread) -> None:
             if not t.stopped:
-                t.stop()
+                t.halt()
             breakpoints.set_breakpoints(t.tid, [])
             t.detach()
 

@@ -73,7 +73,12 @@ class Thread:
         self.traced = True
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> user_regs_struct:
-        """PTRACE_INTERRUPT the running thread and wait until it is stopped."""
+        """PTRACE_INTERRUPT the running thread and wait until it is stopped; its registers."""
+        self.halt(timeout)
+        return ptrace.getregs(self.tid)
+
+    def halt(self, timeout: float = _STOP_TIMEOUT) -> None:
+        """:meth:`stop` without reading the registers (a group stopped to be armed or detached)."""
         ptrace.interrupt(self.tid)
         while True:
             status = self._wait_asked(timeout)
@@ -91,7 +96,6 @@ class Thread:
             # A signal arrived before our interrupt took effect: deliver it and wait on.
             ptrace.cont(self.tid, sig)
         self.stopped = True
-        return ptrace.getregs(self.tid)
 
     def resume(self, sig: int = 0) -> None:
         ptrace.cont(self.tid, sig or self._take_deferred())
