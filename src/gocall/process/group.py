@@ -47,7 +47,11 @@ class ThreadGroup:
             self.threads[tid] = t
 
     def stop_all(self) -> None:
-        self._each(lambda t: None if t.stopped else t.halt())
+        # Every thread interrupted before any is waited for: asleep (a futex, a timer), each has
+        # to be woken and scheduled to stop, and those wake-ups overlap instead of adding up.
+        running = [t for t in self.threads.values() if not t.stopped]
+        self._each(lambda t: ptrace.interrupt(t.tid) if t in running else None)
+        self._each(lambda t: t.halt(interrupted=True) if t in running else None)
         if self.adopt():
             self.stop_all()
 

@@ -77,9 +77,11 @@ class Thread:
         self.halt(timeout)
         return ptrace.getregs(self.tid)
 
-    def halt(self, timeout: float = _STOP_TIMEOUT) -> None:
-        """:meth:`stop` without reading the registers (a group stopped to be armed or detached)."""
-        ptrace.interrupt(self.tid)
+    def halt(self, timeout: float = _STOP_TIMEOUT, interrupted: bool = False) -> None:
+        """:meth:`stop` without reading the registers (a group stopped to be armed or detached);
+        ``interrupted``: PTRACE_INTERRUPT was sent already (a group interrupts all, then waits)."""
+        if not interrupted:
+            ptrace.interrupt(self.tid)
         while True:
             status = self._wait_asked(timeout)
             if self._is_event_stop(status):
