@@ -71,6 +71,15 @@ def _namespaces(pid: int, nspid: list[int]) -> list[Check]:
     return out
 
 
+def _source(binary: GoBinary) -> tuple[str, bool]:
+    """Where signatures come from without DWARF (gosource/), and whether both the standard
+    library's and the program's source were found."""
+    from .gosource.source import GoSource
+
+    source = GoSource(binary)
+    return "no DWARF (-ldflags=-w or -s): " + source.describe(), source.complete
+
+
 def _binary(pid: int) -> list[Check]:
     try:
         exe = namespaces.exe(pid)
@@ -92,15 +101,16 @@ def _binary(pid: int) -> list[Check]:
                              f"go{release[0]}.{release[1]}: runtime layouts " + ("tabled" if known else
                              "read from DWARF" if support.dwarf else "unknown and no DWARF to read them from"),
                              "" if known or support.dwarf else "rebuild with Go 1.19 or 1.21-1.27, or keep DWARF"))
+            signatures, complete = ("DWARF: function signatures known", True) if support.dwarf else _source(binary)
     except (GocallError, OSError) as e:
         out.append(Check("go", False, f"not a Go program gocall can read: {e}", "gocall calls into Go programs only"))
         return out
     out.append(Check("debugCallV2", support.refusal is None, "runtime.debugCallV2 is linked in"
                      if support.refusal is None else support.refusal, "" if support.refusal is None else
                      "rebuild it with Go 1.19 or later for linux/amd64"))
-    out.append(Check("signatures", True if support.dwarf else None, "DWARF: function signatures known" if support.dwarf
-                     else "no DWARF (-ldflags=-w or -s): signatures must be declared",
-                     "" if support.dwarf else "gocall call PID --declare 'func main.F(a int) int' 'main.F(1)'"))
+    out.append(Check("signatures", True if support.dwarf else None, signatures,
+                     "" if complete else "gocall call PID --goroot DIR --source DIR ..., or --declare "
+                     "'func main.F(a int) int' for what no source gives"))
     out.append(Check("debugPinnerV1", None, "runtime.debugPinnerV1: arguments allocated in the target are pinned"
                      if support.debug_pinner else "no runtime.debugPinnerV1 (Go < 1.23): arguments allocated in "
                      "the target are not pinned"))

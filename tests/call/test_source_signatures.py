@@ -123,6 +123,8 @@ def test_names_not_in_the_binary_are_said_so(shipped) -> None:  # type: ignore[n
         with pytest.raises(SymbolNotFound, match=r"runtime.NumCPU is not in the binary") as e:
             proc.eval("runtime.NumCPU()")
         assert "main.runtime" not in str(e.value) and "never calls" in str(e.value)
+        with pytest.raises(SymbolNotFound, match=r"no package sha256 is linked into the binary"):
+            proc.eval("sha256.Sum256(nil)")
     shipped.assert_healthy()
 
 
@@ -140,3 +142,18 @@ def test_package_variables_from_the_symbol_table(build_fixture, start_target) ->
     with gocall.attach(stripped.pid) as proc, pytest.raises(SymbolNotFound, match="no symbol table"):
         proc.eval("main.Origin")
     stripped.assert_healthy()
+
+
+def test_info_says_where_signatures_come_from(build_fixture) -> None:  # type: ignore[no-untyped-def]
+    """gocall info: GOROOT of the release and the program's directory; -trimpath: what is missing."""
+    from gocall.binary import GoBinary
+    from gocall.cli.info import describe
+
+    with GoBinary.open(build_fixture("shipped", ["-ldflags=-s -w"])) as binary:
+        said = describe(binary)["signatures"]
+        assert said.startswith(f"Go source: GOROOT {binary.go_version} (") and said.endswith("/fixtures/shipped")
+    with GoBinary.open(build_fixture("shipped", ["-trimpath", "-ldflags=-s -w"])) as binary:
+        assert describe(binary)["signatures"].endswith("(no source of package main)")
+        assert describe(binary, sources=(str(FIXTURES / "shipped"),))["signatures"].endswith("/fixtures/shipped")
+    with GoBinary.open(build_fixture("shipped")) as binary:
+        assert describe(binary)["signatures"] == "DWARF"

@@ -36,12 +36,19 @@ def test_doctor_passes_every_check(shared_target, go_toolchain):  # type: ignore
     assert text.returncode == 0 and text.stdout.splitlines()[-1] == f"gocall can call into process {shared_target.pid}"
 
 
-def test_doctor_stripped_binary_needs_declarations(build_fixture, start_target):  # type: ignore[no-untyped-def]
+def test_doctor_stripped_binary_signatures(build_fixture, start_target):  # type: ignore[no-untyped-def]
+    """No DWARF: signatures from Go source (issue 16) where it is found; -trimpath without
+    --source: the program's are missing, and the fix says how to give them."""
     t = start_target(build_fixture("calls", ["-ldflags=-s -w"]))
     r = run("doctor", str(t.pid), "--json")
     assert r.returncode == 0, r.stdout
     sig = checks(r.stdout)["signatures"]
-    assert sig["ok"] is None and "must be declared" in str(sig["detail"]) and "--declare" in str(sig["fix"])
+    assert sig["ok"] is None and "Go source: GOROOT" in str(sig["detail"]) and not sig["fix"]
+    t = start_target(build_fixture("calls", ["-trimpath", "-ldflags=-s -w"]))
+    r = run("doctor", str(t.pid), "--json")
+    sig = checks(r.stdout)["signatures"]
+    assert "no source of package main" in str(sig["detail"]) and "--source" in str(sig["fix"])
+    assert "--declare" in str(sig["fix"])
 
 
 def test_missing_process():  # type: ignore[no-untyped-def]

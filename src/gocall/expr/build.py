@@ -137,7 +137,15 @@ class Builder:
             return Operand(t, image=self.mem.read(addr, t.size), addr=addr, text=name)
         head, dot, rest = name.partition(".")
         if dot and not self.names.is_package(head) and head != "main":
-            op = self._name(head)
+            try:
+                op = self._name(head)
+            except SymbolNotFound as e:
+                if not str(e).startswith(f"undefined: {head} (function or variable main.{head} "):
+                    raise
+                # Not a variable either: most likely a package the program does not link (crypto/sha256).
+                raise SymbolNotFound(f"undefined: {name} (no package {head} is linked into the binary, and main.{head} "
+                                     "is no function or variable)",
+                                     hint="the linker keeps only the packages and functions the program uses") from None
             for part in rest.split("."):
                 op = self._select(op, part, f"{op.text}.{part}")
             return op

@@ -371,6 +371,11 @@ class GoSource:
 
     # -- gocall info ------------------------------------------------------------------
 
+    @property
+    def complete(self) -> bool:
+        """Whether the standard library's source and the main package's were both found."""
+        return self.goroot is not None and self.package("main") is not None
+
     def describe(self) -> str:
         """Where signatures will come from: ``Go source: GOROOT go1.27.3 (/usr/lib/go) + /src/app``."""
         parts = []
