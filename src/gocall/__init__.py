@@ -21,6 +21,7 @@ from .errors import (
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .fleet import call_many
     from .session import Evaluation, Process, attach, launch
     from .stop import Breakpoint, Exited, Stop
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 # (bench/cold_attach.py); the session too, so that the `gocall` command can set the
 # interpreter up for a short-lived process (gocall.cli.main) before the first heavy import.
 _LAZY = {"Breakpoint": "stop", "Exited": "stop", "Stop": "stop",
-         "Evaluation": "session", "Process": "session", "attach": "session", "launch": "session"}  # fmt: skip
+         "Evaluation": "session", "Process": "session", "attach": "session", "launch": "session",
+         "call_many": "fleet"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -59,5 +61,6 @@ __all__ = [
     "SymbolNotFound",
     "TargetExited",
     "attach",
+    "call_many",
     "launch",
 ]

@@ -37,6 +37,7 @@ from ..binary import GoBinary
 from ..errors import CallRefused, Interrupted, NoGoroutine, SymbolNotFound, TargetExited
 from ..process import ptrace
 from ..process.memory import Memory
+from ..process.namespaces import host_tid
 from ..process.regs import user_regs_struct
 from ..process.threads import Thread, task_state, thread_ids
 from ..process.waiting import interrupts, signals_held
@@ -331,8 +332,9 @@ class CallEngine:
             g = self._goroutine(goid)
             if isinstance(self._wait, waits.OneGoroutine) and g.status == Status.RUNNING:
                 self._wait.state = "running; moving it on to a safe point" if self.advance else "running"
-            if g.status == Status.RUNNING and g.m:
-                tid = self.mem.u64(g.m + self.layout.m_procid)
+            # m.procid is the thread as the target's PID namespace numbers it (a container's, seen from the host).
+            if g.status == Status.RUNNING and g.m and (tid := host_tid(self.pid, self.mem.u64(
+                    g.m + self.layout.m_procid))) is not None:
                 if self.advance:  # no other goroutine to try meanwhile: as long as it takes
                     found = self._advance_thread(tid, deadline, goid)
                     if found is not None:

@@ -67,9 +67,15 @@ def cli(log_layers: str) -> None:
 
 
 @cli.command()
-@click.argument("pid", type=int)
-@click.argument("exprs", metavar="EXPR...", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of results (for scripts).")
+@click.argument("args", metavar="PID EXPR...", nargs=-1)
+@click.option("--pid", "pids", type=int, multiple=True, help="Call into this process too (then every argument is "
+              "an EXPR). Repeatable; each process gets a `gocall call` of its own.")
+@click.option("--exe", "exes", metavar="NAME", multiple=True, help="Call into every process whose executable's "
+              "base name is NAME. Repeatable.")
+@click.option("--parallel", type=int, default=4, show_default=True, help="With --pid/--exe: processes at once.")
+@click.option("--dry-run", is_flag=True, help="With --pid/--exe: list the processes, call nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of results (for scripts); "
+              "with --pid/--exe, one JSON line per process.")
 @click.option(
     "--timeout",
     type=float,
@@ -94,10 +100,11 @@ def cli(log_layers: str) -> None:
 @click.option("--unsafe", is_flag=True, help="Pass pointers into the goroutine's stack even where they may escape "
               "(no escape check).")
 @click.option("--quiet", "-q", is_flag=True, help="No live status line on the terminal while waiting.")
-def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tuple[str, ...] = (),
+def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tuple[str, ...] = (),
          frame: int = 0, declared: tuple[str, ...] = (), goroot: str | None = None, sources: tuple[str, ...] = (),
          goroutine: int | None = None, no_advance: bool = False,
-         stop_the_world: bool = False, unsafe: bool = False, quiet: bool = False) -> None:
+         stop_the_world: bool = False, unsafe: bool = False, quiet: bool = False, pids: tuple[int, ...] = (),
+         exes: tuple[str, ...] = (), parallel: int = 4, dry_run: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
@@ -130,7 +137,29 @@ def call(pid: int, exprs: tuple[str, ...], as_json: bool, timeout: float | None,
     With --break, gocall waits for a hit, evaluates the expressions in the hit
     frame (its locals first), removes the breakpoints and detaches (exit status
     2 on --timeout, 130 on Ctrl-C: the process is left running unharmed).
+
+    \b
+    gocall call --pid 12345 --pid 12346 'main.Stats()'    one block per process
+    gocall call --exe server --json --parallel 8 'main.Stats()'
+    gocall call --exe server --dry-run                   which processes
+
+    With --pid/--exe, each process gets a `gocall call` of its own, --parallel
+    at once, --timeout each (then it is interrupted and its target restored);
+    the exit status is 1 if any failed. JSON: one line per process,
+    {"pid", "nspid", "exe", "ok", "status", "error", "evaluations": [...]}.
+    Ctrl-C starts no new one and lets the running ones restore their targets.
     """
+    if pids or exes:
+        from .fleet import call_fleet, fleet_options
+
+        if breaks:
+            raise click.UsageError("--break works in one process: give its PID, without --pid/--exe")
+        options = fleet_options(declared, goroot, sources, goroutine, no_advance, stop_the_world, unsafe)
+        sys.exit(call_fleet(console, pids, exes, args, parallel, 10.0 if timeout is None else timeout, options,
+                            as_json, dry_run))
+    if len(args) < 2 or not args[0].isdigit() or dry_run:
+        raise click.UsageError("give a PID and at least one EXPR (or --pid/--exe; --dry-run goes with them)")
+    pid, exprs = int(args[0]), args[1:]
     if breaks:
         from .breakcall import call_at_break
 

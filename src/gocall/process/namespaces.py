@@ -15,7 +15,7 @@ import os
 import re
 from typing import NamedTuple
 
-__all__ = ["Exe", "container", "exe", "nspids", "same_namespace"]
+__all__ = ["Exe", "container", "exe", "host_tid", "nspids", "same_namespace"]
 
 # Container ids in cgroup paths: docker-<id>.scope, /docker/<id>, cri-containerd-<id>.scope,
 # crio-<id>.scope, libpod-<id>.scope, /kubepods/.../pod<uid>/<id>, /lxc/<name>.
@@ -85,3 +85,22 @@ def container(pid: int) -> str:
                 return f"k8s:pod/{pod[1].replace('_', '-') if pod else '?'}:{m[2][:12]}"
             return f"{'docker' if runtime == 'docker' else runtime}:{m[2][:12]}"
     return path
+
+
+def host_tid(pid: int, tid: int) -> int | None:
+    """Thread ``tid`` of process ``pid`` as the process numbers it (``m.procid`` is what
+    gettid() said there) as this PID namespace numbers it; None when no thread has it now.
+    The same number when the process lives in our PID namespace."""
+    if len(nspids(pid)) == 1:
+        return tid
+    from .permissions import status
+
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for task in tasks:
+        st = status(pid, int(task))
+        if st is not None and nspids(int(task), st)[-1] == tid:
+            return int(task)
+    return None

@@ -18,6 +18,7 @@ from ..binary.funcdata import FuncData
 from ..binary.stripped import find_wait_reason_strings
 from ..errors import GocallError, NoGoroutine, ProcessError, SymbolNotFound
 from ..process.memory import Memory
+from ..process.namespaces import host_tid
 from ..process.threads import Thread
 from ..process.waiting import signals_held
 from .goroutines import Goroutine, Status, allgs, allgs_slice, read_goroutine, thread_g, wait_reasons
@@ -115,10 +116,12 @@ class RuntimeView:
     def thread_regs(self, g: Goroutine) -> tuple[int, int] | None:
         """(rip, rsp) of the thread running ``g`` on its own stack, stopping it briefly;
         None if ``g`` is not running Go code there (or the thread is traced by another)."""
-        if g.status != Status.RUNNING or not g.tid:
+        # g.tid is m.procid: the thread as the target's PID namespace numbers it.
+        tid = host_tid(self.pid, g.tid) if g.status == Status.RUNNING and g.tid else None
+        if tid is None:
             return None
         with signals_held():
-            thread = Thread(self.pid, g.tid)
+            thread = Thread(self.pid, tid)
             try:
                 thread.seize()
             except GocallError:
