@@ -15,12 +15,13 @@ import os
 import re
 from typing import NamedTuple
 
-__all__ = ["Exe", "container", "exe", "host_tid", "nspids", "same_namespace"]
+__all__ = ["Exe", "container", "container_of", "exe", "host_tid", "nspids", "same_namespace"]
 
 # Container ids in cgroup paths: docker-<id>.scope, /docker/<id>, cri-containerd-<id>.scope,
 # crio-<id>.scope, libpod-<id>.scope, /kubepods/.../pod<uid>/<id>, /lxc/<name>.
 _CONTAINER = re.compile(r"(?:(docker|cri-containerd|crio|libpod|containerd)[-/])?([0-9a-f]{64})(?:\.scope)?$")
-_POD = re.compile(r"pod([0-9a-f_-]{36})")
+_POD = re.compile(r"pod([0-9a-f]{8}[-_](?:[0-9a-f]{4}[-_]){3}[0-9a-f]{12})")
+_RUNTIME = re.compile(r"\b(docker|cri-containerd|crio|libpod|containerd)\b")
 
 
 def nspids(pid: int, status: dict[str, str] | None = None) -> list[int]:
@@ -68,9 +69,14 @@ def container(pid: int) -> str:
     ``k8s:pod/<uid>:0123456789ab``, the path itself for other cgroups, "" at the root."""
     try:
         with open(f"/proc/{pid}/cgroup") as f:
-            lines = f.read().splitlines()
+            return container_of(f.read())
     except OSError:
         return ""
+
+
+def container_of(cgroup: str) -> str:
+    """:func:`container` from the text of a /proc/PID/cgroup file."""
+    lines = cgroup.splitlines()
     # cgroup v2's "0::/path" first; else the first v1 hierarchy with a path.
     paths = [line.split(":", 2)[2] for line in lines if line.count(":") >= 2]
     path = next((p for p in paths if p not in ("/", "")), "")
@@ -79,11 +85,11 @@ def container(pid: int) -> str:
     for part in reversed(path.split("/")):
         m = _CONTAINER.search(part)
         if m is not None:
-            runtime = m[1] or "container"
             pod = _POD.search(path)
             if pod is not None or "kubepods" in path:
                 return f"k8s:pod/{pod[1].replace('_', '-') if pod else '?'}:{m[2][:12]}"
-            return f"{'docker' if runtime == 'docker' else runtime}:{m[2][:12]}"
+            runtime = m[1] or (r[1] if (r := _RUNTIME.search(path)) else "container")
+            return f"{runtime}:{m[2][:12]}"
     return path
 
 
