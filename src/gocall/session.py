@@ -37,6 +37,7 @@ class Process:
     """A live Go process. Use :func:`gocall.attach` or :func:`gocall.launch` to get one."""
 
     _debugger: Debugger | None = None  # breakpoints and stops (stop.py), once asked for
+    launched = False  # started by gocall.launch: killed by close()
 
     def __init__(self, pid: int, timeout: float = 10.0) -> None:
         self.pid = pid
@@ -72,7 +73,9 @@ class Process:
         attached one detached. Without breakpoints no thread is traced between calls."""
         try:
             if self._debugger is not None:
-                self._debugger.release(kill=self._debugger.tracee.launched)
+                self._debugger.release(kill=self.launched)
+            elif self.launched:
+                _kill(self.pid)
         finally:
             self.mem.close()
             if self.evaluator.names.source is not None:  # signatures read from Go source, for the next start
@@ -87,6 +90,7 @@ class Process:
 
             self.engine.release_kept()  # a batch's thread (call/batch.py): the tracee takes every thread
             self._debugger = Debugger(self, Tracee.attach(self.pid))
+            self.engine.traced_elsewhere = _TRACED
         return self._debugger
 
     def break_at(self, location: str, condition: str | None = None) -> Breakpoint:
@@ -99,8 +103,15 @@ class Process:
         return self.debugger.wait(timeout)
 
     def cont(self) -> None:
-        """Resume from the current stop."""
+        """Resume from the current stop (an attached program without breakpoints left is let go)."""
         self.debugger.cont()
+        self._release_if_idle()
+
+    @property
+    def traced(self) -> bool:
+        """Every thread is traced (breakpoints in, or a launched program not yet let go):
+        :meth:`wait` reports what the program does, and calls need a stop."""
+        return self._debugger is not None
 
     @property
     def breakpoints(self) -> list[Breakpoint]:
@@ -113,8 +124,19 @@ class Process:
         return self._debugger.stop if self._debugger is not None else None
 
     def clear(self, bp: Breakpoint) -> None:
-        """Remove the breakpoint ``bp``; the threads stay traced (see :meth:`close`)."""
+        """Remove the breakpoint ``bp``. Without a stop, the last one removed lets every thread
+        of an attached program go (detached), so that calls can run again while it runs."""
         self.debugger.clear(bp)
+        self._release_if_idle()
+
+    def _release_if_idle(self) -> None:
+        """An attached program with no breakpoint left and no stop is let go (a launched one
+        stays traced: :meth:`wait` reports its runtime.Breakpoint() stops and its exit)."""
+        dbg = self._debugger
+        if dbg is not None and not self.launched and not dbg.breakpoints and dbg.stop is None and not dbg.nonstop:
+            dbg.release(kill=False)
+            self._debugger = None
+            self.engine.traced_elsewhere = None
 
     def release_others(self, stop: Stop) -> None:
         """Non-stop from ``stop`` on: every breakpoint removed, every other thread detached and
@@ -184,6 +206,13 @@ class Process:
         """Evaluate a Go expression (``"main.Add(1, 2)"``) and return Python values;
         ``unsafe`` passes pointers into the goroutine's stack (no escape check)."""
         return self.evaluate(expr, unsafe).python_value
+
+    def shell(self, as_json: bool = False, keep_going: bool = False) -> int:
+        """The interactive gocall shell on this process (a script when stdin is not a terminal),
+        until ``exit`` or Ctrl-D; its exit status. The process stays open (close it as usual)."""
+        from .shell import run
+
+        return run(self, as_json=as_json, keep_going=keep_going)
 
     def goroutines(self, with_: Sequence[str | Filter] = (), without: Sequence[str | Filter] = ()
                    ) -> list[GoroutineInfo]:
@@ -267,7 +296,24 @@ def launch(argv: Sequence[str], timeout: float = 10.0) -> Process:
         os.waitpid(pid, 0)
         raise
     proc._debugger = Debugger(proc, Tracee.launched_at_exec(pid))
+    proc.engine.traced_elsewhere = _TRACED
+    proc.launched = True
     return proc
+
+
+_TRACED = "no calls while breakpoints are set and the program runs"
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a launched program no longer traced, and reap it (it is our child)."""
+    import os
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 __all__ = ["Evaluation", "Process", "attach", "launch"]

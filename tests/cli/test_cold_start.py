@@ -15,7 +15,8 @@ from gocall.expr.parse import _parse_tree, _simple_call
 # Loaded on first use only: tree-sitter (expressions beyond pkg.F(literals)), rich (a terminal),
 # breakpoints and stops, the other commands, ctypes.util's ldconfig run.
 _NOT_AT_START = ("tree_sitter", "tree_sitter_go", "rich", "gocall.stop", "gocall.process.tracee", "gocall.cli.info",
-                 "gocall.cli.run", "gocall.cli.goroutines", "ctypes.util", "subprocess")
+                 "gocall.cli.run", "gocall.cli.goroutines", "ctypes.util", "subprocess", "prompt_toolkit", "pygments",
+                 "gocall.shell", "gocall.cli.attach", "gocall.expr.members")
 
 
 def test_cli_start_imports_only_what_call_needs() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -296,6 +296,10 @@ class Pclntab:
             start = base + unpack(data, pcln + funcoffs[i] + 4)[0]
             index.setdefault(data[start : find(b"\0", start)].decode("utf-8", "replace"), i)
         return index
+
+    def names(self) -> Iterable[str]:
+        """Every function name, once (completion lists them; building the index decodes all)."""
+        return self._names.keys()
 
     def func_by_name(self, name: str) -> Func | None:
         """The function named ``name`` as pclntab spells it (no ``.abi0`` suffix)."""

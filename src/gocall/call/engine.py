@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
-from ..errors import CallRefused, Interrupted, NoGoroutine, SymbolNotFound, TargetExited
+from ..errors import CallRefused, Interrupted, NoGoroutine, ProcessError, SymbolNotFound, TargetExited
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.namespaces import host_tid
@@ -118,6 +118,9 @@ class CallEngine:
         self._points: dict[tuple[int, int, int, int], sched.ResumePoint | None] = {}  # see _resume_point
         self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
         self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
+        # Set while stop.py's tracee traces every thread (breakpoints in, no stop): seizing a
+        # thread for a call then fails half-way and the program dies, so calls are refused.
+        self.traced_elsewhere: str | None = None
 
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
         """Inject one call; transient refusals are retried at another stop until the timeout."""
@@ -157,6 +160,8 @@ class CallEngine:
     def hold(self, deadline: float | None = None) -> Iterator[Held]:
         """One thread stopped at an injection site for several calls (an expression's
         nested calls); released, registers as found, when the block ends."""
+        if self.traced_elsewhere is not None:
+            raise ProcessError(self.traced_elsewhere, hint="call at a stop (wait for a hit), or clear every breakpoint")
         with signals_held():
             deadline = deadline or time.monotonic() + self.timeout
             batch = self._batch if self._batch is not None and not self.stop_the_world else None

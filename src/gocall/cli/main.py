@@ -18,8 +18,8 @@ import click
 from ..call.engine import Site
 from ..errors import GocallError, Interrupted
 from ..session import Evaluation, attach
-from ..values.gofmt import format_value
 from .console import Console
+from .render import evaluation_text
 
 console = Console()
 
@@ -30,7 +30,7 @@ class _LazyGroup(click.Group):
     (bench/cold_attach.py)."""
 
     _lazy = {"goroutines": ".goroutines", "stack": ".stack", "roots": ".roots", "info": ".info", "run": ".run",
-             "doctor": ".doctor", "ps": ".ps"}
+             "doctor": ".doctor", "ps": ".ps", "attach": ".attach"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._lazy})
@@ -210,13 +210,11 @@ def _call_json(evaluations: list[Evaluation], sites: list[Site | None]) -> list[
 
 
 def _print_evaluation(ev: Evaluation, many: bool) -> None:
-    prefix = f"{ev.expr} = " if many else ""
-    if ev.error is not None:
-        console.error(f"{ev.expr}: {ev.error}")
-    elif ev.panic is not None:
-        console.message(f"{prefix}panic: {format_value(ev.panic)} [recovered]", style="yellow")
+    text, kind = evaluation_text(ev, many)
+    if kind == "error":
+        console.error(text)
     else:
-        console.message(prefix + ", ".join(format_value(r) for r in ev.results))
+        console.message(text, style="yellow" if kind == "panic" else None)
 
 
 @cli.command()

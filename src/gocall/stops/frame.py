@@ -119,6 +119,10 @@ class Stop:
         """Like :meth:`evaluate`, returning Python values (raising on errors and panics)."""
         return self.evaluate(expr, frame, unsafe).python_value
 
+    def variables(self, frame: int = 0) -> list[Variable]:
+        """The parameters and locals visible in frame ``frame`` (names and types), none of them read."""
+        return self.debugger.frames.scope(self, frame).variables
+
     def locals(self, frame: int = 0) -> dict[str, GoValue | str]:
         """Every parameter and local visible in frame ``frame``: its value, or why it is not available."""
         scope = self.debugger.frames.scope(self, frame)

@@ -1,0 +1,171 @@
+"""The shell on real programs: completion, the line editor's history, hits announced while
+idle, Ctrl-C in each state, exit leaving nothing behind, script mode and --json.
+
+Each test drives one short session (a second or two per release)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+
+import gocall
+from gocall.shell.commands import Commands
+from gocall.shell.completion import GoCompleter
+from gocall.shell.output import Output
+from gocall.shell.state import ShellState
+
+from .conftest import SIGINT, SIGINT_IN_CALL, text_as_in_file, untraced
+
+GOCALL = [sys.executable, "-m", "gocall.cli.main"]
+pytestmark = pytest.mark.timeout(90)  # a session waiting for keys that never come fails, not hangs
+
+
+def completions(completer: GoCompleter, text: str) -> list[str]:
+    return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+
+
+def test_completion_from_the_binary_and_the_stop(build_fixture) -> None:  # type: ignore[no-untyped-def]
+    with gocall.launch([str(build_fixture("breaks")), "inspect"]) as proc:
+        stop = proc.wait(30)
+        assert isinstance(stop, gocall.Stop)
+        state = ShellState(proc)
+        completer = GoCompleter(state, Commands(state, Output(False, plain=True)))
+        assert {"Double", "IsSeven", "Total", "Label", "handle"} <= set(completions(completer, "main."))
+        assert {"Double", "IsSeven"} <= set(completions(completer, "x := main.Do") + completions(completer, "main.I"))
+        assert set(completions(completer, "p.")) >= {"X", "Y", "String", "Scale"}  # a struct: fields and methods
+        assert set(completions(completer, "pp.")) >= {"X", "Y", "String", "Scale"}  # a pointer: its methods too
+        assert set(completions(completer, "req.")) == {"ID", "Path", "Tags", "Tag"}
+        assert completions(completer, "req.Ta") == ["Tags", "Tag"] or set(completions(completer, "req.Ta")) == {"Tags", "Tag"}
+        assert {"msg", "flag", "ratio", "local"} <= set(completions(completer, ""))  # locals at the stop
+        assert "msg" in completions(completer, "ms")
+        assert "1" in completions(completer, "goroutine ")  # goroutine ids
+        assert completions(completer, "break main.Doub") == ["Double"]
+        assert "breakpoints" in completions(completer, "brea")
+        assert completer.signature("main.Double(") == "func main.Double(x int) int"
+        assert completer.signature("req.Tag(") == "func main.(*Request).Tag(r *main.Request, i int) string"
+
+
+def test_tab_completes_and_calls(shared_target, drive, capfd) -> None:  # type: ignore[no-untyped-def]
+    with gocall.attach(shared_target.pid) as proc:
+        screen = drive(proc, [(0.2, "main.Ad\t"), (1.5, "(20, 22)\r"), (0.2, "exit\r")])
+    assert "main.Add(20, 22)" in screen
+    assert capfd.readouterr().out.splitlines()[0] == "42"
+    shared_target.assert_healthy()
+
+
+def test_history_across_sessions_and_a_broken_file(shared_target, drive, capfd, history_file: Path) -> None:  # type: ignore[no-untyped-def]
+    with gocall.attach(shared_target.pid) as proc:
+        drive(proc, [(0.2, "main.Add(40, 2)\r"), (0.2, "exit\r")])
+        assert "+main.Add(40, 2)" in history_file.read_text()
+        drive(proc, [(0.2, "\x1b[A\x1b[A\r"), (0.2, "exit\r")])  # Up twice (exit, then the call), Enter
+        assert capfd.readouterr().out.split() == ["42", "42"]
+        history_file.unlink()
+        history_file.mkdir()  # unreadable as a file: reported, the session goes on
+        drive(proc, [(0.2, "main.Add(1, 1)\r"), (0.2, "exit\r")])
+    captured = capfd.readouterr()
+    assert captured.out.split() == ["2"] and "history not kept" in captured.err
+
+
+def test_hit_announced_while_idle_then_exit_leaves_nothing(loop, drive, capfd) -> None:  # type: ignore[no-untyped-def]
+    with gocall.attach(loop.pid) as proc:
+        screen = drive(proc, [(0.2, "break main.handle if req.ID == 5\r"), (1.5, "req.ID\r"), (0.2, "locals\r"),
+                              (0.2, "exit\r")])
+    assert "breakpoint 1 hit: goroutine" in screen and "main.handle:" in screen  # the prompt shows the stop
+    out = capfd.readouterr().out.splitlines()
+    assert "5" in out and 'req = &main.Request{ID:5, Path:"/loop/5", Tags:[]string{"w1"}}' in out, out
+    assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
+    assert loop.proc.poll() is None
+
+
+def test_ctrl_c_at_the_prompt_and_during_a_call(target, drive, capfd) -> None:  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid) as proc:
+        drive(proc, [(0.2, "main.Ad\x03"), (0.2, "main.Sleep(3000)\r"), (0.0, SIGINT_IN_CALL), (0.5, "main.Add(2, 3)\r"),
+                     (0.3, "exit\r")])
+    captured = capfd.readouterr()
+    assert captured.out.split() == ["5"]  # the cleared line never ran; the interrupted call printed no result
+    assert "interrupted" in captured.err
+    assert untraced(target.pid)
+    target.assert_healthy()
+
+
+def test_ctrl_c_during_a_wait(loop, drive, capfd) -> None:  # type: ignore[no-untyped-def]
+    with gocall.attach(loop.pid) as proc:
+        drive(proc, [(0.2, "break main.handle if req.ID == 99\r"), (0.2, "continue\r"), (1.0, SIGINT),
+                     (0.5, "clear all\r"), (0.2, "main.Double(4)\r"), (0.3, "exit\r")])
+    captured = capfd.readouterr()
+    assert "cleared 1" in captured.out and captured.out.splitlines()[-1] == "8"
+    assert "stopped waiting" in captured.out or "interrupted" in captured.err
+    assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
+
+
+_SCRIPT = "main.Double(21)\nbreak main.handle if req.ID == 7\ncontinue\nreq.Path\nnope(\nclear all\ncontinue\nmain.Total > 0\n"
+
+
+def test_script_mode_and_json(loop) -> None:  # type: ignore[no-untyped-def]
+    r = subprocess.run([*GOCALL, "attach", str(loop.pid)], input=_SCRIPT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1  # stopped at the bad line
+    assert r.stdout.splitlines()[0] == "42" and r.stdout.splitlines()[-1] == '"/loop/7"'
+    assert "nope(: not a valid Go expression" in r.stderr
+    r = subprocess.run([*GOCALL, "attach", str(loop.pid), "--json", "--keep-going"], input=_SCRIPT,
+                       capture_output=True, text=True, timeout=60)
+    objects = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 1 and len(objects) == len(_SCRIPT.splitlines())
+    assert objects[0]["results"] == [{"type": "int", "value": 42}] and objects[0]["location"]["thread"] > 0
+    assert objects[2]["result"]["location"].startswith("main.handle")
+    assert objects[3]["results"][0]["value"] == "/loop/7"
+    assert objects[4]["error"].startswith("not a valid Go expression")
+    assert objects[-1]["results"] == [{"type": "bool", "value": True}]
+    assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
+
+
+def test_run_interactive_script_kills_on_exit(build_fixture) -> None:  # type: ignore[no-untyped-def]
+    binary = build_fixture("breaks")
+    r = subprocess.run([*GOCALL, "run", "-i", "--break", "main.add", "--", str(binary), "inspect"],
+                       input="continue\nargs\nmain.Double(a)\nexit\n", capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0, r.stderr
+    assert any(line.startswith("breakpoint 1 hit: goroutine 1 at main.add") for line in lines)
+    assert lines[-3:] == ["a = 3", "b = 4", "6"]
+    assert "done" not in r.stdout  # killed on exit, never reached its end
+
+
+@pytest.mark.skipif(subprocess.run(["which", "tmux"], capture_output=True).returncode != 0, reason="no tmux")
+def test_console_script_in_tmux(shared_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As a person: `gocall attach PID` in a terminal, type main.Ad, Tab, finish the call, Enter."""
+    import time
+
+    gocall_script = Path(sys.executable).with_name("gocall")
+    session = f"gocall-test-{os.getpid()}"
+    env = f"GOCALL_HISTORY={tmp_path / 'history'}"
+    tmux = ["tmux", "-L", session]
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "20",
+                    f"env {env} {gocall_script} attach {shared_target.pid}"], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+        def wait_for(text: str) -> str:
+            deadline = time.monotonic() + 20
+            while text not in (s := screen()):
+                assert time.monotonic() < deadline, s
+                time.sleep(0.1)
+            return s
+
+        wait_for("running>")
+        subprocess.run([*tmux, "send-keys", "-t", session, "main.Ad", "Tab"], check=True)
+        wait_for("main.Add")
+        subprocess.run([*tmux, "send-keys", "-t", session, "(19, 23)", "Enter"], check=True)
+        lines = wait_for("\n42\n").splitlines()
+        assert any("main.Add(19, 23)" in line for line in lines)
+        subprocess.run([*tmux, "send-keys", "-t", session, "exit", "Enter"], check=True)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    assert untraced(shared_target.pid)
+    shared_target.assert_healthy()
