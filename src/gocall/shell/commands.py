@@ -99,18 +99,43 @@ class Commands:
     # -- the program ----------------------------------------------------------------------
 
     def cmd_goroutines(self, arg: str) -> None:
-        """goroutines [-s]: list the goroutines (id, state, thread, where); -s adds the runtime's own."""
-        from ..cli.goroutines import info_json, table
+        """goroutines [-with FILTER] [-without FILTER] [-group KIND] [-r] [-g] [-s] [-l] [-system]: list the
+        goroutines (id, state, thread, user location) as gocall goroutines does, with Delve's filters
+        (-with userloc main.worker, -with running, -without label k=v) and grouping (-group userloc)."""
+        from ..cli.goroutines import group_json, group_lines, info_json, listing_lines
+        from ..runtime.gselect import NEEDS_ARGUMENT
 
-        infos = [i for i in self.proc.goroutines() if arg == "-s" or not i.system]
-        rows = []
-        for i in infos:
-            g = i.goroutine
-            where = f"{i.location.function} {i.location.file.rsplit('/', 1)[-1]}:{i.location.line}" if i.location else "?"
-            rows.append((str(g.goid), g.header, str(g.tid) if g.tid else "-", where))
-        lines = table(rows, ("GOID", "STATE", "THREAD", "WHERE"))
+        with_: list[str] = []
+        without: list[str] = []
+        columns: list[str] = []
+        group: str | None = None
+        system = False
+        words = iter(arg.split())
+        flags = {"-r": "current", "-g": "go", "-s": "start", "-l": "labels"}
+        for word in words:
+            if word in ("-with", "-without", "-group"):
+                kind = next(words, "")
+                takes = NEEDS_ARGUMENT if word != "-group" else ("label",)
+                value = f"{kind} {next(words, '')}".strip() if kind in takes else kind
+                if word == "-group":
+                    group = value
+                else:
+                    (with_ if word == "-with" else without).append(value)
+            elif word in flags:
+                columns.append(flags[word])
+            elif word == "-system":
+                system = True
+            else:
+                raise GocallError(f"goroutines: what is {word!r}?", hint="help goroutines")
+        if not system and not any(w.split()[0] == "user" for w in with_):
+            with_.append("user")
+        if group is not None:
+            groups = self.proc.goroutine_groups(group, with_, without)
+            self.out.lines(group_lines(groups, group, 5), [group_json(g) for g in groups])
+            return
+        infos = self.proc.goroutines(with_, without)
         styles: list[str | None] = ["bold", *("green" if i.goroutine.state == "running" else None for i in infos)]
-        self.out.lines(lines, [info_json(i) for i in infos], styles)
+        self.out.lines(listing_lines(infos, columns), [info_json(i) for i in infos], styles)
 
     def cmd_goroutine(self, arg: str) -> None:
         """goroutine [N]: make goroutine N the one calls run on (no N: show the current one)."""
