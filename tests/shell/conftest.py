@@ -21,7 +21,9 @@ from gocall.shell import run
 
 Keys = list[tuple[float, str]]  # (seconds to wait first, keys)
 SIGINT = "<SIGINT>"
+_GRACE = 30.0  # seconds a session gets after its last key to end by itself
 SIGINT_IN_CALL = "<SIGINT once a thread is traced>"
+UNTIL_STOPPED = "<no key until the program is stopped>"
 
 
 @pytest.fixture
@@ -38,11 +40,16 @@ def drive(tmp_path: Path, history_file: Path) -> Callable[[gocall.Process, Keys]
 
     def go(proc: gocall.Process, keys: Keys) -> str:
         screen = tmp_path / "screen.txt"
+        ended = threading.Event()
         with create_pipe_input() as pipe, open(screen, "w") as f:
             def feed() -> None:
                 for delay, text in keys:
                     time.sleep(delay)
-                    if text == SIGINT_IN_CALL:
+                    if text == UNTIL_STOPPED:
+                        deadline = time.monotonic() + 30
+                        while proc.stopped is None and time.monotonic() < deadline:
+                            time.sleep(0.01)  # idle at the prompt until the hit is announced
+                    elif text == SIGINT_IN_CALL:
                         deadline = time.monotonic() + 20
                         while tracers(proc.pid) == {0} and time.monotonic() < deadline:
                             time.sleep(0.005)  # until the call's thread is seized
@@ -52,11 +59,16 @@ def drive(tmp_path: Path, history_file: Path) -> Callable[[gocall.Process, Keys]
                         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a line runs: the terminal sends SIGINT
                     else:
                         pipe.send_text(text)
+                if not ended.wait(_GRACE):
+                    pipe.close()  # a session still waiting for keys ends (EOF) instead of hanging the run
 
             feeder = threading.Thread(target=feed, daemon=True)
             feeder.start()
-            with create_app_session(input=pipe, output=PlainTextOutput(f)):
-                status = run(proc, interactive=True, vi=False)
+            try:
+                with create_app_session(input=pipe, output=PlainTextOutput(f)):
+                    status = run(proc, interactive=True, vi=False)
+            finally:
+                ended.set()
             feeder.join(10)
         assert status == 0
         return screen.read_text()

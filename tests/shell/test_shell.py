@@ -21,7 +21,7 @@ from gocall.shell.completion import GoCompleter
 from gocall.shell.output import Output
 from gocall.shell.state import ShellState
 
-from .conftest import SIGINT, SIGINT_IN_CALL, text_as_in_file, untraced
+from .conftest import SIGINT, SIGINT_IN_CALL, UNTIL_STOPPED, text_as_in_file, untraced
 
 GOCALL = [sys.executable, "-m", "gocall.cli.main"]
 pytestmark = pytest.mark.timeout(90)  # a session waiting for keys that never come fails, not hangs
@@ -75,7 +75,8 @@ def test_history_across_sessions_and_a_broken_file(shared_target, drive, capfd, 
 
 def test_hit_announced_while_idle_then_exit_leaves_nothing(loop, drive, capfd) -> None:  # type: ignore[no-untyped-def]
     with gocall.attach(loop.pid) as proc:
-        screen = drive(proc, [(0.2, "break main.handle if req.ID == 5\r"), (1.5, "req.ID\r"), (0.2, "locals\r"),
+        screen = drive(proc, [(0.2, "break main.handle if req.ID == 5\r"), (0.2, UNTIL_STOPPED), (0.2, "req.ID\r"),
+                              (0.2, "locals\r"),
                               (0.2, "exit\r")])
     assert "breakpoint 1 hit: goroutine" in screen and "main.handle:" in screen  # the prompt shows the stop
     out = capfd.readouterr().out.splitlines()

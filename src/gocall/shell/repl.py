@@ -77,7 +77,9 @@ async def _session(state: ShellState, commands: Commands, vi: bool | None) -> in
             break
         finally:
             watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            (failed,) = await asyncio.gather(watcher, return_exceptions=True)
+            if isinstance(failed, Exception):
+                commands.out.error(f"watching the program failed: {failed!r}")
         try:
             with engine_safe_sigint():
                 commands.run(line)
