@@ -157,3 +157,28 @@ def test_info_says_where_signatures_come_from(build_fixture) -> None:  # type: i
         assert describe(binary, sources=(str(FIXTURES / "shipped"),))["signatures"].endswith("/fixtures/shipped")
     with GoBinary.open(build_fixture("shipped")) as binary:
         assert describe(binary)["signatures"] == "DWARF"
+
+
+VALUES_WITHOUT_DWARF = [  # tests/fixtures/values built -w: package variables typed from their declarations
+    ("main.VPt.X", "1"),                      # var VPt = Point{1, 2}: a composite literal's type
+    ("main.VPtr.Sum()", "7"),                 # &Point{3, 4}
+    ("main.VRect.Max.Y", "3"),
+    ("main.VInts[2]", "3"),
+    ('main.VStr', '"hello, 世界"'),             # an untyped constant's default type
+    ("main.VTemp + 1", "101"),                # var VTemp Celsius = 100
+    ("main.VShape.Area()", "12"),             # a named interface: dispatched through its itab
+    ("main.VErr.Error()", '"code 7"'),
+    ("main.VList.Next.Next.V", "3"),          # a recursive type
+    ('main.Wide(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, "w")', '"66w"'),  # "a, b, ..., k int": names, not types
+]
+
+
+def test_values_without_dwarf(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
+    target = start_target(build_fixture("values", ["-ldflags=-w"]))
+    with gocall.attach(target.pid) as proc:
+        assert proc.binary.dwarf is None
+        for expr, want in VALUES_WITHOUT_DWARF:
+            ev = proc.evaluate(expr)
+            assert ev.error is None, f"{expr}: {ev.error}"
+            assert ", ".join(format_value(r) for r in ev.results) == want, expr
+    target.assert_healthy()

@@ -282,17 +282,24 @@ class GoSource:
         return Signature(name, tuple(params), tuple(results), origin=f"Go source {gofile.path}:{line}")
 
     def _params(self, plist: Node, pkg: Package, f: GoFile, is_result: bool) -> list[Param]:
+        decls = [d for d in plist.named_children if d.type in ("parameter_declaration", "variadic_parameter_declaration")
+                 and d.child_by_field_name("type") is not None]
+        named = any(d.child_by_field_name("name") is not None for d in decls)
         out: list[Param] = []
-        for decl in plist.named_children:
-            if decl.type not in ("parameter_declaration", "variadic_parameter_declaration"):
-                continue
+        pending: list[str] = []
+        for decl in decls:
             type_node = decl.child_by_field_name("type")
-            if type_node is None:
+            assert type_node is not None
+            names = [text(n) for n in decl.children_by_field_name("name")]
+            if named and not names and type_node.type == "type_identifier":
+                # tree-sitter-go reads the leading names of "a, b, c int" as unnamed parameters of
+                # types a and b; Go has every parameter named or none, so they are names of c's type.
+                pending.append(text(type_node))
                 continue
             t = self.types.resolve(type_node, pkg, f)
             if decl.type == "variadic_parameter_declaration":
                 t = slice_of(t)
-            names = [text(n) for n in decl.children_by_field_name("name")]
+            names, pending = pending + names, []
             for n in names or [f"~r{len(out)}" if is_result else ""]:
                 out.append(Param(n, t, is_result))
         return out
@@ -333,12 +340,64 @@ class GoSource:
         found = pkg.var(name[dot + 1 :]) if pkg is not None else None
         if pkg is None or found is None:
             return None
-        f, spec, _ = found
+        f, spec, i = found
         type_node = spec.child_by_field_name("type")
-        if type_node is None:
+        if type_node is not None:
+            return self.types.resolve(type_node, pkg, f)
+        values = spec.child_by_field_name("value")
+        items = values.named_children if values is not None else []
+        t = self._initializer_type(items[i], pkg, f) if i < len(items) else None
+        if t is None:
             raise SourceTypeError(f"package variable {name} is declared without a type ({f.path}:"
-                                  f"{spec.start_point[0] + 1}): without DWARF gocall cannot tell it")
-        return self.types.resolve(type_node, pkg, f)
+                                  f"{spec.start_point[0] + 1}) and gocall cannot tell its initializer's")
+        return t
+
+    # The types of untyped constants (the spec's default types).
+    _LITERALS = {"interpreted_string_literal": "string", "raw_string_literal": "string", "int_literal": "int",
+                 "float_literal": "float64", "rune_literal": "int32", "imaginary_literal": "complex128",
+                 "true": "bool", "false": "bool"}
+
+    def _initializer_type(self, node: Node, pkg: Package, f: GoFile) -> GoType | None:
+        """The type of ``var v = EXPR`` for the forms package variables are mostly initialized
+        with: literals, composite literals and their address, calls of functions (their first
+        result) and conversions. None for anything else (gocall infers no more than that)."""
+        k = node.type
+        if k in self._LITERALS:
+            return self.types.identifier(self._LITERALS[k], pkg)
+        if k == "composite_literal":
+            type_node = node.child_by_field_name("type")
+            return self.types.resolve(type_node, pkg, f) if type_node is not None else None
+        if k == "unary_expression" and text(node).startswith("&"):
+            operand = node.child_by_field_name("operand")
+            inner = self._initializer_type(operand, pkg, f) if operand is not None else None
+            return pointer(inner) if inner is not None else None
+        if k == "parenthesized_expression" and node.named_children:
+            return self._initializer_type(node.named_children[0], pkg, f)
+        if k == "call_expression":
+            callee = node.child_by_field_name("function")
+            if callee is None:
+                return None
+            if callee.type in ("identifier", "selector_expression"):
+                qualified = self._qualify(text(callee), pkg, f)
+                if qualified is not None:
+                    sig = self.signature(qualified) if self.binary.pclntab.func_by_name(qualified) else None
+                    if sig is not None and sig.results:
+                        return sig.results[0].type
+            try:  # a conversion T(x), or a type spelt as an expression
+                return self.types.resolve(callee, pkg, f) if callee.type.endswith("_type") else \
+                    self.types.identifier(text(callee), pkg) if callee.type == "identifier" else None
+            except SourceTypeError:
+                return None
+        return None
+
+    @staticmethod
+    def _qualify(name: str, pkg: Package, f: GoFile) -> str | None:
+        """``F`` -> ``pkgpath.F``, ``strings.F`` -> ``strings.F`` through the file's imports."""
+        head, dot, rest = name.partition(".")
+        if not dot:
+            return f"{pkg.path}.{name}"
+        path = f.imports.get(head)
+        return f"{path}.{rest}" if path is not None and "." not in rest else None
 
     # -- types ----------------------------------------------------------------------
 
