@@ -13,12 +13,13 @@ A thread that exits meanwhile is dropped; the process exiting is an error.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
 from . import breakpoints, ptrace
-from .threads import Thread, TrapStop, exiting, thread_ids, traced_by_us
+from .threads import Thread, TrapStop, exiting, signal_pending, thread_ids, traced_by_us
 from .waiting import waitany
 
 log = logging.getLogger("gocall.ptrace")
@@ -32,6 +33,7 @@ class ThreadGroup:
         self.exclude = set(exclude)
         self.threads: dict[int, Thread] = {}
         self.keep: Sequence[int] = ()  # traced by us but not the group's: released to the caller
+        self.armed = False  # arm() was called: a breakpoint's SIGTRAP may be pending at detach
 
     def seize_all(self) -> None:
         for tid in thread_ids(self.pid):
@@ -71,6 +73,7 @@ class ThreadGroup:
 
     def arm(self, pcs: Sequence[int]) -> None:
         """Hardware breakpoints at ``pcs`` on every (stopped) thread of the group."""
+        self.armed = True
         self._each(lambda t: breakpoints.set_breakpoints(t.tid, pcs))
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
@@ -124,6 +127,13 @@ class ThreadGroup:
             if not t.stopped:
                 t.halt()
             breakpoints.set_breakpoints(t.tid, [])
+            if self.armed and signal_pending(self.pid, t.tid, signal.SIGTRAP):
+                # It hit a breakpoint just before our interrupt: the kernel reports the interrupt
+                # stop before delivering the queued SIGTRAP, which would reach the program after
+                # the detach and kill it ("SIGTRAP: trace trap", sigcode 4). Resumed, its
+                # signal-delivery stop comes first, and detach() drops a SIGTRAP of ours.
+                ptrace.cont(t.tid, 0)
+                t.stopped = False
             t.detach()
 
         self.adopt()

@@ -270,6 +270,16 @@ def exiting(pid: int, tid: int | None = None) -> bool:
     return task_state(pid, tid) in (None, b"Z", b"X", b"x")
 
 
+def signal_pending(pid: int, tid: int, sig: int) -> bool:
+    """Whether ``sig`` is queued for thread ``tid`` (SigPnd in /proc/.../status), not delivered yet."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            pending = next((int(line.split()[1], 16) for line in f if line.startswith("SigPnd:")), 0)
+    except OSError:
+        return False
+    return bool(pending & 1 << (sig - 1))
+
+
 def thread_ids(pid: int) -> list[int]:
     """The target's thread ids, main thread first."""
     try:
