@@ -102,3 +102,14 @@ def test_ctrl_c_starts_no_new_one_and_lets_the_running_one_finish(releases: list
         assert line["pid"] == a.pid and not tracers(a.pid) and not tracers(b.pid)
         a.assert_healthy()
         b.assert_healthy()
+
+
+def test_timeout_interrupts_a_slow_process(releases: list[Path]) -> None:
+    """--timeout T each: a process still busy after it (T, plus 5 s for its gocall to start) is
+    interrupted as on Ctrl-C: its call in flight finished or unwound, its target restored."""
+    with Target.start(releases[-1]) as slow:
+        r = run("call", "--json", "--timeout", "1", "--pid", str(slow.pid), "main.Sleep(9000)", timeout=120)
+        (line,) = map(json.loads, r.stdout.splitlines())
+        assert r.returncode == 1 and line["status"] == 130 and line["error"].startswith("timed out after 1 s"), r.stdout
+        assert not tracers(slow.pid)
+        slow.assert_healthy()

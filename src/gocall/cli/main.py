@@ -144,7 +144,8 @@ def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tu
     gocall call --exe server --dry-run                   which processes
 
     With --pid/--exe, each process gets a `gocall call` of its own, --parallel
-    at once, --timeout each (then it is interrupted and its target restored);
+    at once, --timeout each (past it and 5 s to start, it is interrupted as on
+    Ctrl-C: its call finished or unwound, its target restored);
     the exit status is 1 if any failed. JSON: one line per process,
     {"pid", "nspid", "exe", "ok", "status", "error", "evaluations": [...]}.
     Ctrl-C starts no new one and lets the running ones restore their targets.
