@@ -78,6 +78,8 @@ def test_hit_announced_while_idle_then_exit_leaves_nothing(loop, drive, capfd) -
         screen = drive(proc, [(0.2, "break main.handle if req.ID == 5\r"), (0.2, UNTIL_STOPPED), (0.2, "req.ID\r"),
                               (0.2, "locals\r"),
                               (0.2, "exit\r")])
+        assert not proc.breakpoints and not proc.traced  # the shell's exit let it go, proc still open
+        assert untraced(loop.pid) and proc.eval("main.Double(2)") == 4
     assert "breakpoint 1 hit: goroutine" in screen and "main.handle:" in screen  # the prompt shows the stop
     out = capfd.readouterr().out.splitlines()
     assert "5" in out and 'req = &main.Request{ID:5, Path:"/loop/5", Tags:[]string{"w1"}}' in out, out

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..session import Process
+    from .output import Output
+    from .state import ShellState
 
 
 def run(proc: Process, as_json: bool = False, keep_going: bool = False, vi: bool | None = None,
@@ -35,10 +37,31 @@ def run(proc: Process, as_json: bool = False, keep_going: bool = False, vi: bool
         interactive = sys.stdin.isatty() and sys.stdout.isatty() and not as_json
     out = Output(as_json, plain=not interactive)
     commands = Commands(state, out)
-    if interactive:
-        from .repl import interactive_loop
+    try:
+        if interactive:
+            from .repl import interactive_loop
 
-        return interactive_loop(state, commands, vi)
-    from .script import script_loop
+            return interactive_loop(state, commands, vi)
+        from .script import script_loop
 
-    return script_loop(state, commands, sys.stdin, keep_going)
+        return script_loop(state, commands, sys.stdin, keep_going)
+    finally:
+        _leave(state, out)
+
+
+def _leave(state: ShellState, out: Output) -> None:
+    """What `exit` promises even to proc.shell()'s caller, who keeps the process open: the
+    shell's breakpoints removed and the program running (an attached one let go)."""
+    from ..errors import GocallError
+
+    proc = state.proc
+    if state.exited is not None:
+        return
+    try:
+        for bp in state.numbers.values():
+            if bp in proc.breakpoints:
+                proc.clear(bp)
+        if proc.stopped is not None and not proc.breakpoints:
+            proc.cont()
+    except GocallError as e:
+        out.error(f"leaving: {e}")
