@@ -160,7 +160,9 @@ class Debugger:
     def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation:
         try:
             tree = parse_statement(expr)
-            scope = FrameVariables(self.frames.scope(stop, frame), stop.thread)
+            # Without DWARF a frame has no variables, but package members (and calls) still evaluate.
+            scope = FrameVariables(self.frames.scope(stop, frame), stop.thread) \
+                if self.proc.binary.dwarf is not None else None
         except GocallError as e:
             return Evaluation(expr, error=str(e), exception=e)
         with signals_held(), held(self, stop) as h:

@@ -182,3 +182,17 @@ def test_values_without_dwarf(build_fixture, start_target) -> None:  # type: ign
             assert ev.error is None, f"{expr}: {ev.error}"
             assert ", ".join(format_value(r) for r in ev.results) == want, expr
     target.assert_healthy()
+
+
+def test_cli_source_at_a_breakpoint(trimmed) -> None:  # type: ignore[no-untyped-def]
+    """gocall call --break takes --source (and --goroot, --declare) as plain calls do."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "gocall.cli.main", "call", str(trimmed.pid), "--break", "main.Join", "--timeout", "30"]
+    r = subprocess.run([*cmd, "--source", str(FIXTURES / "shipped"), "main.Add(1, 2)"], capture_output=True,
+                       text=True, timeout=90)
+    assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr
+    r = subprocess.run([*cmd, "main.Add(1, 2)"], capture_output=True, text=True, timeout=90)
+    assert r.returncode == 1 and "--source" in r.stderr
+    trimmed.assert_healthy()

@@ -23,9 +23,10 @@ onto the original instruction first. The program never sees an INT3 of ours.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from ..errors import GocallError
-from ..session import Evaluation, attach
+from ..session import Evaluation, Process, attach
 from ..stop import Breakpoint, Exited, Stop
 from ..values.gofmt import format_value
 from .console import Console
@@ -34,11 +35,15 @@ _PROGRESS_EVERY = 5.0  # seconds between "still waiting" notes on stderr
 
 
 def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tuple[str, ...],
-                  timeout: float | None, frame: int, unsafe: bool, as_json: bool, quiet: bool = False) -> int:
-    """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 130 interrupted)."""
+                  timeout: float | None, frame: int, unsafe: bool, as_json: bool, quiet: bool = False,
+                  prepare: Callable[[Process], None] | None = None) -> int:
+    """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 130 interrupted).
+    ``prepare`` sets the process up first (--goroot, --source, --declare)."""
     try:
         with console.live_status(quiet) as status, attach(pid) as proc:
             proc.observer = status
+            if prepare is not None:
+                prepare(proc)
             # The live status counts hits and time as they come; without it, a note now and then.
             every = _PROGRESS_EVERY if status is None else None
             bps = [proc.break_at(b) for b in breaks]

@@ -17,7 +17,7 @@ import click
 
 from ..call.engine import Site
 from ..errors import GocallError, Interrupted
-from ..session import Evaluation, attach
+from ..session import Evaluation, Process, attach
 from .console import Console
 from .render import evaluation_text
 
@@ -164,7 +164,13 @@ def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tu
     if breaks:
         from .breakcall import call_at_break
 
-        sys.exit(call_at_break(console, pid, breaks, exprs, timeout, frame, unsafe, as_json, quiet))
+        def signatures(proc: Process) -> None:  # as below: where signatures come from without DWARF
+            if goroot or sources:
+                proc.use_source(goroot, sources)
+            for sig in declared:
+                proc.declare(sig)
+
+        sys.exit(call_at_break(console, pid, breaks, exprs, timeout, frame, unsafe, as_json, quiet, signatures))
     timeout = 10.0 if timeout is None else timeout
     evaluations: list[Evaluation] = []
     sites: list[Site | None] = []  # where each call was injected (None: no call was made)
