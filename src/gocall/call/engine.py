@@ -269,10 +269,11 @@ class CallEngine:
         if tid is None:
             return None
         # A remembered thread id may since have exited and been reused by another process: it must
-        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed). One
-        # asleep in the kernel runs no user code: not seized (a mostly sleeping program).
+        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed). It is
+        # looked at even when asleep in the kernel: skipping it then made test_batch's kept thread
+        # fail to stop (1 in 4 runs at load 20, not understood yet; see the speed report).
         task = f"/proc/{self.pid}/task/{tid}"
-        if task_state(self.pid, tid) != b"R" or (got := self._look(tid)) is None:
+        if not os.path.exists(task) or (got := self._look(tid)) is None:
             return None
         thread, regs, verdict = got
         if verdict.ok and os.path.exists(task):
