@@ -40,7 +40,7 @@ def test_declared_signatures_make_stripped_binaries_callable(stripped) -> None: 
 
 def test_undeclared_function_says_how_to_declare(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
     """-trimpath: the program's source is not found (issue 16's --source is not given)."""
-    stripped = start_target(build_fixture("calls", ["-trimpath", "-ldflags=-s -w"]))
+    stripped = start_target(build_fixture("shipped", ["-trimpath", "-ldflags=-s -w"]))  # the build other tests use
     with gocall.attach(stripped.pid) as proc, pytest.raises(SymbolNotFound, match="--declare 'func main.Add"):
         proc.eval("main.Add(1, 2)")
     stripped.assert_healthy()
