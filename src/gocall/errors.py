@@ -112,7 +112,17 @@ class CallRefused(CallError):
 
 
 class Interrupted(CallError):
-    """gocall was interrupted (SIGINT/SIGTERM); the target was restored before raising this."""
+    """A signal that would end gocall came during a call (SIGINT, SIGTERM, SIGHUP...: see
+    process/signals.py); the call was finished or unwound and the target restored before raising
+    this. ``signum`` is the signal (the front end exits with 128 + signum)."""
+
+    def __init__(self, message: str) -> None:
+        # The signal the engine's waits collected (an expression's session may end its hold
+        # through ExitStack.close, where no exception passes through the hold to be told).
+        from .process.waiting import interrupts  # errors.py is imported by every layer, this one too
+
+        self.signum: int = interrupts.signal or 2  # SIGINT
+        super().__init__(message)
 
 
 class ArgumentError(CallError):

@@ -148,11 +148,12 @@ class Process:
         self.debugger.release(kill=True)
 
     @property
-    def interrupted(self) -> bool:
-        """A SIGINT or SIGTERM ended the last :meth:`wait` (it returned None before its timeout)."""
+    def interrupted(self) -> int | None:
+        """The signal that ended the last :meth:`wait` (it returned None before its timeout):
+        SIGINT, SIGTERM, SIGHUP... (process/signals.py TERMINATING); None if none did."""
         from .process.waiting import interrupts
 
-        return interrupts.signal is not None
+        return interrupts.signal
 
     @property
     def observer(self) -> Observer | None:

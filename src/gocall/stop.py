@@ -37,7 +37,6 @@ over a breakpoint (stepping.py), calls at a stop with the breakpoints kept in (c
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import TYPE_CHECKING
 
@@ -47,7 +46,7 @@ from .expr.eval import Evaluation
 from .expr.parse import parse, parse_statement
 from .process.displaced import DisplacedSteps
 from .process.tracee import Exited, Tracee
-from .process.waiting import interrupts, signals_held
+from .process.waiting import interrupts, signals_held, take_interrupt
 from .stops import hits, stepping
 from .stops.breakpoint import Breakpoint, resolve
 from .stops.calls import held
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
 
-_POLL_INTERRUPTS = 0.1  # seconds between looks for a held SIGINT/SIGTERM while hits keep coming
+_POLL_INTERRUPTS = 0.1  # seconds between looks for a held SIGINT, SIGTERM... while hits keep coming
 
 
 class Debugger:
@@ -126,9 +125,7 @@ class Debugger:
                     # Among a storm of false-condition hits the tracee may never nap, where it
                     # would notice Ctrl-C: look for one now and then.
                     polled = time.monotonic()
-                    got = signal.sigtimedwait({signal.SIGINT, signal.SIGTERM}, 0)
-                    if got is not None:
-                        interrupts.signal = got.si_signo
+                    if take_interrupt():
                         return None
                 # Hits whose condition is false come back here: the deadline is the whole wait's.
                 # Checked here too: hits held during condition calls (stops/calls.py) keep the

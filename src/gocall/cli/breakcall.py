@@ -15,17 +15,19 @@ What stops when:
    evaluated in the hit frame (calls run on the hitting goroutine, as any gocall call does).
 4. The hitting thread is detached last, from where it stopped.
 
-On a timeout, Ctrl-C (SIGINT/SIGTERM) or an error, the breakpoints are removed and every
+On a timeout, Ctrl-C (or SIGTERM, SIGHUP...: process/signals.py) or an error, the breakpoints are removed and every
 thread detached, each from where it was; a thread stopped on one of our INT3s is rewound
 onto the original instruction first. The program never sees an INT3 of ours.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 
 from ..errors import GocallError
+from ..process.signals import Signalled, exit_status, name
 from ..session import Evaluation, Process, attach
 from ..stop import Breakpoint, Exited, Stop
 from ..values.gofmt import format_value
@@ -37,8 +39,8 @@ _PROGRESS_EVERY = 5.0  # seconds between "still waiting" notes on stderr
 def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tuple[str, ...],
                   timeout: float | None, frame: int, unsafe: bool, as_json: bool, quiet: bool = False,
                   prepare: Callable[[Process], None] | None = None) -> int:
-    """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 130 interrupted).
-    ``prepare`` sets the process up first (--goroot, --source, --declare)."""
+    """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 128 + n on signal n:
+    130 for Ctrl-C). ``prepare`` sets the process up first (--goroot, --source, --declare)."""
     try:
         with console.live_status(quiet) as status, attach(pid) as proc:
             proc.observer = status
@@ -66,8 +68,9 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
                 if isinstance(event, Stop):
                     break
                 if proc.interrupted:
-                    console.error("interrupted; the breakpoints were removed and the process left running")
-                    return 130
+                    console.error(f"{_what(proc.interrupted)}; the breakpoints were removed and the process left "
+                                  "running")
+                    return exit_status(proc.interrupted)
                 if status is None:  # else the status line says it, live
                     console.note(f"still waiting ({time.monotonic() - start:.0f} s"
                                  + (f", conditions tested {_tests(bps)} times)" if any(b.condition for b in bps) else ")"))
@@ -76,12 +79,16 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
             evaluations = [stop.evaluate(e, frame, unsafe) for e in exprs]
             _report(console, stop, evaluations, as_json)
             return 1 if any(ev.error for ev in evaluations) else 0
-    except KeyboardInterrupt:  # SIGINT between two waits (they hold it and report it as above)
-        console.error("interrupted; the breakpoints were removed and the process left running")
-        return 130
+    except Signalled as e:  # between two waits (they hold it and report it as above)
+        console.error(f"{_what(e.signum)}; the breakpoints were removed and the process left running")
+        return e.exit_status
     except GocallError as e:
         console.error(str(e))
         return 1
+
+
+def _what(signum: int) -> str:
+    return "interrupted" if signum == signal.SIGINT else f"interrupted by {name(signum)}"
 
 
 def _tests(bps: list[Breakpoint]) -> int:

@@ -2,21 +2,25 @@
 
 Exit status: 0 every expression was evaluated (a panic in the callee is a
 result), 1 an expression could not be evaluated or the process could not be
-used, 2 the command line was wrong, 130 interrupted (the target was restored).
+used, 2 the command line was wrong, 128 + n ended by signal n (130 Ctrl-C,
+129 SIGHUP, 143 SIGTERM...; the target was restored first, process/signals.py).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
 
 import click
 
 from ..call.engine import Site
 from ..errors import GocallError, Interrupted
+from ..process.signals import Signalled, exit_status, install, name
 from ..session import Evaluation, Process, attach
 from .console import Console
 from .render import evaluation_text
@@ -192,8 +196,8 @@ def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tu
                     if sites[-1] is not None and sites[-1].moved:
                         console.note(f"called in {sites[-1].where}")
     except Interrupted as e:
-        console.error(str(e))
-        sys.exit(130)
+        console.error(str(e) if e.signum == signal.SIGINT else f"{name(e.signum)}: {e}")
+        sys.exit(exit_status(e.signum))
     except GocallError as e:
         if as_json:
             console.json(_call_json(evaluations, sites) + [{"expr": x, "results": [], "panic": None,
@@ -240,7 +244,13 @@ def demo(keep: bool) -> None:
 
 def main() -> None:
     try:
-        cli(prog_name="gocall")
+        with install():
+            cli(prog_name="gocall")
+    except Signalled as e:  # outside a call (a call reports it as Interrupted, above)
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            console.error(("interrupted" if e.signum == signal.SIGINT else name(e.signum))
+                          + "; the target was left running as found")
+        _exit(SystemExit(e.exit_status))
     except SystemExit as e:
         _exit(e)
     except Exception as e:  # noqa: BLE001 (no input may end in a traceback; the target was restored on the way out)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
 
 from ..errors import GocallError
+from ..process.signals import exit_status, name
 from ..session import launch
 from ..stop import Exited
 from ..values.gofmt import format_value
@@ -53,8 +55,10 @@ def run(breaks: tuple[str, ...], exprs: tuple[str, ...], frame: int, count: int,
             while True:
                 event = proc.wait()
                 if event is None:
-                    console.error("interrupted; the program was killed")
-                    sys.exit(130)
+                    signum = proc.interrupted or signal.SIGINT
+                    console.error(f"interrupted{'' if signum == signal.SIGINT else ' by ' + name(signum)}; the program "
+                                  "was killed")
+                    sys.exit(exit_status(signum))
                 if isinstance(event, Exited):
                     sys.exit(event.code if event.code >= 0 else 128 - event.code)
                 stops += 1

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Final
 
 from ..errors import ProcessError
+from .signals import is_ours
 
 CLOCK_MONOTONIC: Final = 1
 SIGEV_THREAD_ID: Final = 4  # deliver to one thread (sigev_notify_thread_id)
@@ -43,9 +44,12 @@ class itimerspec(ctypes.Structure):
 
 
 def free_signal() -> int | None:
-    """A real-time signal with no handler in this process (highest first), or None."""
+    """A real-time signal with no handler in this process (highest first), or None. A front end's
+    handler that only ends gocall (process/signals.py ``install``) counts as none: the timer's
+    handler replaces it while the timer lives, and ``close`` puts it back."""
     for signum in range(signal.SIGRTMAX, signal.SIGRTMIN - 1, -1):
-        if signal.getsignal(signum) == signal.SIG_DFL:
+        handler = signal.getsignal(signum)
+        if handler == signal.SIG_DFL or is_ours(handler):
             return signum
     return None
 

@@ -1,11 +1,18 @@
-"""Waiting for ptrace stops with a deadline, and without losing Ctrl-C.
+"""Waiting for ptrace stops with a deadline, and without dying of a signal meanwhile.
 
 ``waitpid`` has no timeout, so the tracer blocks SIGCHLD (which the kernel
 sends it on every tracee state change) and sleeps in ``sigtimedwait`` between
-``WNOHANG`` polls. SIGINT and SIGTERM are blocked for as long as a thread is
-traced and are collected at the same wait points: an interrupt never lands
-between two protocol steps, it is noticed at the next stop, where the call
-engine can unwind the target properly (see call/protocol.py).
+``WNOHANG`` polls. Every signal that would end gocall (process/signals.py
+TERMINATING: SIGINT, SIGTERM, SIGHUP, SIGUSR1, the real-time ones...) is blocked
+for as long as a thread is traced and collected at the same wait points: an
+interrupt never lands between two protocol steps, it is noticed at the next stop,
+where the call engine can unwind the target properly (see call/protocol.py).
+
+A collected signal is acted on by its disposition now: ignored, it is dropped;
+with a handler of someone else's (a harness's SIGALRM, the batch timer), that
+handler runs here, where it would have run unblocked; otherwise it is recorded
+in ``interrupts`` for the engine, which raises ``Interrupted`` once the target is
+safe.
 """
 
 from __future__ import annotations
@@ -19,49 +26,74 @@ from collections.abc import Iterator
 
 from ..errors import TargetExited
 from .ptrace import WALL
+from .signals import TERMINATING, ends_gocall, getsignal, pthread_sigmask
 
-_WAKE = {signal.SIGCHLD, signal.SIGINT, signal.SIGTERM}
-_STOPPING = {signal.SIGINT, signal.SIGTERM}
+_WAKE = frozenset({signal.SIGCHLD, *TERMINATING})
 
 
 class InterruptState:
-    """SIGINT/SIGTERM received while signals were held."""
+    """A signal that would end gocall, received while signals were held (the first one)."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.count = 0  # how many such signals came (a second Ctrl-C means more than the first)
+
+    def note(self, signum: int) -> None:
+        """Act on a signal collected by a wait (see the module docstring)."""
+        if signum == signal.SIGCHLD:
+            return
+        if ends_gocall(signum):
+            if self.signal is None:
+                self.signal = signum
+            self.count += 1
+            return
+        handler = getsignal(signum)
+        if callable(handler):
+            handler(signum, None)
 
 
 interrupts = InterruptState()
 _depth = 0
+_old_mask: set[int] = set()
 _lock = threading.Lock()
+
+
+def defer(signum: int) -> bool:
+    """While signals are held, note ``signum`` as a wait would have (True); else False. For a
+    front end's handlers, which Python may run in the middle of a call (process/signals.py)."""
+    if _depth == 0:
+        return False
+    interrupts.note(signum)
+    return True
 
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[InterruptState]:
-    """Block SIGCHLD, SIGINT and SIGTERM in this thread while the block runs.
+    """Block SIGCHLD and every terminating signal in this thread while the block runs.
 
-    A SIGINT/SIGTERM taken by :func:`waitpid` is recorded in the yielded
-    state for the call engine to act on; one that arrived elsewhere stays
-    pending and is delivered when the mask is restored, i.e. once the target
-    is safe again (KeyboardInterrupt for SIGINT, exit for SIGTERM).
+    One taken by :func:`waitpid` is recorded in the yielded state for the call
+    engine to act on (the ``Interrupted`` it raises carries its ``signum``);
+    one that arrived elsewhere stays pending and is delivered when the mask is
+    restored, i.e. once the target is safe again (its default action, Python's
+    KeyboardInterrupt, or process/signals.py's Signalled).
     """
-    global _depth
+    global _depth, _old_mask
     with _lock:
         _depth += 1
         if _depth == 1:
-            interrupts.signal = None
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, _WAKE)
+            interrupts.signal, interrupts.count = None, 0
+            _old_mask = pthread_sigmask(signal.SIG_BLOCK, _WAKE)
     try:
         yield interrupts
     finally:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+                pthread_sigmask(signal.SIG_SETMASK, _old_mask)
 
 
 class _Nap:
-    """Sleep until a SIGCHLD (or SIGINT/SIGTERM) or a short, growing nap ends.
+    """Sleep until a SIGCHLD (or a terminating signal) or a short, growing nap ends.
 
     SIGCHLD is process-directed: when the tracer has other threads (a test
     harness's pipe readers, a watchdog), the kernel may hand it to one of them,
@@ -80,15 +112,26 @@ class _Nap:
             return False
         info = signal.sigtimedwait(_WAKE, self.cap if remaining is None else min(remaining, self.cap))
         self.cap = min(self.cap * 2, 0.05)
-        if info is not None and info.si_signo in _STOPPING:
-            interrupts.signal = info.si_signo
+        if info is not None:
+            interrupts.note(info.si_signo)
         return True
+
+
+def take_interrupt() -> bool:
+    """Collect a terminating signal pending now, without waiting (a loop that may never nap);
+    True when ``interrupts.signal`` is set. Inside :func:`signals_held` only."""
+    while interrupts.signal is None:
+        info = signal.sigtimedwait(TERMINATING, 0)
+        if info is None:
+            break
+        interrupts.note(info.si_signo)
+    return interrupts.signal is not None
 
 
 def waitpid(tid: int, timeout: float | None = None) -> int | None:
     """Wait for a state change of ``tid``; the raw status, or None on timeout.
 
-    Must run inside :func:`signals_held`. A SIGINT/SIGTERM seen meanwhile is
+    Must run inside :func:`signals_held`. A terminating signal seen meanwhile is
     recorded in ``interrupts`` and the wait goes on: the caller decides when it
     is safe to act on it.
     """
