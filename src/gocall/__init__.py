@@ -7,6 +7,7 @@
 """
 
 from .errors import (
+    Abandoned,
     ArgumentError,
     CallRefused,
     ExprError,
@@ -45,6 +46,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Abandoned",
     "ArgumentError",
     "Breakpoint",
     "CallRefused",

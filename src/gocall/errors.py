@@ -125,6 +125,16 @@ class Interrupted(CallError):
         super().__init__(message)
 
 
+class Abandoned(CallError):
+    """A callee that did not return was left to a guardian process (guard/handover.py), which
+    restores the thread when it returns: on a second interrupt (``signum``), or at the timeout
+    when asked to (``abandon``; ``signum`` None). The message names the goroutine and the guardian."""
+
+    def __init__(self, message: str, signum: int | None) -> None:
+        self.signum = signum
+        super().__init__(message)
+
+
 class ArgumentError(CallError):
     """An argument cannot be converted to the callee's parameter type; nothing was injected."""
 

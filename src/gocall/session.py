@@ -256,13 +256,19 @@ class Process:
         return self.evaluator.evaluate(tree, expr, unsafe)
 
 
-def attach(pid: int, timeout: float = 10.0) -> Process:
+def attach(pid: int, timeout: float = 10.0, abandon: bool = False) -> Process:
     """Attach to the Go process ``pid``. Use as a context manager::
 
         with gocall.attach(pid) as proc:
             proc.call("main.Add", 1, 2)
-    """
-    return Process(pid, timeout)
+
+    ``abandon``: a called function still running after ``timeout`` seconds is left to a guardian
+    process, which restores its thread when it returns, and :class:`~gocall.errors.Abandoned` is
+    raised at once (without it, the call is waited for however long it takes; a second SIGINT
+    or SIGTERM during it abandons it too)."""
+    proc = Process(pid, timeout)
+    proc.engine.abandon = abandon
+    return proc
 
 
 def _filters(with_: Sequence[str | Filter], without: Sequence[str | Filter]) -> list[Filter]:

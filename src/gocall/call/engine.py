@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
-from ..errors import CallRefused, Interrupted, NoGoroutine, ProcessError, SymbolNotFound, TargetExited
+from ..errors import (CallRefused, GocallError, Interrupted, NoGoroutine, ProcessError, PtraceError, SymbolNotFound,
+                      TargetExited)
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.namespaces import host_tid
@@ -46,7 +47,7 @@ from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout, wrap_locks_thread
 from . import waits
 from .advance import Advanced, advance, where_next
-from .protocol import CallSetup, Entry, Injector, Outcome
+from .protocol import CallSetup, Entry, Injector, Outcome, _Run
 
 if TYPE_CHECKING:
     from ..process.group import ThreadGroup
@@ -109,6 +110,7 @@ class CallEngine:
         self.goroutine: int | None = None  # inject into this goroutine only
         self.stop_the_world = False  # stop every thread while the calling one is stopped
         self.step_epilogue = False  # tests: restore through the runtime's own epilogue
+        self.abandon = False  # a callee still running after ``timeout``: left to a guardian (guard/handover.py)
         self.protocol_hook: Callable[[str], None] | None = None  # tests: called at each protocol step
         self.observer: waits.Observer | None = None  # told what the engine waits for (call/waits.py)
         self.last_site: Site | None = None
@@ -180,7 +182,7 @@ class CallEngine:
                 if self.stop_the_world:
                     from ..process.group import ThreadGroup  # stop-the-world calls only
 
-                    others = ThreadGroup(self.pid, exclude=[thread.tid])
+                    others = ThreadGroup(self.pid, exclude=[thread.tid, *self._guarded()])
                     others.seize_all()
                     others.stop_all()
                 held = Held(self, thread, found, others, chain=True, xstate=xstate)
@@ -222,6 +224,21 @@ class CallEngine:
         finally:
             observer.done(self._wait)
             self._wait = None
+
+    def leave(self, injector: Injector, run: _Run, fn: int) -> user_regs_struct | GocallError | None:
+        """A callee that does not return, given to a guardian (see guard/handover.py ``leave``)."""
+        from ..guard.handover import leave
+
+        goroutine = self.mem.u64(run.g + self.layout.g_goid)
+        f = self.binary.pclntab.func_for_pc(fn)
+        signum = interrupts.signal if interrupts.count > 1 else None
+        return leave(injector, run, goroutine, f.name if f is not None else f"{fn:#x}", signum)
+
+    def _guarded(self) -> list[int]:
+        """Threads guardians hold (calls left running, guard/pending.py): not ours to seize."""
+        from ..guard import pending
+
+        return [p.tid for p in pending.calls(self.pid)]
 
     def _wanted(self, found: Advanced) -> bool:
         """Whether a thread a batch kept runs the goroutine asked for (any, or ``goroutine``)."""
@@ -290,6 +307,12 @@ class CallEngine:
             thread.seize()
         except TargetExited:
             return None  # the thread ended between listing and seizing
+        except PtraceError:
+            from ..guard import pending
+
+            if pending.find(self.pid, tid) is None:
+                raise
+            return None  # a guardian holds it: a call left running (guard/handover.py)
         try:
             regs = thread.stop()
             return thread, regs, safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
@@ -406,7 +429,7 @@ class CallEngine:
         from ..process.group import ThreadGroup
 
         pcs = pcs[: breakpoints.SLOTS]
-        group = ThreadGroup(self.pid)
+        group = ThreadGroup(self.pid, exclude=self._guarded())
         try:
             group.seize_all()
             group.stop_all()
@@ -532,6 +555,8 @@ class Held:
         self._injector.stop_others = engine.stop_the_world
         self._injector.hook = engine.protocol_hook
         self._injector.callee_timeout = engine.timeout
+        self._injector.leave = engine.leave
+        self._injector.abandon = engine.abandon
         self._injector.known = (thread.tid, found.regs, xstate)  # the registers its stop read
         self._injector.chain = chain
         self._observer = engine.observer

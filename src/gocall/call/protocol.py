@@ -43,11 +43,12 @@ import enum
 import logging
 import operator
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..errors import CallRefused, Interrupted, ProcessError
+from ..errors import CallRefused, GocallError, Interrupted, ProcessError
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import FIELD_INDEX, INT_ARG_REGS, user_regs_struct, xmm_set
@@ -180,6 +181,10 @@ class Injector:
         self.hook: Callable[[str], None] | None = None  # tests: told each step ("enter", Code names)
         self.callee_timeout: float | None = None  # after this many seconds, say the callee still runs
         self.notify: Callable[[str], None] = log.warning
+        # A callee that does not return: ``leave`` hands the call over to a guardian process
+        # (guard/handover.py) on a second interrupt, or at ``callee_timeout`` with ``abandon``.
+        self.leave: Leave | None = None
+        self.abandon = False
         # Leave the protocol open after a call returns (R12=1) so that the next call starts in the
         # same frame: 2 round trips and the register save/restore fewer per extra call. The owner
         # must call finish() before releasing the thread (call/engine.py Held).
@@ -239,7 +244,7 @@ class Injector:
             if self.lock_layout is not None:
                 run.locked = lock(self.mem, self.lock_layout, run.g)
         self._start_callee(run.ready, setup, run.g)
-        stop = self._continue(self.callee_timeout)
+        stop = self._callee_returned(run, setup.fn)
         code = self._check_trap(stop)
         self._step(code)
         self._open = run
@@ -356,17 +361,48 @@ class Injector:
 
     # -- helpers -------------------------------------------------------------
 
-    def _continue(self, timeout: float | None = None) -> user_regs_struct:
-        """Resume to the next trap. A started call must be seen through (an untraced thread
-        would die on the next INT3), so a ``timeout`` only produces a notice."""
-        stop = self._resume_and_wait(timeout)
-        if stop is None:
-            self.notify(f"the called function is still running after {timeout:g} s; it is left to finish "
-                        "on its own goroutine, and the thread is restored when it returns (Ctrl-C does not "
-                        "stop it)")  # fmt: skip
-            stop = self._resume_and_wait(None, resumed=True)
+    def _continue(self) -> user_regs_struct:
+        """Resume to the next trap."""
+        stop = self._resume_and_wait(None)
         assert stop is not None
         return stop.regs
+
+    def _callee_returned(self, run: _Run, fn: int) -> user_regs_struct:
+        """Resume into the callee and wait for its trap. A started call must be seen through (an
+        untraced thread would die on the next INT3): the wait is looked at every _CALLEE_SLICE,
+        for a notice at ``callee_timeout``, and for :attr:`leave` (a second interrupt, or the
+        timeout with :attr:`abandon`), which gives the call to a guardian and raises."""
+        deadline = None if self.callee_timeout is None else time.monotonic() + self.callee_timeout
+        told_late = told_interrupt = False
+        stop = self._resume_and_wait(_CALLEE_SLICE)
+        while stop is None:
+            late = deadline is not None and time.monotonic() >= deadline
+            leave = self.leave if self.others is None else None  # stop-the-world calls wait
+            if leave is not None and (interrupts.count > 1 or (late and self.abandon)):
+                left = leave(self, run, fn)
+                if isinstance(left, GocallError):
+                    raise left  # the thread is the guardian's now: nothing of it is ours to undo
+                if left is not None:
+                    return left  # it returned just then
+            elif late and not told_late:
+                told_late = True
+                self.notify(f"the called function is still running after {self.callee_timeout:g} s; it is left "
+                            "to finish on its own goroutine, and the thread is restored when it returns"
+                            + ("; Ctrl-C twice leaves it to a guardian process" if leave else ""))  # fmt: skip
+            elif interrupts.count == 1 and leave is not None and not told_interrupt:
+                told_interrupt = True
+                self.notify("interrupted: the called function must return before the thread is restored; "
+                            "Ctrl-C again to leave it to a guardian process and return now")
+            stop = self._resume_and_wait(_CALLEE_SLICE, resumed=True)
+        return stop.regs
+
+    def see_through(self, run: _Run, thread: Thread) -> None:
+        """A guardian's part (guard/handover.py): ``run``'s callee runs on ``thread``, stopped,
+        traced by this process now: let it return, finish the run, restore the thread."""
+        self.thread, self.others = thread, None
+        self._check_trap(self._continue())
+        self._open = run
+        self.finish()
 
     def _resume_and_wait(self, timeout: float | None, resumed: bool = False) -> TrapStop | None:
         others = self.others
@@ -420,6 +456,13 @@ class Injector:
         ptr, n = struct.unpack("<QQ", self.mem.read(addr, 16))
         return self.mem.read(ptr, min(n, 4096)).decode("utf-8", "replace")
 
+
+# Seconds between looks at a running callee's wait (a second Ctrl-C is noticed within this).
+_CALLEE_SLICE = 0.1
+
+# guard/handover.py's leave(): the error to raise once the call is a guardian's, the registers of
+# the callee's trap if it returned meanwhile, or None (no guardian took it: wait on).
+Leave = Callable[["Injector", _Run, int], "user_regs_struct | GocallError | None"]
 
 _INT_ARGS = operator.itemgetter(*(FIELD_INDEX[name] for name in INT_ARG_REGS))
 

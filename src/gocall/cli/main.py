@@ -19,7 +19,7 @@ import sys
 import click
 
 from ..call.engine import Site
-from ..errors import GocallError, Interrupted
+from ..errors import Abandoned, GocallError, Interrupted
 from ..process.signals import Signalled, exit_status, install, name
 from ..session import Evaluation, Process, attach
 from .console import Console
@@ -104,11 +104,14 @@ def cli(log_layers: str) -> None:
 @click.option("--unsafe", is_flag=True, help="Pass pointers into the goroutine's stack even where they may escape "
               "(no escape check).")
 @click.option("--quiet", "-q", is_flag=True, help="No live status line on the terminal while waiting.")
+@click.option("--abandon", is_flag=True, help="A function still running after --timeout is left to a guardian "
+              "process, which restores the thread when it returns; gocall returns at once (a second Ctrl-C "
+              "does the same at any time).")
 def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tuple[str, ...] = (),
          frame: int = 0, declared: tuple[str, ...] = (), goroot: str | None = None, sources: tuple[str, ...] = (),
          goroutine: int | None = None, no_advance: bool = False,
          stop_the_world: bool = False, unsafe: bool = False, quiet: bool = False, pids: tuple[int, ...] = (),
-         exes: tuple[str, ...] = (), parallel: int = 4, dry_run: bool = False) -> None:
+         exes: tuple[str, ...] = (), parallel: int = 4, dry_run: bool = False, abandon: bool = False) -> None:
     """Evaluate each EXPR, a Go function call, inside process PID.
 
     \b
@@ -182,7 +185,7 @@ def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tu
         with console.live_status(quiet) as status, attach(pid, timeout=timeout) as proc:
             proc.observer = status
             proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
-            proc.engine.stop_the_world = stop_the_world
+            proc.engine.stop_the_world, proc.engine.abandon = stop_the_world, abandon
             if goroot or sources:
                 proc.use_source(goroot, sources)
             for sig in declared:
@@ -198,6 +201,9 @@ def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tu
     except Interrupted as e:
         console.error(str(e) if e.signum == signal.SIGINT else f"{name(e.signum)}: {e}")
         sys.exit(exit_status(e.signum))
+    except Abandoned as e:  # a second Ctrl-C, or --abandon: the call runs on, a guardian's
+        console.error(str(e))
+        sys.exit(exit_status(e.signum) if e.signum is not None else 1)
     except GocallError as e:
         if as_json:
             console.json(_call_json(evaluations, sites) + [{"expr": x, "results": [], "panic": None,

@@ -1,0 +1,7 @@
+"""Guardians: processes that see a call through when gocall cannot (issue 18).
+
+* :mod:`.handover`: a callee that does not return is left to a guardian, which holds its
+  thread until it does, finishes the protocol, restores the thread and detaches
+  (second Ctrl-C, ``--timeout`` with ``--abandon``, ``gocall.attach(..., abandon=True)``);
+* :mod:`.pending`: the calls guardians hold, so that a later gocall leaves their threads alone.
+"""
