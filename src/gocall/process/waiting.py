@@ -112,7 +112,9 @@ class _Nap:
             return False
         info = signal.sigtimedwait(_WAKE, self.cap if remaining is None else min(remaining, self.cap))
         self.cap = min(self.cap * 2, 0.05)
-        if info is not None:
+        # CPython 3.11's sigtimedwait, interrupted by a handled signal (EINTR) past its deadline,
+        # returns a siginfo it never had filled: a garbage number (seen in a test: -974075712).
+        if info is not None and info.si_signo in _WAKE:
             interrupts.note(info.si_signo)
         return True
 
@@ -122,7 +124,7 @@ def take_interrupt() -> bool:
     True when ``interrupts.signal`` is set. Inside :func:`signals_held` only."""
     while interrupts.signal is None:
         info = signal.sigtimedwait(TERMINATING, 0)
-        if info is None:
+        if info is None or info.si_signo not in TERMINATING:  # see _Nap on the second test
             break
         interrupts.note(info.si_signo)
     return interrupts.signal is not None
