@@ -5,8 +5,8 @@
 guardian process and return at once; the guardian holds the thread (a later gocall leaves it
 alone), and when the test releases the callee it restores the thread, detaches and exits.
 While the call is held the goroutine it interrupted waits for it (debugCallV2 resumes it only
-after the call), so the worker's health is checked once the call is over; the rest of the
-program runs all along (its reporter keeps printing). Lean: one call per test and release.
+after the call), so health is checked once the call is over (the interrupted goroutine may be
+the worker or the reporter); the rest of the program runs all along (another call is made). Lean: one call per test and release.
 """
 
 from __future__ import annotations
@@ -54,11 +54,9 @@ def assert_held_then_released(target: Target, guardian: int) -> None:
     (tid,) = held
     found = pending.find(target.pid, tid)
     assert found is not None and found.guardian == guardian and found.function == "main.Hang"
-    lines = len(target.lines)
     r = subprocess.run([*GOCALL, "call", str(target.pid), "main.Add(1, 2)"], capture_output=True, text=True,
                        timeout=60)  # fmt: skip
-    assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr  # on another thread
-    assert len(target.lines) > lines  # the reporter prints on
+    assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr  # on another thread: the program runs on
     os.kill(target.pid, signal.SIGUSR2)  # Hang returns
     assert gone(guardian, 10), "the guardian did not finish the call"
     assert set(tracer_pids(target.pid).values()) == {0}
