@@ -98,12 +98,15 @@ def start_call_in_flight(pid: int, expr: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("sig", _SIGNALS, ids=name)
 def test_cli_signal_during_the_callee(target, go_toolchain, sig):  # type: ignore[no-untyped-def]
-    """The issue's table: ``gocall call PID 'main.Sleep(500)'`` and a signal 0.2 s into the call.
+    """The issue's table: ``gocall call PID 'main.Sleep(1000)'`` and a signal 0.1 s into the call.
     Before: SIGHUP, SIGUSR1, SIGALRM, SIGQUIT, SIGRTMIN+n... ended gocall and the target died of
     SIGTRAP; SIGPIPE and SIGXFSZ (ignored by Python) let the call end with 0."""
     _only_sampled(go_toolchain, sig)
-    p = start_call_in_flight(target.pid, "main.Sleep(500)")
-    time.sleep(0.2)
+    p = start_call_in_flight(target.pid, "main.Sleep(1000)")
+    time.sleep(0.1)
+    # Popen.send_signal sends nothing to a process it saw end: on a loaded machine this test once
+    # slept past the call, and gocall's 0 looked like a lost signal.
+    assert p.poll() is None, "gocall ended before the signal could be sent (a loaded machine?)"
     p.send_signal(sig)
     start = time.monotonic()
     out, err = p.communicate(timeout=30)
