@@ -69,7 +69,7 @@ def test_fast_exit_keeps_atexit_and_threads() -> None:
     # gocall leaves by os._exit after the atexit handlers and a flush; a thread still running
     # (none of gocall's own) makes it take Python's ordinary exit, which waits for the thread.
     r = _entry("call", before="import atexit; atexit.register(print, 'atexit ran'); ")
-    assert (r.returncode, r.stdout) == (2, "atexit ran\n") and "Missing argument" in r.stderr
+    assert (r.returncode, r.stdout) == (2, "atexit ran\n") and "give a PID and at least one EXPR" in r.stderr
     thread = ("import sys, threading, time\n"
               "def late():\n"  # still running when the command is done: it starts its 0.3 s once gocall is loaded
               "    while 'gocall.cli.main' not in sys.modules: time.sleep(0.01)\n"
