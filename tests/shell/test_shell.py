@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 import gocall
+from gocall.toolchain import known_toolchains
 from gocall.shell.commands import Commands
 from gocall.shell.completion import GoCompleter
 from gocall.shell.output import Output
@@ -139,36 +141,75 @@ def test_run_interactive_script_kills_on_exit(build_fixture) -> None:  # type: i
     assert "done" not in r.stdout  # killed on exit, never reached its end
 
 
-@pytest.mark.skipif(subprocess.run(["which", "tmux"], capture_output=True).returncode != 0, reason="no tmux")
+class _Tmux:
+    """A terminal a person types into: tmux running ``gocall attach PID`` (the real console script)."""
+
+    def __init__(self, pid: int, history: Path) -> None:
+        self.name = f"gocall-test-{os.getpid()}"
+        self.tmux = ["tmux", "-L", self.name]
+        gocall_script = Path(sys.executable).with_name("gocall")
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "120", "-y", "20",
+                        f"env GOCALL_HISTORY={history} {gocall_script} attach {pid}"], check=True)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True,
+                              text=True).stdout
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in (s := self.screen()):
+            assert time.monotonic() < deadline, s
+            time.sleep(0.1)
+        return s
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+
+
+_NO_TMUX = subprocess.run(["which", "tmux"], capture_output=True).returncode != 0
+
+
+@pytest.mark.skipif(_NO_TMUX, reason="no tmux")
 def test_console_script_in_tmux(shared_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """As a person: `gocall attach PID` in a terminal, type main.Ad, Tab, finish the call, Enter."""
-    import time
-
-    gocall_script = Path(sys.executable).with_name("gocall")
-    session = f"gocall-test-{os.getpid()}"
-    env = f"GOCALL_HISTORY={tmp_path / 'history'}"
-    tmux = ["tmux", "-L", session]
-    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "20",
-                    f"env {env} {gocall_script} attach {shared_target.pid}"], check=True)
+    term = _Tmux(shared_target.pid, tmp_path / "history")
     try:
-        def screen() -> str:
-            return subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-        def wait_for(text: str) -> str:
-            deadline = time.monotonic() + 20
-            while text not in (s := screen()):
-                assert time.monotonic() < deadline, s
-                time.sleep(0.1)
-            return s
-
-        wait_for("running>")
-        subprocess.run([*tmux, "send-keys", "-t", session, "main.Ad", "Tab"], check=True)
-        wait_for("main.Add")
-        subprocess.run([*tmux, "send-keys", "-t", session, "(19, 23)", "Enter"], check=True)
-        lines = wait_for("\n42\n").splitlines()
+        term.wait_for("running>")
+        term.keys("main.Ad", "Tab")
+        term.wait_for("main.Add")
+        term.keys("(19, 23)", "Enter")
+        lines = term.wait_for("\n42\n").splitlines()
         assert any("main.Add(19, 23)" in line for line in lines)
-        subprocess.run([*tmux, "send-keys", "-t", session, "exit", "Enter"], check=True)
+        term.keys("exit", "Enter")
     finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        term.close()
     assert untraced(shared_target.pid)
     shared_target.assert_healthy()
+
+
+@pytest.mark.skipif(_NO_TMUX, reason="no tmux")
+def test_waiting_is_said_on_the_status_line(build_fixture, start_target, go_toolchain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A call into a program whose goroutines are all parked waits: the shell says so on the live
+    status line gocall call uses (issue 20), and Ctrl-C ends the wait, the line gone, the prompt
+    back. Oldest and newest release only (a few seconds of waiting each)."""
+    releases = sorted(t.release for t in known_toolchains())
+    if go_toolchain.release not in (releases[0], releases[-1]):
+        pytest.skip("the status line in the shell: oldest and newest release only")
+    idle = start_target(build_fixture("idle"))
+    term = _Tmux(idle.pid, tmp_path / "history")
+    try:
+        term.wait_for("running>")
+        term.keys("main.Add(1, 2)", "Enter")
+        term.wait_for("waiting for a goroutine to run Go code")
+        term.keys("C-c")
+        screen = term.wait_for("nothing was changed")  # the engine's one line, after the status ends
+        assert "waiting for a goroutine" not in screen, screen  # erased when the wait ended
+        assert screen.rstrip().endswith("running>"), screen
+        term.keys("exit", "Enter")
+    finally:
+        term.close()
+    assert untraced(idle.pid)
+    assert idle.alive

@@ -81,8 +81,14 @@ async def _session(state: ShellState, commands: Commands, vi: bool | None) -> in
             if isinstance(failed, Exception):
                 commands.out.error(f"watching the program failed: {failed!r}")
         try:
-            with engine_safe_sigint():
-                commands.run(line)
+            # A command that waits (a goroutine to reach Go code, a hit, a long callee) says so
+            # on the status line gocall call uses (cli/status.py), erased when it ends.
+            with engine_safe_sigint(), commands.out.console.live_status() as status:
+                state.proc.observer = status
+                try:
+                    commands.run(line)
+                finally:
+                    state.proc.observer = None
         except ExitShell:
             break
     return 0
