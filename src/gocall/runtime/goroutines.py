@@ -148,6 +148,17 @@ class Goroutine(NamedTuple):
         """The bracketed part of the runtime's header: ``chan receive, locked to thread``."""
         return self.state + (", locked to thread" if self.locked else "")
 
+    def unwind_start(self, regs: tuple[int, int] | None) -> tuple[int, int, bool]:
+        """(pc, sp, trap) to unwind from: ``regs``, the (rip, rsp) of the thread running it on
+        its own stack (a trap: the PC is the next instruction, not a return address); else
+        where it entered a system call; else ``g.sched``, where it last stopped running (stale
+        for a running goroutine)."""
+        if regs is not None:
+            return regs[0], regs[1], True
+        if self.syscall_sp:
+            return self.syscall_pc, self.syscall_sp, False
+        return self.sched_pc, self.sched_sp, False
+
 
 def wait_reasons(read: Callable[[int, int], bytes], array: int, size: int | None) -> list[str]:
     """runtime.waitReasonStrings, a ``[N]string`` of ``size`` bytes at ``array``.

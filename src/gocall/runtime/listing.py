@@ -173,12 +173,7 @@ class Lister:
               ) -> tuple[Location | None, Location | None, SourceFrame | None, int]:
         """(current, user location, innermost shown frame, its PC) from one walk of ``g``'s stack,
         which stops once both the user frame and the shown one are found."""
-        if regs is not None:
-            pc, sp, trap = regs[0], regs[1], True
-        elif g.syscall_sp:
-            pc, sp, trap = g.syscall_pc, g.syscall_sp, False
-        else:
-            pc, sp, trap = g.sched_pc, g.sched_sp, False
+        pc, sp, trap = g.unwind_start(regs)
         stack = (g.g.stack_lo, g.g.stack_hi)
         current = user = None
         shown: tuple[SourceFrame, Location] | None = None

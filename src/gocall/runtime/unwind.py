@@ -161,12 +161,7 @@ class Unwinder:
         ``regs`` is ``(rip, rsp)`` of the thread running ``g`` on its own stack; without
         them a running goroutine is unwound from ``g.sched``, which is stale.
         """
-        if regs is not None:
-            pc, sp, trap = regs[0], regs[1], True
-        elif g.syscall_sp:
-            pc, sp, trap = g.syscall_pc, g.syscall_sp, False
-        else:
-            pc, sp, trap = g.sched_pc, g.sched_sp, False
+        pc, sp, trap = g.unwind_start(regs)
         frames: list[Frame] = []
         for step in walk(self.mem, self.tab, self.ids, pc, sp, trap):
             callee = frames[-1].func.funcID if frames else None
