@@ -231,7 +231,18 @@ class Thread:
                 raise TargetExited(f"thread {self.tid} of process {self.pid} is exiting (the process was killed "
                                    "or exited)")  # fmt: skip
             if time.monotonic() >= deadline:
-                raise ProcessError(f"thread {self.tid} did not stop within {timeout:g} s")
+                raise ProcessError(f"thread {self.tid} did not stop within {timeout:g} s ({self._whereabouts()})")
+
+    def _whereabouts(self) -> str:
+        """What /proc says the thread is doing, for an error about a stop that never came (a
+        thread asleep uninterruptibly, 'D', cannot stop; 't' is a ptrace stop nobody reported)."""
+        try:
+            with open(f"/proc/{self.pid}/task/{self.tid}/wchan") as f:
+                wchan = f.read().strip() or "-"
+        except OSError:
+            wchan = "?"
+        state = task_state(self.pid, self.tid)
+        return f"state {state.decode() if state else 'gone'}, kernel wait channel {wchan}"
 
     def _wait(self, timeout: float | None) -> int | None:
         status = waitpid(self.tid, timeout)
