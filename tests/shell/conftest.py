@@ -24,6 +24,7 @@ SIGINT = "<SIGINT>"
 _GRACE = 30.0  # seconds a session gets after its last key to end by itself
 SIGINT_IN_CALL = "<SIGINT once a thread is traced>"
 UNTIL_STOPPED = "<no key until the program is stopped>"
+UNTIL_BREAKPOINT = "<no key until a breakpoint is set>"
 
 
 @pytest.fixture
@@ -49,6 +50,10 @@ def drive(tmp_path: Path, history_file: Path) -> Callable[[gocall.Process, Keys]
                         deadline = time.monotonic() + 30
                         while proc.stopped is None and time.monotonic() < deadline:
                             time.sleep(0.01)  # idle at the prompt until the hit is announced
+                    elif text == UNTIL_BREAKPOINT:
+                        deadline = time.monotonic() + 30
+                        while not proc.breakpoints and time.monotonic() < deadline:
+                            time.sleep(0.01)  # the shell has run the break line and is back at the prompt
                     elif text == SIGINT_IN_CALL:
                         deadline = time.monotonic() + 20
                         while tracers(proc.pid) == {0} and time.monotonic() < deadline:

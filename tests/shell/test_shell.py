@@ -23,7 +23,7 @@ from gocall.shell.completion import GoCompleter
 from gocall.shell.output import Output
 from gocall.shell.state import ShellState
 
-from .conftest import SIGINT, SIGINT_IN_CALL, UNTIL_STOPPED, text_as_in_file, untraced
+from .conftest import SIGINT, SIGINT_IN_CALL, UNTIL_BREAKPOINT, UNTIL_STOPPED, text_as_in_file, untraced
 
 GOCALL = [sys.executable, "-m", "gocall.cli.main"]
 pytestmark = pytest.mark.timeout(90)  # a session waiting for keys that never come fails, not hangs
@@ -102,7 +102,7 @@ def test_ctrl_c_at_the_prompt_and_during_a_call(target, drive, capfd) -> None:  
 
 def test_ctrl_c_during_a_wait(loop, drive, capfd) -> None:  # type: ignore[no-untyped-def]
     with gocall.attach(loop.pid) as proc:
-        drive(proc, [(0.2, "break main.handle if req.ID == 99\r"), (0.2, "continue\r"), (1.0, SIGINT),
+        drive(proc, [(0.2, "break main.handle if req.ID == 99\r"), (0, UNTIL_BREAKPOINT), (0.2, "continue\r"), (1.0, SIGINT),
                      (0.5, "clear all\r"), (0.2, "main.Double(4)\r"), (0.3, "exit\r")])
     captured = capfd.readouterr()
     assert "cleared 1" in captured.out and captured.out.splitlines()[-1] == "8"

@@ -61,7 +61,9 @@ def _leave(state: ShellState, out: Output) -> None:
         for bp in state.numbers.values():
             if bp in proc.breakpoints:
                 proc.clear(bp)
-        if proc.stopped is not None and not proc.breakpoints:
+        # A launched program is killed by close() (or detached, which resumes it, with
+        # --detach-on-exit): resumed here first, it would run on between the two.
+        if proc.stopped is not None and not proc.breakpoints and not proc.launched:
             proc.cont()
     except GocallError as e:
         out.error(f"leaving: {e}")

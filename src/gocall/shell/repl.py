@@ -122,9 +122,14 @@ def _look(state: ShellState, commands: Commands, session: PromptSession[str]) ->
     """One short wait for hits; whether the program was busy hitting breakpoints."""
     tested = sum(b.tests + b.hits for b in state.proc.breakpoints)
     try:
-        event = state.proc.wait(_WAIT)
+        # A SIGINT taken by another thread while the engine waits here must not raise in the
+        # middle of its work (interrupts.py); one outside it is Ctrl-C at the prompt: nothing to do.
+        with engine_safe_sigint():
+            event = state.proc.wait(_WAIT)
     except GocallError as e:
         commands.out.error(str(e))
+        return False
+    except KeyboardInterrupt:
         return False
     if event is not None:
         commands.announce(event)
