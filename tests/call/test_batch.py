@@ -68,6 +68,9 @@ def test_program_runs_and_collects_between_calls(target):  # type: ignore[no-unt
     target.assert_healthy()
 
 
+# Known flake, not fixed this stop (issue 19's note): "thread N did not stop within 5 s" in the
+# batch's take/detach, seen by three helpers under load and once in CI dry run 4 on a quiet machine.
+@pytest.mark.xfail(reason="issue 19: a batch's kept thread sometimes reports no stop after PTRACE_INTERRUPT", strict=False)
 def test_leaving_through_an_exception_detaches(target):  # type: ignore[no-untyped-def]
     with gocall.attach(target.pid) as proc:
         with pytest.raises(ZeroDivisionError), proc.batch(linger=10.0):
