@@ -5,7 +5,8 @@ layers together: the binary says what to call and how, the call engine
 (call/engine.py) stops one thread where the runtime accepts a call and runs
 the protocol, the evaluator (expr/eval.py) turns expressions into calls and
 results into values. Only the thread that runs the chosen goroutine is ever
-stopped, and only while one call runs; between calls the process runs untraced.
+stopped, and only while one call runs; between calls the process runs untraced
+(with breakpoints set every thread is traced, and a call stops them all for its length).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Process:
 
             self.engine.release_kept()  # a batch's thread (call/batch.py): the tracee takes every thread
             self._debugger = Debugger(self, Tracee.attach(self.pid))
-            self.engine.traced_elsewhere = _TRACED
+            self.engine.lender = self._debugger.lend  # calls while it runs: on a thread it lends
         return self._debugger
 
     def break_at(self, location: str, condition: str | None = None) -> Breakpoint:
@@ -110,7 +111,8 @@ class Process:
     @property
     def traced(self) -> bool:
         """Every thread is traced (breakpoints in, or a launched program not yet let go):
-        :meth:`wait` reports what the program does, and calls need a stop."""
+        :meth:`wait` reports what the program does, and a call while it runs stops every thread
+        for its length (stops/calls.py ``lent``)."""
         return self._debugger is not None
 
     @property
@@ -136,7 +138,7 @@ class Process:
         if dbg is not None and not self.launched and not dbg.breakpoints and dbg.stop is None and not dbg.nonstop:
             dbg.release(kill=False)
             self._debugger = None
-            self.engine.traced_elsewhere = None
+            self.engine.lender = None
 
     def release_others(self, stop: Stop) -> None:
         """Non-stop from ``stop`` on: every breakpoint removed, every other thread detached and
@@ -303,12 +305,9 @@ def launch(argv: Sequence[str], timeout: float = 10.0) -> Process:
         os.waitpid(pid, 0)
         raise
     proc._debugger = Debugger(proc, Tracee.launched_at_exec(pid))
-    proc.engine.traced_elsewhere = _TRACED
+    proc.engine.lender = proc._debugger.lend
     proc.launched = True
     return proc
-
-
-_TRACED = "no calls while breakpoints are set and the program runs"
 
 
 def _kill(pid: int) -> None:

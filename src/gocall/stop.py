@@ -37,6 +37,7 @@ over a breakpoint (stepping.py), calls at a stop with the breakpoints kept in (c
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -49,10 +50,11 @@ from .process.tracee import Exited, Tracee
 from .process.waiting import interrupts, signals_held, take_interrupt
 from .stops import hits, stepping
 from .stops.breakpoint import Breakpoint, resolve
-from .stops.calls import held
+from .stops.calls import held, lent
 from .stops.frame import Frames, FrameVariables, Stop
 
 if TYPE_CHECKING:
+    from .call.engine import Held
     from .stops.host import Process
 
 __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
@@ -164,6 +166,11 @@ class Debugger:
             return Evaluation(expr, error=str(e), exception=e)
         with signals_held(), held(self, stop) as h:
             return self.proc.evaluator.evaluate(tree, expr, unsafe, held=h, scope=scope)
+
+    def lend(self, deadline: float) -> contextlib.AbstractContextManager[Held]:
+        """A thread for a call while the program runs, breakpoints in (the engine's ``lender``:
+        stops/calls.py ``lent``)."""
+        return lent(self, deadline)
 
     # -- ending -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
-from ..errors import (CallRefused, GocallError, Interrupted, NoGoroutine, ProcessError, PtraceError, SymbolNotFound,
+from ..errors import (CallRefused, GocallError, Interrupted, NoGoroutine, PtraceError, SymbolNotFound,
                       TargetExited)
 from ..process import ptrace
 from ..process.memory import Memory
@@ -120,9 +120,10 @@ class CallEngine:
         self._points: dict[tuple[int, int, int, int], sched.ResumePoint | None] = {}  # see _resume_point
         self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
         self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
-        # Set while stop.py's tracee traces every thread (breakpoints in, no stop): seizing a
-        # thread for a call then fails half-way and the program dies, so calls are refused.
-        self.traced_elsewhere: str | None = None
+        # Set while stop.py's tracee traces every thread (breakpoints in): seizing a thread for a
+        # call would fail half-way and kill the program, so the tracee lends one of its own
+        # (stops/calls.py ``lent``): ``lender(deadline)`` holds it for the block.
+        self.lender: Callable[[float], contextlib.AbstractContextManager[Held]] | None = None
 
     def call(self, setup: CallSetup) -> tuple[Outcome, Site]:
         """Inject one call; transient refusals are retried at another stop until the timeout."""
@@ -162,8 +163,11 @@ class CallEngine:
     def hold(self, deadline: float | None = None) -> Iterator[Held]:
         """One thread stopped at an injection site for several calls (an expression's
         nested calls); released, registers as found, when the block ends."""
-        if self.traced_elsewhere is not None:
-            raise ProcessError(self.traced_elsewhere, hint="call at a stop (wait for a hit), or clear every breakpoint")
+        if self.lender is not None:
+            with signals_held(), self.lender(deadline or time.monotonic() + self.timeout) as lent:
+                self.last_site = lent.site
+                yield lent
+            return
         with signals_held():
             deadline = deadline or time.monotonic() + self.timeout
             batch = self._batch if self._batch is not None and not self.stop_the_world else None

@@ -145,6 +145,10 @@ class Tracee:
         """Whether a hit of ours is pending (its thread stopped on the breakpoint)."""
         return any(trap.ours for trap in self._pending)
 
+    def is_pending(self, t: Thread) -> bool:
+        """Whether ``t``'s stop is pending (held, or collected by :meth:`stop_all`)."""
+        return any(trap.thread is t for trap in self._pending)
+
     def forget_pending(self) -> None:
         """No stop is pending any more (their threads are being let go)."""
         self._pending.clear()

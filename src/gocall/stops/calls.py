@@ -35,6 +35,12 @@ classified before anyone takes it for the protocol's:
   taken for the protocol's INT3, nor handed to the program as a SIGTRAP;
 * the program's own ``runtime.Breakpoint()`` on another thread is held like a hit.
 
+A call while the program runs with breakpoints in (Delve's ``call`` with breakpoints set,
+the shell's ``main.F()`` after ``break``) is lent a thread by :func:`lent`: every thread is
+stopped, the call runs as at a stop on the first one that runs a user goroutine at a safe
+point, and every thread runs on after it (hits that came meanwhile are tested by the next
+wait; the callee's own are stepped over, as above).
+
 Non-stop (after :meth:`~gocall.stop.Debugger.release_others`), no breakpoint is left and
 the other threads run untraced throughout, as for any gocall call (on Go < 1.21 too: the
 engine locks the call's goroutine to this thread, call/lock.py).
@@ -50,12 +56,13 @@ from typing import TYPE_CHECKING
 
 from ..call.advance import Advanced
 from ..call.engine import Held
-from ..errors import TargetExited
+from ..errors import Interrupted, NoGoroutine, ProcessError, TargetExited
 from ..process import ptrace
 from ..process.group import ThreadGroup
 from ..process.memory import Memory
 from ..process.threads import Thread, TrapStop, task_state
 from ..process.tracee import Exited, Trapped
+from ..process.waiting import interrupts
 from ..runtime import safepoint
 from ..runtime.layouts import Layout
 from .frame import Stop
@@ -64,6 +71,7 @@ from .stepping import resume_from
 if TYPE_CHECKING:
     from .frame import Debugger
 
+_LOOK_AGAIN = 0.001  # seconds the program runs between two looks for a thread to lend (lent)
 _HOLD_MAX = 1.0  # seconds a callee may wait for held threads before their hits are let go untested
 _LOOK = 0.001  # seconds between looks at whether the callee waits for a held thread
 
@@ -95,6 +103,51 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
             h.finish()  # an open run: back where the thread stopped, however the expression ended
         finally:
             _give_back(dbg, stop, h, group)
+
+
+@contextlib.contextmanager
+def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
+    """A thread for a call while the program runs with our breakpoints in (the module
+    docstring): all-stop for the length of the block, on the engine's goroutine if one is
+    asked for; then every thread resumed."""
+    if dbg.nonstop or dbg.stop is not None:
+        raise ProcessError("the program is stopped: calls run at the stop",
+                           hint="evaluate at the stop (Stop.eval), or continue first")
+    tracee, goid = dbg.tracee, dbg.proc.engine.goroutine
+    while True:
+        tracee.stop_all()
+        stop = _lendable(dbg, goid)
+        if stop is not None:
+            break
+        tracee.resume_all()
+        if interrupts.signal is not None:
+            raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
+        if time.monotonic() > deadline:
+            which = f"goroutine {goid}" if goid is not None else "no goroutine"
+            raise NoGoroutine(f"{which} ran Go user code at a safe point in time, with breakpoints set "
+                              "(parked goroutines are not waited for then)",
+                              hint="call at a stop (wait for a hit), or clear the breakpoints")
+        time.sleep(_LOOK_AGAIN)
+    try:
+        with held(dbg, stop) as h:
+            yield h
+    finally:
+        if dbg.tracee.exited is None:
+            tracee.resume_all()
+
+
+def _lendable(dbg: Debugger, goid: int | None) -> Stop | None:
+    """A stopped thread running a user goroutine (``goid`` if given) at a safe point, as a
+    stop to call at; not one whose stop is pending (it is handed out by the next wait)."""
+    proc, tracee = dbg.proc, dbg.tracee
+    for t in list(tracee.threads.values()):
+        if not t.stopped or tracee.is_pending(t):
+            continue
+        regs = ptrace.getregs(t.tid)
+        verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
+        if verdict.ok and verdict.g is not None and (goid is None or verdict.g.goid == goid):
+            return Stop(dbg, t, regs, None)
+    return None
 
 
 def _give_back(dbg: Debugger, stop: Stop, h: Held, group: ThreadGroup) -> None:
