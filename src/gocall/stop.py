@@ -160,12 +160,16 @@ class Debugger:
         try:
             tree = parse_statement(expr)
             # Without DWARF a frame has no variables, but package members (and calls) still evaluate.
-            scope = FrameVariables(self.frames.scope(stop, frame), stop.thread) \
+            scope = FrameVariables(self.frames.scope(stop, frame, stop.known_regs()), stop.thread) \
                 if self.proc.binary.dwarf is not None else None
         except GocallError as e:
             return Evaluation(expr, error=str(e), exception=e)
-        with signals_held(), held(self, stop) as h:
-            return self.proc.evaluator.evaluate(tree, expr, unsafe, held=h, scope=scope)
+        try:
+            with signals_held(), held(self, stop) as h:
+                return self.proc.evaluator.evaluate(tree, expr, unsafe, held=h, scope=scope)
+        finally:
+            if scope is not None and scope.stored:
+                stop.known = None
 
     def lend(self, deadline: float) -> contextlib.AbstractContextManager[Held]:
         """A thread for a call while the program runs, breakpoints in (the engine's ``lender``:

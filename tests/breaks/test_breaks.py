@@ -12,6 +12,7 @@ import pytest
 
 import gocall
 from gocall.errors import SymbolNotFound
+from gocall.process import ptrace
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "breaks" / "main.go"
 DEBUG = ("-gcflags=all=-N -l",)
@@ -65,6 +66,30 @@ def test_runtime_breakpoint_locals(build_fixture) -> None:
         assert stop.eval("Label = Concat(s, \"!\")") == "hello!"
         assert stop.eval("pp.X = 100") == 100
         assert stop.eval("pp.Scale(2)") == 212  # (100, 6) scaled
+        proc.cont()
+        end = proc.wait(30)
+        assert isinstance(end, gocall.Exited) and end.code == 0
+
+
+def test_evaluations_at_a_stop_leave_the_thread_exactly(build_fixture) -> None:
+    """Each evaluation at a stop restores the thread bit for bit, so the next one starts from the
+    registers, XSAVE image and verdict the last one left (Stop.known) instead of reading them
+    again: what it keeps must be what the thread has, after calls of every kind."""
+    binary = build_fixture("breaks", DEBUG)
+    with gocall.launch([str(binary), "inspect"]) as proc:
+        stop = proc.wait(30)
+        assert isinstance(stop, gocall.Stop), stop
+        tid = stop.thread.tid
+        regs, xstate = ptrace.getregs(tid).as_dict(), ptrace.getxstate(tid)
+        for expr, want in [("Double(total)", 26), ("Concat(s, \"-gq7\")", "hello-gq7"), ("f(n)", 20),
+                           ("p.String()", "(1,2)"), ("Double(f(0))", 26)]:
+            assert stop.eval(expr) == want
+            assert stop.known is not None and stop.known.tid == tid
+            assert stop.known.regs.as_dict() == regs == ptrace.getregs(tid).as_dict()
+            assert stop.known.xstate == xstate == ptrace.getxstate(tid)
+        assert stop.evaluate("req.Tag(5)").panic is not None  # index out of range, recovered
+        assert ptrace.getregs(tid).as_dict() == regs and ptrace.getxstate(tid) == xstate
+        assert stop.eval("Double(total)") == 26
         proc.cont()
         end = proc.wait(30)
         assert isinstance(end, gocall.Exited) and end.code == 0

@@ -65,7 +65,7 @@ from ..process.tracee import Exited, Trapped
 from ..process.waiting import interrupts
 from ..runtime import safepoint
 from ..runtime.layouts import Layout
-from .frame import Stop
+from .frame import Known, Stop
 from .stepping import resume_from
 
 if TYPE_CHECKING:
@@ -80,8 +80,12 @@ _LOOK = 0.001  # seconds between looks at whether the callee waits for a held th
 def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
     """The stopped thread as the call engine's held thread (see the module docstring)."""
     proc, tracee = dbg.proc, dbg.tracee
-    regs = ptrace.getregs(stop.thread.tid)
-    verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
+    known, stop.known = stop.known, None  # until this evaluation's calls have restored the thread
+    if known is not None and known.tid == stop.thread.tid:
+        regs, xstate, verdict = known.regs, known.xstate, known.verdict
+    else:
+        regs, xstate = ptrace.getregs(stop.thread.tid), None
+        verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
     group: ThreadGroup
     if dbg.nonstop:
         group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
@@ -90,7 +94,7 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
     saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not dbg.nonstop
     try:
         # Chained: the expression's calls (allocations, pins, the callee) share one debugCallV2 run.
-        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group, chain=True)
+        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group, chain=True, xstate=xstate)
     finally:
         proc.engine.stop_the_world = saved
     if isinstance(group, _Tracked):
@@ -101,6 +105,9 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
     finally:
         try:
             h.finish()  # an open run: back where the thread stopped, however the expression ended
+            restored = h.restored()
+            if restored is not None and h.thread is stop.thread:
+                stop.known = Known(stop.thread.tid, restored[0], restored[1], verdict)
         finally:
             _give_back(dbg, stop, h, group)
 

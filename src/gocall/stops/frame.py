@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..errors import ExprError, GocallError
 from ..expr.eval import Evaluation
@@ -20,6 +20,7 @@ from ..process import ptrace
 from ..process.threads import Thread
 from ..runtime.goroutines import thread_g
 from ..runtime.locals import FrameScope, Scopes, Variable
+from ..runtime.safepoint import Verdict
 from ..runtime.unwind import Frame, SourceFrame, walk
 from ..values.model import GoValue
 from .breakpoint import Breakpoint
@@ -54,6 +55,17 @@ class Debugger(Protocol):
     def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation: ...
 
 
+class Known(NamedTuple):
+    """The stopped thread as the last evaluation at its stop left it: every call restores the
+    registers and XSAVE image exactly, so the next evaluation reads neither again, nor checks
+    the place again (the goroutine has not moved; the runtime's own debugCallCheck still runs)."""
+
+    tid: int
+    regs: Any  # user_regs_struct
+    xstate: bytes
+    verdict: Verdict
+
+
 @dataclass
 class Stop:
     """A goroutine stopped at a breakpoint or at ``runtime.Breakpoint()``; everything else stopped
@@ -66,6 +78,13 @@ class Stop:
     condition_error: str | None = None  # the condition could not be evaluated (the stop is reported)
     _frames: list[Frame] | None = field(default=None, repr=False)
     _goroutine: int | None = field(default=_UNREAD, repr=False)
+    # Set after an evaluation (stops/calls.py held), dropped by whatever changes the thread's registers.
+    known: Known | None = field(default=None, repr=False)
+
+    def known_regs(self) -> Any:
+        """The stopped thread's registers if the last evaluation left them known, else None."""
+        known = self.known
+        return known.regs if known is not None and known.tid == self.thread.tid else None
 
     @property
     def goroutine(self) -> int | None:
@@ -148,6 +167,7 @@ class FrameVariables:
         self.scope = scope
         self.thread = thread
         self.function = scope.frame.function
+        self.stored = False  # a register was written: the stop's Known registers are stale
 
     def lookup(self, name: str) -> Operand | None:
         var = self.scope.find(name)
@@ -169,6 +189,7 @@ class FrameVariables:
             setattr(regs, DWARF_REGS[reg], struct.unpack("<Q", image[off : off + size] + old[size:])[0])
         ptrace.setregs(self.thread.tid, regs)
         self.scope.regs = regs
+        self.stored = True
         return True
 
 
