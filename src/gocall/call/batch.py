@@ -205,8 +205,13 @@ class Batch:
                 thread.traced = thread.stopped = False
                 self.thread = None
                 return
-            if thread.stopped:
-                return  # no stop can follow a stop we have not resumed; nothing to hand over
+            # A stop is reported only after a resume, so the thread runs whatever ``stopped`` says:
+            # this handler may run between Thread.resume's PTRACE_CONT and its update of the flag
+            # (Python runs it at any bytecode boundary of the main thread once another thread of
+            # ours took the SIGCHLD). Dropping the stop then left the thread in a signal-delivery
+            # stop nobody would report again: the next PTRACE_INTERRUPT never brought a stop
+            # ("did not stop within 5 s", state t; issue 19).
+            thread.stopped = False
             event = status >> 16
             sig = 0 if event == ptrace.PTRACE_EVENT_STOP else os.WSTOPSIG(status)
             log.debug("batch: thread %d stopped for signal %d between calls; delivered", thread.tid, sig)
