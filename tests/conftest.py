@@ -39,6 +39,12 @@ if os.path.dirname(__file__) not in sys.path:
 
 from harness import FIXTURES, READY_TIMEOUT, Target
 
+# The `gocall` console script hands `gocall call` to a per-user server it starts on demand
+# (cli/handoff.py): tests run the command in their own process unless they test the server
+# (tests/cli/test_server.py), so that none leaves a server running. GOCALL_SERVER=1 pytest ...
+# runs them through it.
+os.environ.setdefault("GOCALL_SERVER", "0")
+
 if TYPE_CHECKING:
     # Imported where used, so this root conftest loads even while the package is mid-change.
     from gocall.toolchain import GoToolchain

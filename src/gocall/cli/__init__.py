@@ -1,6 +1,7 @@
 """gocall's command-line front end: everything printed goes through console.Console."""
 
 import gc
+import sys
 
 
 def main() -> None:
@@ -10,7 +11,14 @@ def main() -> None:
     nothing (~4 ms of a ~80 ms ``gocall call``, bench/cold_attach.py). They are then frozen
     (moved out of the collector's generations, ``gc.freeze``) so that the first collection after
     the collector is back on does not walk them all either; it is back on before the command
-    runs, as ``gocall run`` and ``--break`` may live long."""
+    runs, as ``gocall run`` and ``--break`` may live long.
+
+    ``gocall call ...`` is first offered to the per-user server (cli/handoff.py), which has the
+    modules loaded: this process then only relays, and ends as the command does."""
+    if sys.argv[1:2] == ["call"]:
+        from .handoff import hand_over
+
+        hand_over(sys.argv[1:])  # returns when the server cannot take it: the command runs here
     enabled = gc.isenabled()
     gc.disable()
     try:

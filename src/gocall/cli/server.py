@@ -1,0 +1,315 @@
+"""The per-user ``gocall call`` server: the modules a command needs loaded once, a child
+forked per command (cli/handoff.py is the client, and says why).
+
+    python -m gocall.cli.server SOCKET     (started by the client, in the background)
+
+* One per installed gocall and user: a lock file beside the socket is held for the server's
+  life, so that two clients starting one at once get one; the socket (``SOCK_SEQPACKET``) is
+  made 0600 in a 0700 directory, and each connection's peer must be this user
+  (``SO_PEERCRED``).
+* A request whose fingerprint (handoff.fingerprint: the interpreter and gocall's source
+  files) is not the server's own is answered ``stale``: the server stops listening, lets its
+  lock go and leaves once its running commands end, and the client starts a new one.
+* Each command runs in a forked child, as ``gocall`` would run it from the client's shell:
+  the client's stdin/stdout/stderr, argv, environment, working directory and umask, signal
+  dispositions as a new Python's (the ones the client ignores ignored), then cli/main.py's
+  ``main``. The server relays the client's signals to it (``signal N``), sends SIGHUP if the
+  client goes away (as a closed terminal would), and sends back how it ended (``exit N``,
+  ``killed N``).
+* It leaves after ``GOCALL_SERVER_IDLE`` seconds (default :data:`IDLE_SECONDS`) without a
+  command. Its log (a line per command, errors of its own) is ``server-*.log`` beside the
+  socket, cut when it passes 1 MB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import importlib
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import handoff
+
+IDLE_SECONDS = 600.0
+_LOG_LIMIT = 1 << 20
+_MAX_REQUEST = 1 << 20  # argv and environment (the client falls back if its request is larger)
+# Loaded before listening, so that no command loads them: the call path, and what a call loads
+# on first use (tree-sitter for expressions beyond pkg.F(literals), pyelftools for DWARF not yet
+# in the index cache, rich and the status line for a terminal, --break's stops).
+_PRELOAD = ("gocall.cli.main", "gocall.expr.parse", "tree_sitter", "tree_sitter_go", "elftools.dwarf.dwarfinfo",
+            "elftools.elf.elffile", "rich.console", "rich.markup", "gocall.cli.status", "gocall.cli.breakcall",
+            "gocall.stop", "gocall.fleet")  # fmt: skip
+
+
+@dataclass
+class _Command:
+    conn: socket.socket
+    client: int  # the client's PID (SO_PEERCRED), for the log
+    child: int = 0
+    pidfd: int = -1
+    started: float = field(default_factory=time.monotonic)
+
+
+class Server:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fingerprint = handoff.fingerprint()
+        self.namespaces = handoff.namespaces()
+        self.idle = float(os.environ.get(handoff.IDLE, IDLE_SECONDS))
+        self.selector = selectors.DefaultSelector()
+        self.commands: dict[int, _Command] = {}  # by the connection's fd
+        self.listener: socket.socket | None = None
+        self.lock_fd = -1
+        self.bound: tuple[int, int] | None = None  # the socket file's (st_dev, st_ino), to remove only ours
+
+    # -- life ---------------------------------------------------------------------------------
+
+    def take_lock(self) -> bool:
+        """Whether this is the one server for ``path`` (another holding the lock: leave)."""
+        self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def listen(self) -> None:
+        with contextlib.suppress(FileNotFoundError):  # a socket left by a server that died: ours now (the lock)
+            os.unlink(self.path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        old = os.umask(0o177)  # made 0600, with no moment at a wider mode
+        try:
+            self.listener.bind(self.path)
+        finally:
+            os.umask(old)
+        st = os.stat(self.path)
+        self.bound = (st.st_dev, st.st_ino)
+        self.listener.listen(16)
+        self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
+
+    def stop_listening(self) -> None:
+        """No new commands: the socket removed (if still ours) and the lock let go, so that
+        another server can start while this one's running commands end."""
+        if self.listener is None:
+            return
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
+        with contextlib.suppress(OSError):
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) == self.bound:
+                os.unlink(self.path)
+        os.close(self.lock_fd)
+
+    def run(self) -> None:
+        last = time.monotonic()
+        while self.listener is not None or self.commands:
+            timeout = None if self.commands else max(0.0, last + self.idle - time.monotonic())
+            events = self.selector.select(timeout)
+            if not events and not self.commands:
+                _log("idle: leaving")
+                break
+            for key, _ in events:
+                key.data(key.fileobj)
+            last = time.monotonic()
+        self.stop_listening()
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def accept(self, listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(5.0)  # the client sends its request at once; a stuck one must not stop the server
+        fds: list[int] = []
+        try:
+            pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            msg, ancdata, flags, _ = conn.recvmsg(_MAX_REQUEST, socket.CMSG_SPACE(3 * 4))
+            for level, kind, data in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
+            if uid != os.getuid() or len(fds) != 3 or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                _log(f"refused a connection from PID {pid} (uid {uid}, {len(fds)} descriptors)")
+                return conn.close()
+            fields = [os.fsdecode(f) for f in msg.split(b"\0")]
+            if fields[0] != self.fingerprint:
+                _log(f"PID {pid} runs another gocall: leaving for a server of it")
+                conn.send(b"stale")
+                conn.close()
+                return self.stop_listening()
+            if fields[1] != self.namespaces:
+                conn.send(b"elsewhere")
+                return conn.close()
+            command = _Command(conn, pid)
+            command.child = os.fork()
+            if command.child == 0:
+                self._child(fields, fds)  # never returns
+            command.pidfd = os.pidfd_open(command.child)
+            conn.send(b"started")
+        except (OSError, ValueError, IndexError) as e:
+            _log(f"bad request: {type(e).__name__}: {e}")
+            return conn.close()
+        finally:
+            for fd in fds:
+                os.close(fd)
+        conn.setblocking(False)
+        self.commands[conn.fileno()] = command
+        self.selector.register(conn, selectors.EVENT_READ, self.relay)
+        self.selector.register(command.pidfd, selectors.EVENT_READ, self.reap)
+
+    def _child(self, fields: list[str], fds: list[int]) -> None:
+        """In the forked child: become the client's ``gocall`` and run the command."""
+        code: object = 1
+        try:
+            _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
+            argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
+            self.selector.close()
+            for sock in [self.listener, *(c.conn for c in self.commands.values())]:
+                if sock is not None:
+                    sock.close()
+            for c in self.commands.values():
+                os.close(c.pidfd)
+            os.close(self.lock_fd)
+            _become(fds, cwd, int(umask), {int(s) for s in ignored.split(",") if s}, (out_enc, out_err),
+                    (in_enc, in_err), env)  # fmt: skip
+            sys.argv = ["gocall", *argv]
+            from .main import main
+
+            main()  # leaves by os._exit, or by SystemExit when a thread still runs (cli/main.py _exit)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        except KeyboardInterrupt:  # a Ctrl-C before main() took signals over: nothing was done yet
+            code = 130
+        except BaseException as e:  # noqa: BLE001 (the child must never return into the server)
+            with contextlib.suppress(Exception):
+                sys.stderr.write(f"gocall: the server's child failed: {type(e).__name__}: {e}\n")
+        finally:
+            os._exit(_finish(code))
+
+    def relay(self, conn: socket.socket) -> None:
+        """A message from the client: a signal for the child, or its end (SIGHUP: as if its
+        terminal had closed)."""
+        command = self.commands[conn.fileno()]
+        try:
+            msg = conn.recv(64)
+        except BlockingIOError:
+            return
+        except OSError:
+            msg = b""
+        if not msg:
+            self.selector.unregister(conn)
+            msg = b"signal %d" % signal.SIGHUP
+        kind, _, number = msg.partition(b" ")
+        if kind == b"signal" and command.pidfd >= 0:
+            with contextlib.suppress(OSError, ValueError):
+                signal.pidfd_send_signal(command.pidfd, int(number))
+
+    def reap(self, pidfd: int) -> None:
+        command = next(c for c in self.commands.values() if c.pidfd == pidfd)
+        _, status, usage = os.wait4(command.child, 0)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        command.pidfd = -1
+        if os.WIFSIGNALED(status):
+            end = b"killed %d" % os.WTERMSIG(status)
+        else:
+            end = b"exit %d" % os.waitstatus_to_exitcode(status)
+        _log(f"PID {command.client}: {end.decode()} after {time.monotonic() - command.started:.3f} s, "
+             f"CPU {1e3 * (usage.ru_utime + usage.ru_stime):.1f} ms")  # before the client ends: it may read this
+        with contextlib.suppress(OSError):
+            command.conn.setblocking(True)
+            command.conn.send(end)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(command.conn)
+        del self.commands[command.conn.fileno()]
+        command.conn.close()
+
+
+def _become(fds: list[int], cwd: str, umask: int, ignored: set[int], out: tuple[str, str], inp: tuple[str, str],
+            env: list[str]) -> None:
+    """This process as the client's would be: its streams, directory, umask, environment, and
+    signal dispositions as a new Python sets them (those the client ignores ignored)."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    with contextlib.suppress(OSError):  # as a shell in a directory since removed: the command runs anyway
+        os.chdir(cwd)
+    os.umask(umask)
+    os.environ.clear()
+    os.environ.update(item.partition("=")[::2] for item in env if "=" in item)
+    # Python's own streams, opened again on the new descriptors: line-buffered on a terminal as
+    # at start-up (the server's were made for /dev/null).
+    streams = {"stdin": open(0, encoding=inp[0], errors=inp[1], closefd=False),  # noqa: SIM115
+               "stdout": open(1, "w", buffering=1 if os.isatty(1) else -1, encoding=out[0], errors=out[1],  # noqa: SIM115
+                              closefd=False),
+               "stderr": open(2, "w", buffering=1, encoding=out[0], errors="backslashreplace", closefd=False)}  # noqa: SIM115
+    for name, stream in streams.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for signum in handoff._FORWARDED:
+        signal.signal(signum, signal.SIG_IGN if signum in ignored else signal.SIG_DFL)
+    if signal.SIGINT not in ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python/pylifecycle.c
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _finish(code: object) -> int:
+    """What Python's exit would do with ``code`` (a message printed, 1), after waiting for
+    threads still running and flushing the streams."""
+    if code is None:
+        code = 0
+    if not isinstance(code, int):
+        with contextlib.suppress(Exception):
+            print(code, file=sys.stderr)
+        code = 1
+    threading = sys.modules.get("threading")
+    with contextlib.suppress(Exception):
+        if threading is not None:
+            threading._shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    return code & 0xFF
+
+
+def _log(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if os.fstat(2).st_size > _LOG_LIMIT:
+            os.ftruncate(2, 0)
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {text}\n")
+        sys.stderr.flush()
+
+
+def serve(path: str) -> None:
+    """Be the server for ``path``, unless one is already (its lock taken)."""
+    server = Server(path)
+    if not server.take_lock():
+        return
+    log = os.open(path.removesuffix(".sock") + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    gc.disable()  # as cli/__init__.py: the modules' objects live until exit, frozen so as not to be walked
+    for module in _PRELOAD:
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 (a module a command may load itself)
+            _log(f"preload {module}: {type(e).__name__}: {e}")
+    gc.freeze()
+    gc.enable()
+    server.listen()
+    _log(f"listening on {path} (gocall in {handoff.package_dir()}, Python {sys.executable})")
+    server.run()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

@@ -1,0 +1,196 @@
+"""The per-user ``gocall call`` server (cli/server.py, cli/handoff.py), end to end: the
+``gocall`` console script started on demand, a server of another gocall replaced, the socket
+private, Ctrl-C through the server, the command run in-process when no server can be used.
+
+Each test has a runtime directory of its own (``XDG_RUNTIME_DIR``) and stops every server it
+started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gocall.cli import handoff
+from harness import tracer_pids
+
+_ENTRY = "import sys; from gocall.cli import main; sys.argv[0] = 'gocall'; main()"  # as the console script
+_STALE_SERVER = ("import sys; from gocall.cli import handoff, server\n"
+                 "handoff.fingerprint = lambda: 'an older gocall'\n"
+                 "server.serve(sys.argv[1])")  # fmt: skip
+
+
+class Runtime:
+    """A runtime directory, the ``gocall`` commands run with it, and the servers they start."""
+
+    def __init__(self, base: Path) -> None:
+        base.mkdir(mode=0o700)
+        self.base = base
+        self.dir = base / "gocall"  # handoff.runtime_dir with XDG_RUNTIME_DIR=base
+        self.socket = Path(handoff.socket_path(str(self.dir)))
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(base)}
+        self.env.pop("GOCALL_SERVER", None)
+
+    def gocall(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", _ENTRY, *args], env={**self.env, **env}, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+    def run(self, *args: str, **env: str) -> tuple[int, str, str, int]:
+        """(exit status, stdout, stderr, the client's PID) of ``gocall ARGS``."""
+        p = self.gocall(*args, **env)
+        out, err = p.communicate(timeout=60)
+        return p.returncode, out, err, p.pid
+
+    def servers(self) -> list[int]:
+        """PIDs of the servers for this directory's socket."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if os.fsencode(self.socket) in argv:  # python -m gocall.cli.server SOCKET (or the stale one's -c)
+                found.append(int(pid))
+        return found
+
+    def wait_listening(self, timeout: float = 30.0) -> int:
+        """The PID of the server, once it accepts connections."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                try:
+                    s.connect(str(self.socket))
+                except OSError:
+                    time.sleep(0.05)  # a server loads its modules before it listens
+                    continue
+            if len(servers := self.servers()) == 1:  # (a stale one may still be on its way out)
+                return servers[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no server listening on {self.socket} after {timeout} s: {self.log()}")
+
+    def log(self) -> str:
+        logs = list(self.dir.glob("server-*.log"))
+        return logs[0].read_text() if logs else "(no log)"
+
+    def stop(self) -> None:
+        for pid in self.servers():
+            os.kill(pid, signal.SIGTERM)
+            _wait_gone(pid)
+
+
+def _wait_gone(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    r = Runtime(tmp_path / "run")
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def _started(runtime: Runtime, pid: int) -> int:
+    """Run a first command (in its own process: no server yet), and the server it started."""
+    status, out, _, _ = runtime.run("call", str(pid), "main.Add(1, 2)")
+    assert (status, out) == (0, "3\n")
+    return runtime.wait_listening()
+
+
+def test_started_on_demand_then_used(runtime, shared_target):  # type: ignore[no-untyped-def]
+    assert runtime.servers() == []
+    server = _started(runtime, shared_target.pid)
+    # Private: the directory only this user may enter, the socket only this user may use.
+    assert runtime.dir.stat().st_mode & 0o777 == 0o700 and runtime.socket.stat().st_mode & 0o777 == 0o600
+    status, out, _, client = runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")
+    assert (status, out) == (0, "3\n")
+    assert f"PID {client}: exit 0" in runtime.log()  # handed over, not run by the client
+    assert runtime.servers() == [server]
+    # The same exit statuses and output as the command run in its own process.
+    for args in (["call", str(shared_target.pid), "--json", "main.Add(1, 2)", "main.Nope()"], ["call"],
+                 ["call", "--help"], ["call", str(shared_target.pid), "main.Add(1, 2)", "main.Scale(2.5, true)"]):
+        served, alone = runtime.run(*args), runtime.run(*args, GOCALL_SERVER="0")
+        assert served[0] == alone[0] and (served[1] == alone[1] or _same_json(served[1], alone[1])), args
+        if args[1:2] != [str(shared_target.pid)]:  # not a note of where a call was made, which varies
+            assert served[2] == alone[2], args
+        assert f"PID {served[3]}: exit {served[0]}" in runtime.log()
+    assert runtime.run("call")[0] == 2
+
+
+def _same_json(a: str, b: str) -> bool:
+    """The same results, wherever each call was made (the goroutine running at that moment)."""
+    def strip(out: str) -> object:
+        return [{k: v for k, v in item.items() if k not in ("goroutine", "location")} for item in json.loads(out)]
+
+    return a.startswith("[{") and strip(a) == strip(b)
+
+
+def test_stale_server_is_replaced(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """A server of another gocall (an upgrade, an edit: another fingerprint) leaves when a
+    client sees it; the command runs in the client, which starts a server of its own gocall."""
+    runtime.dir.mkdir(mode=0o700)
+    old = subprocess.Popen([sys.executable, "-c", _STALE_SERVER, str(runtime.socket)], env=runtime.env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert runtime.wait_listening() == old.pid
+        status, out, _, _ = runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")
+        assert (status, out) == (0, "3\n")
+        assert old.wait(timeout=30) == 0
+        new = runtime.wait_listening()
+        assert new != old.pid
+        status, out, _, client = runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")
+        assert (status, out) == (0, "3\n") and f"PID {client}: exit 0" in runtime.log()
+    finally:
+        old.kill()
+        old.wait()
+
+
+def test_ctrl_c_through_the_server(runtime, target):  # type: ignore[no-untyped-def]
+    """Ctrl-C to the client reaches the command in the server's child, which unwinds the call
+    as the one-shot gocall does: the target restored and running, exit status 130."""
+    server = _started(runtime, target.pid)
+    client = runtime.gocall("call", str(target.pid), "main.Sleep(5000)")
+    deadline = time.monotonic() + 30
+    while not (tracers := set(tracer_pids(target.pid).values()) - {0}):  # the call in flight
+        assert client.poll() is None and time.monotonic() < deadline, client.communicate()
+        time.sleep(0.01)
+    (tracer,) = tracers
+    assert int(Path(f"/proc/{tracer}/stat").read_text().rsplit(")", 1)[1].split()[1]) == server  # the server's child
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=30)
+    assert client.returncode == 130 and out == "" and "interrupted" in err, (out, err)
+    target.assert_healthy()
+    assert set(tracer_pids(target.pid).values()) == {0}
+    assert runtime.servers() == [server]
+
+
+def test_no_server_where_it_cannot_be_private(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """A runtime directory others may write, or GOCALL_SERVER=0: the command runs in the
+    client, and no server is started."""
+    runtime.dir.mkdir(mode=0o700)
+    runtime.dir.chmod(0o777)
+    assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")[:2] == (0, "3\n")
+    assert not runtime.socket.exists() and runtime.servers() == []
+    runtime.dir.chmod(0o700)
+    assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)", GOCALL_SERVER="0")[:2] == (0, "3\n")
+    assert not runtime.socket.exists() and runtime.servers() == []
+
+
+def test_idle_server_leaves(runtime, shared_target):  # type: ignore[no-untyped-def]
+    status, out, _, _ = runtime.run("call", str(shared_target.pid), "main.Add(1, 2)", GOCALL_SERVER_IDLE="1")
+    assert (status, out) == (0, "3\n")
+    server = runtime.wait_listening()
+    _wait_gone(server)
+    assert not runtime.socket.exists() and "idle: leaving" in runtime.log()
