@@ -95,3 +95,24 @@ def test_fast_path_is_the_tree_sitter_tree(text: str) -> None:
 ])
 def test_fast_path_leaves_the_rest_to_tree_sitter(text: str) -> None:
     assert _simple_call(text) is None
+
+
+def test_plain_call_skips_click_with_the_same_result(shared_target):  # type: ignore[no-untyped-def]
+    """``call PID EXPR... [--json] [-q]`` runs call's body without click's parse (cli/main.py
+    _plain_call); the same command with an option only click parses gives the same output."""
+    pid = str(shared_target.pid)
+    for args in ([pid, "main.Add(1, 2)"], [pid, "--json", "main.Add(1, 2)", "main.Nope()"], ["-q", pid, "main.F(1,,2)"],
+                 [pid, "main.Add(1, 2)", "main.Scale(2.5, true)", "--quiet"]):
+        plain, parsed = _entry("call", *args), _entry("call", "--timeout", "10", *args)
+        assert (plain.returncode, _same(plain.stdout)) == (parsed.returncode, _same(parsed.stdout)), args
+
+
+def test_plain_call_form() -> None:
+    from gocall.cli.main import _plain_call
+
+    assert _plain_call(["call", "12", "main.F()", "--json", "-q"]) == {
+        "args": ("12", "main.F()"), "as_json": True, "quiet": True, "timeout": None}
+    for argv in (["call", "12"], ["call", "x", "main.F()"], ["call", "12", "main.F()", "--timeout", "3"],
+                 ["call", "--", "12", "main.F()"], ["call", "12", "-main.F()"], ["call", "--help"],
+                 ["--log", "all", "call", "12", "main.F()"], ["stack", "12"]):
+        assert _plain_call(argv) is None, argv
