@@ -37,7 +37,10 @@ def set_breakpoints(tid: int, pcs: Sequence[int]) -> None:
         dr7 |= 1 << (2 * n)
     if dr7:
         ptrace.set_debugreg(tid, _DR7, dr7)
-    ptrace.set_debugreg(tid, _DR6, 0)
+        # The kernel ORs each hit's B0-B3 into the thread's DR6 and never clears it: cleared when
+        # arming, so that it names this arming's hits. Disarming is the DR7 write alone (one
+        # request less per thread of a catch, call/engine.py _catch_parked).
+        ptrace.set_debugreg(tid, _DR6, 0)
 
 
 def hit(tid: int) -> int | None:

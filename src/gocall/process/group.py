@@ -125,7 +125,7 @@ class ThreadGroup:
 
         def undo(t: Thread) -> None:
             if not t.stopped:
-                t.halt()
+                t.halt(interrupted=t.tid in sent)
             breakpoints.set_breakpoints(t.tid, [])
             if self.armed and signal_pending(self.pid, t.tid, signal.SIGTRAP):
                 # It hit a breakpoint just before our interrupt: the kernel reports the interrupt
@@ -138,6 +138,16 @@ class ThreadGroup:
 
         self.adopt()
         leader_last = sorted(self.threads.values(), key=lambda t: t.tid == self.pid)
+        # Every running thread interrupted before any is waited for (as stop_all does): most sleep
+        # in the kernel, and their wake-ups overlap instead of adding up.
+        sent: set[int] = set()
+        for t in leader_last:
+            if not t.stopped:
+                try:
+                    ptrace.interrupt(t.tid)
+                    sent.add(t.tid)
+                except PtraceError:
+                    pass  # exiting: halt() sees it
         for t in leader_last:
             try:
                 undo(t)
