@@ -39,13 +39,13 @@ class Runtime:
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(base)}
         self.env.pop("GOCALL_SERVER", None)
 
-    def gocall(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-c", _ENTRY, *args], env={**self.env, **env}, text=True,
+    def gocall(self, *args: str, python: str = sys.executable, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([python, "-c", _ENTRY, *args], env={**self.env, **env}, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
-    def run(self, *args: str, **env: str) -> tuple[int, str, str, int]:
+    def run(self, *args: str, python: str = sys.executable, **env: str) -> tuple[int, str, str, int]:
         """(exit status, stdout, stderr, the client's PID) of ``gocall ARGS``."""
-        p = self.gocall(*args, **env)
+        p = self.gocall(*args, python=python, **env)
         out, err = p.communicate(timeout=60)
         return p.returncode, out, err, p.pid
 
@@ -135,6 +135,19 @@ def _same_json(a: str, b: str) -> bool:
         return [{k: v for k, v in item.items() if k not in ("goroutine", "location")} for item in json.loads(out)]
 
     return a.startswith("[{") and strip(a) == strip(b)
+
+
+def test_one_interpreter_by_two_names_shares_a_server(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """A venv's bin/python and bin/python3 (the console script's) are one interpreter: neither
+    takes the other's server for a stale one."""
+    names = [p for p in (Path(sys.executable).with_name(n) for n in ("python", "python3")) if p.exists()]
+    if len(names) < 2:
+        pytest.skip(f"one name only for this interpreter: {names}")
+    server = _started(runtime, shared_target.pid)
+    for python in names * 2:
+        status, out, _, client = runtime.run("call", str(shared_target.pid), "main.Add(1, 2)", python=str(python))
+        assert (status, out) == (0, "3\n") and f"PID {client}: exit 0" in runtime.log()
+    assert runtime.servers() == [server]
 
 
 def test_stale_server_is_replaced(runtime, shared_target):  # type: ignore[no-untyped-def]

@@ -80,7 +80,7 @@ def socket_path(directory: str) -> str:
 
 def fingerprint() -> str:
     """What must be equal for a server's code to be this client's: the protocol, the
-    interpreter, and every source file of gocall (count, mtimes, sizes: an upgrade or an edit
+    interpreter and its environment, and every source file of gocall (count, mtimes, sizes: an upgrade or an edit
     changes them; ~0.5 ms for ~120 files). A server whose fingerprint differs is stale."""
     count = mtimes = sizes = 0
     stack = [package_dir()]
@@ -92,7 +92,9 @@ def fingerprint() -> str:
                     count, mtimes, sizes = count + 1, mtimes + st.st_mtime_ns, sizes + st.st_size
                 elif entry.name != "__pycache__" and entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
-    return f"{PROTOCOL} {sys.executable} {package_dir()} {count} {mtimes} {sizes}"
+    # The interpreter by its real path and its environment (sys.prefix): a venv's bin/python and
+    # bin/python3 are one interpreter, and must not take turns replacing each other's server.
+    return f"{PROTOCOL} {os.path.realpath(sys.executable)} {sys.prefix} {package_dir()} {count} {mtimes} {sizes}"
 
 
 def namespaces() -> str:
