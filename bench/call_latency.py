@@ -231,8 +231,10 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
               f"{ratio(row.batched, fl_batch) or '-':>11} {calls:>6}")  # fmt: skip
     print("calls: injected calls per evaluation, running / at a stop (Delve makes 5 for a string literal on "
           "Go >= 1.23: debugPinnerV1, mallocgc, Pin, the callee, Unpin)")
+    busy = rows[0].api
     print(f"{'plain, sleepy':<20} {cell(sleepy)} {cell(sleepy_batched)}   (gocall API, batched; the worker does "
-          "~0.1 ms of work, then sleeps 1 ms)")
+          f"~0.1 ms of work, then sleeps 1 ms; sleepy/busy {ratio(sleepy, busy) or '-'}, "
+          f"batched {ratio(sleepy_batched, rows[0].batched) or '-'})")  # fmt: skip
     print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
     if fl:
         print(f"{'floor, seize':<20} {cell(fl)}   (C: SEIZE, {floor.STOPS_PER_CALL} x INTERRUPT+wait, DETACH)")
@@ -241,6 +243,12 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
               "a batched call's stops)")  # fmt: skip
     else:
         print(f"ptrace floor: skipped: {floor.unavailable()}")
+    print("issue 14's goals: " + "; ".join(
+        f"{label} {'-' if got is None else got}{unit} (goal {goal})" for label, got, unit, goal in (
+            ("Delve/stop plain", ratio(rows[0].delve, rows[0].at_stop), "x", ">= 30x"),
+            ("Delve/stop string", ratio(rows[1].delve, rows[1].at_stop), "x", ">= 50x"),
+            ("Delve/API string", ratio(rows[1].delve, rows[1].api), "x", ">= 50x"),
+            ("sleepy median", round(sleepy.median, 3), " ms", "<= 1.3 ms: the 1 ms wake-up interval + one call"))))
     for row in rows:
         for column, note in row.notes.items():
             print(f"  {row.label}, {column}: {note}")
@@ -255,6 +263,7 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
             **{f"delve_over_gocall_api_batch[{r.label}]": ratio(r.delve, r.batched) for r in rows},
             **{f"delve_over_gocall_at_stop[{r.label}]": ratio(r.delve, r.at_stop) for r in rows},
             **{f"delve_over_gocall_cli[{r.label}]": ratio(r.delve, r.cli) for r in rows},
+            "gocall_api_sleepy_over_busy[plain call]": ratio(sleepy, rows[0].api),
             "gocall_api_over_seize_floor[plain call]": ratio(rows[0].api, fl),
             "gocall_api_batch_over_batch_floor[plain call]": ratio(rows[0].batched, fl_batch),
         },

@@ -61,15 +61,20 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
 
 def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
     """Undo :func:`lock` at R12=16, on the M only (debugCallWrap1 unlocked the goroutine);
-    whatever the callee did with LockOSThread is dropped, as Go 1.21 does."""
-    _set_m(mem, layout, saved.m, saved.lockedg, saved.locked_ext, saved.locked_int)
+    whatever the callee did with LockOSThread is dropped, as Go 1.21 does. m.lockedg is
+    written only if it was set before: debugCallWrap1 zeroed it (``gp.m.lockedg = 0``, as
+    our lock had set ``gp.lockedm``), and an M running an unlocked goroutine has none."""
+    _set_m(mem, layout, saved.m, saved.lockedg, saved.locked_ext, saved.locked_int, lockedg_zeroed=True)
 
 
-def _set_m(mem: Memory, layout: Layout, m: int, lockedg: int, ext: int, internal: int) -> None:
-    """m.lockedg, and m.lockedExt and m.lockedInt (adjacent uint32s in every release) in one write."""
+def _set_m(mem: Memory, layout: Layout, m: int, lockedg: int, ext: int, internal: int,
+           lockedg_zeroed: bool = False) -> None:  # fmt: skip
+    """m.lockedg, and m.lockedExt and m.lockedInt (adjacent uint32s in every release) in one write;
+    ``lockedg_zeroed``: m.lockedg is 0 already, written only if ``lockedg`` is not."""
     at = min(layout.m_lockedext, layout.m_lockedint)
     counts = bytearray(8)
     struct.pack_into("<I", counts, layout.m_lockedext - at, ext)
     struct.pack_into("<I", counts, layout.m_lockedint - at, internal)
     mem.write(m + at, bytes(counts))
-    mem.write_u64(m + layout.m_lockedg, lockedg)
+    if lockedg or not lockedg_zeroed:
+        mem.write_u64(m + layout.m_lockedg, lockedg)
