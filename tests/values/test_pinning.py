@@ -31,6 +31,26 @@ def test_string_argument_costs_one_allocation(values_target):  # type: ignore[no
     values_target.assert_healthy()
 
 
+def test_string_literals_of_a_call_share_one_allocation(values_target):  # type: ignore[no-untyped-def]
+    """``f("a", "b")``: one mallocgc for both literals' bytes, end to end, then the call; the
+    same literal twice, or one the executable holds, needs no more."""
+    with gocall.attach(values_target.pid) as proc:
+        for expr, want, calls in [
+            ('main.Concat("gq-1x", "gq-22y")', "gq-1xgq-22y", 2),
+            ('main.Concat("gq-1x", "gq-1x")', "gq-1xgq-1x", 2),
+            ('main.Concat("division by zero", "gq-22y")', "division by zerogq-22y", 2),
+            ('main.Concat("division by zero", "division by zero")', "division by zerodivision by zero", 1),
+            ('main.Concat("", "gq-3")', "gq-3", 2),
+            ('main.Concat(main.Concat("gq-4a", "gq-4b"), "gq-4c")', "gq-4agq-4bgq-4c", 4),
+        ]:
+            ev = proc.evaluate(expr)
+            assert ev.error is None and ev.results[0].value == want, (expr, ev)
+            assert ev.calls == calls, (expr, ev.calls)
+        for n in range(1, 60, 7):  # lengths end to end: a wrong offset shows in Check's pattern
+            assert proc.eval(f'main.Check2("{_pattern(n)}", {n}, "{_pattern(n + 3)}")') is True
+    values_target.assert_healthy()
+
+
 def test_objects_survive_a_collecting_call_before_their_use(values_target, go_toolchain):  # type: ignore[no-untyped-def]
     """The string is allocated, then main.Keep (which runs runtime.GC) is called, then strings
     of the same size are allocated (and upper-cased), all before main.Check reads the first
@@ -45,4 +65,9 @@ def test_objects_survive_a_collecting_call_before_their_use(values_target, go_to
             blob = f"&main.Blob{{N: {k}, Ref: &main.Point{{{k}, {-k}}}, Pad: [6]int{{5: {k}}}}}"
             reuse = " + ".join([f'main.Len(main.Upper("{"z" * n}"))'] * 4)
             assert proc.eval(f'main.Check("{_pattern(n)}", main.Keep({blob}, {k}) * 0 + ({reuse}) * 0 + {n})') is True
+            # Two literals in one allocation, kept across the same calls (the block is pinned).
+            j = k + 40
+            blob = f"&main.Blob{{N: {j}, Ref: &main.Point{{{j}, {-j}}}, Pad: [6]int{{5: {j}}}}}"
+            assert proc.eval(f'main.Check2("{_pattern(n)}", main.Keep({blob}, {j}) * 0 + ({reuse}) * 0 + 1, '
+                             f'"{_pattern(n + 5)}")') is True
     values_target.assert_healthy()

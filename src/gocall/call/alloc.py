@@ -7,6 +7,14 @@ for pointer-free bytes), so the GC knows its size and where its pointers are
 (Delve allocates ``&T{}`` with size 1; research/delve-call-anchor.md). Never
 is a debugger-side address passed into the target.
 
+The string literals of one call's arguments (``f("a", "b")``) are allocated together: the
+first one needed is allocated with the others that follow it, in one ``mallocgc`` of their
+bytes end to end (:meth:`TargetHeap.expect`): ``f("a", "b")`` is two injected calls, not three.
+The block is one object to keep alive (below): each string points into it, and an interior
+pointer keeps a whole Go object alive as a pointer to its start does. Its first literal is the
+first of the call's arguments to need memory, so that call's arguments point at its start and
+it is handed over to that call like a single string (no pin unless another call runs first).
+
 String bytes the executable's ``.rodata`` already holds (a literal the program uses too,
 or any run of bytes there) are not allocated at all: the string points into ``.rodata``, as a
 compiled Go string literal does. What keeps them alive and unchanged is the executable's
@@ -99,6 +107,8 @@ class TargetHeap:
         self._static = static
         self._pinner = 0
         self._pending: list[int] = []  # to keep alive, not pinned yet (see before_call)
+        self._expected: list[bytes] = []  # string literals of the call being built (expect)
+        self._block: dict[bytes, int] = {}  # their addresses, once allocated together
         self.objects: list[int] = []  # every address allocated, in order
         self.pinned = 0
 
@@ -122,8 +132,31 @@ class TargetHeap:
             return struct.pack("<QQ", 0, 0)
         addr = self._static(data) if self._static is not None else None
         if addr is None:
+            addr = self._block.get(data) or self._allocate_expected(data)
+        if addr is None:
             addr = self.alloc(len(data), 0, data)
         return struct.pack("<QQ", addr, len(data))
+
+    def expect(self, literals: list[bytes]) -> None:
+        """The string literals a call's arguments are about to need (``[]``: the arguments are
+        built). The first of them asked for is allocated together with the others still
+        expected; those ``.rodata`` holds need no memory."""
+        self._block = {}
+        wanted = [d for d in literals if d and (self._static is None or self._static(d) is None)]
+        self._expected = list(dict.fromkeys(wanted)) if len(wanted) > 1 else []  # a literal twice: one copy
+
+    def _allocate_expected(self, data: bytes) -> int | None:
+        """One object for ``data`` and every literal still expected, bytes end to end; None if
+        ``data`` is not expected."""
+        if data not in self._expected:
+            return None
+        literals, self._expected = self._expected, []
+        blob = b"".join(literals)
+        at = self.alloc(len(blob), 0, blob)
+        for d in literals:
+            self._block[d] = at
+            at += len(d)
+        return self._block[data]
 
     def keep(self, addr: int) -> None:
         """Keep the object at ``addr`` alive and in place until :meth:`release` (Go >= 1.23):

@@ -71,11 +71,18 @@ def call(b: Builder, e: Call) -> Operand:
         raise ArgumentError(f"{which} arguments in call to {fn.name} (want ({want}), have {len(args)})")
     images = [image(b, r) for r in fn.bound]
     checks: list[tuple[GoType, bytes, str, str]] = []  # receivers pass (expr/escape.py)
-    for n, (p, a, op) in enumerate(zip(params, args, ops, strict=True)):
-        img = op.image if op is not None and op.image is not None else arg(b, a, p.type, f"argument to {fn.name}")
-        assert img is not None
-        checks.append((p.type, img, a.text, f"argument {n + 1} in call to {fn.name}"))
-        images.append(img)
+    # The string literals passed as strings: allocated together, one call for all (call/alloc.py).
+    b.s.heap.expect([a.value.encode("utf-8", "surrogateescape") for p, a, op in zip(params, args, ops, strict=True)
+                     if op is None and isinstance(a, Const) and isinstance(a.value, str)
+                     and p.type.kind == Kind.STRING])  # fmt: skip
+    try:
+        for n, (p, a, op) in enumerate(zip(params, args, ops, strict=True)):
+            img = op.image if op is not None and op.image is not None else arg(b, a, p.type, f"argument to {fn.name}")
+            assert img is not None
+            checks.append((p.type, img, a.text, f"argument {n + 1} in call to {fn.name}"))
+            images.append(img)
+    finally:
+        b.s.heap.expect([])
     b.escape_check(checks)
     if (not local and isinstance(e.func, Name) and not fn.bound and not fn.closure and ops == [None] * len(ops)
             and all(isinstance(a, Const) and not isinstance(a.value, str) for a in args)
