@@ -54,7 +54,13 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
     saved = Lock(m, struct.unpack_from("<Q", span)[0],
                  struct.unpack_from("<I", span, layout.m_lockedext - layout.m_lockedg)[0],
                  struct.unpack_from("<I", span, layout.m_lockedint - layout.m_lockedg)[0])  # fmt: skip
-    _set_m(mem, layout, m, g, 0, saved.locked_int + 1)
+    # Written back in one write, as read: m.createstack is set once, when the M is created, and
+    # nothing else writes this M's fields while its thread is stopped by us.
+    locked = bytearray(span)
+    struct.pack_into("<Q", locked, 0, g)
+    struct.pack_into("<I", locked, layout.m_lockedext - layout.m_lockedg, 0)
+    struct.pack_into("<I", locked, layout.m_lockedint - layout.m_lockedg, saved.locked_int + 1)
+    mem.write(m + layout.m_lockedg, bytes(locked))
     mem.write_u64(g + layout.g_lockedm, m)
     return saved
 
@@ -64,17 +70,10 @@ def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
     whatever the callee did with LockOSThread is dropped, as Go 1.21 does. m.lockedg is
     written only if it was set before: debugCallWrap1 zeroed it (``gp.m.lockedg = 0``, as
     our lock had set ``gp.lockedm``), and an M running an unlocked goroutine has none."""
-    _set_m(mem, layout, saved.m, saved.lockedg, saved.locked_ext, saved.locked_int, lockedg_zeroed=True)
-
-
-def _set_m(mem: Memory, layout: Layout, m: int, lockedg: int, ext: int, internal: int,
-           lockedg_zeroed: bool = False) -> None:  # fmt: skip
-    """m.lockedg, and m.lockedExt and m.lockedInt (adjacent uint32s in every release) in one write;
-    ``lockedg_zeroed``: m.lockedg is 0 already, written only if ``lockedg`` is not."""
-    at = min(layout.m_lockedext, layout.m_lockedint)
+    at = min(layout.m_lockedext, layout.m_lockedint)  # adjacent uint32s in every release: one write
     counts = bytearray(8)
-    struct.pack_into("<I", counts, layout.m_lockedext - at, ext)
-    struct.pack_into("<I", counts, layout.m_lockedint - at, internal)
-    mem.write(m + at, bytes(counts))
-    if lockedg or not lockedg_zeroed:
-        mem.write_u64(m + layout.m_lockedg, lockedg)
+    struct.pack_into("<I", counts, layout.m_lockedext - at, saved.locked_ext)
+    struct.pack_into("<I", counts, layout.m_lockedint - at, saved.locked_int)
+    mem.write(saved.m + at, bytes(counts))
+    if saved.lockedg:
+        mem.write_u64(saved.m + layout.m_lockedg, saved.lockedg)
