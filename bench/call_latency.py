@@ -116,7 +116,11 @@ def gocall_at_stop(target: Target, rows: list[Row], n: int) -> None:
             if ev.python_value != want:
                 raise AssertionError(f"gocall at a stop: {expr} = {ev!r}, want {want!r}")
             row.calls["at_stop"] = ev.calls
+            resumed = proc.debugger.others_resumed
             row.at_stop = Stats.of(timed(stop.eval, expr, n))
+            if resumed := proc.debugger.others_resumed - resumed:
+                row.notes["at_stop"] = (f"the other threads were resumed in {resumed} of {n} evaluations (the callee's "
+                                        "thread slept: it waited for one of them)")  # fmt: skip
 
 
 def timed(evaluate: Callable[[str], object], expr: str, n: int) -> list[float]:

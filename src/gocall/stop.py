@@ -73,6 +73,9 @@ class Debugger:
         self.nonstop = False  # release_others() was called: only the stopped thread is traced
         self.displaced = DisplacedSteps(proc.mem, proc.binary.pclntab)
         self.frames = Frames(proc)
+        # Evaluations at a stop whose calls needed the other threads resumed (stops/calls.py: the
+        # callee's thread slept, or ran 1 s), counted for bench/call_latency.py.
+        self.others_resumed = 0
 
     # -- breakpoints ------------------------------------------------------------------
 

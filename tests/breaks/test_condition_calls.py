@@ -85,6 +85,7 @@ def test_calls_at_a_reported_stop_keep_breakpoints_in(build_fixture, capfd) -> N
         assert bp.skipped == 20
         assert not tracee.holding()  # no other thread ran during those calls
         assert all(t.stopped for t in tracee.threads.values())
+        assert proc.debugger.others_resumed == 0
         # The callee's thread sleeps: the others are resumed, hit the breakpoint and are held
         # (on a loaded machine they may get no CPU within one millisecond: a few tries).
         for _ in range(10):
@@ -93,6 +94,7 @@ def test_calls_at_a_reported_stop_keep_breakpoints_in(build_fixture, capfd) -> N
             if tracee.holding():
                 break
         assert tracee.holding()  # other goroutines' hits during such a call, not yet tested
+        assert proc.debugger.others_resumed >= 1
         end = proc.wait(300)
         assert isinstance(end, gocall.Exited) and end.code == 0, end
     assert capfd.readouterr().out == want

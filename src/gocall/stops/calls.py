@@ -225,6 +225,7 @@ class _Tracked(ThreadGroup):
     def _resume_others(self) -> None:
         """The callee needs the other threads: let them run (held hits stay held)."""
         self.running = True
+        self.dbg.others_resumed += 1
         # sysmon, stopped since the stop, would find the P's slice long spent and preempt the callee.
         _fresh_slice(self.dbg.proc.mem, self.dbg.proc.layout, self.m)
         self.tracee.resume_all()
