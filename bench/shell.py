@@ -9,7 +9,10 @@ Usage: python bench/shell.py [N] [RUNS]    (defaults 200 and 3)
    the last, against N ``proc.eval`` calls in ``proc.batch()`` on the same target
    (the issue's goal: the shell within 1.5x of that). RUNS alternating rounds; the
    per-call medians of the rounds are reported. The whole ``gocall attach`` command
-   (interpreter, imports, attach, the script) is timed once too, for reference.
+   (interpreter, imports, attach, the script) is timed once too, for reference; and
+   N/10 calls typed at the prompt, 0.1 s apart, as the interactive shell runs them
+   (its session batch: the thread kept seized and running between lines) and without
+   the kept thread (what every typed call cost before).
 2. Completion latency on cmd/go (targets.cmdgo_binary: Go 1.19's cmd/go with the
    benchmark worker added, ~15 MB, ~10,800 functions), running: in a fresh process,
    the first completion (``main.``: pclntab's function names indexed, DWARF read for
@@ -38,6 +41,7 @@ from targets import cmdgo_binary, load, running, small_binary  # noqa: E402
 import gocall  # noqa: E402
 
 EXPR = "main.Add(1, 2)"
+PACE = 0.1  # seconds between two lines typed at the prompt (paced)
 
 _COMPLETION = """
 import sys, time
@@ -82,6 +86,28 @@ def scripted(pid: int, n: int) -> float:
     return elapsed / n
 
 
+def paced(pid: int, n: int, warm: bool) -> float:
+    """Median ms of a call typed at the prompt: N lines run as the interactive shell runs them,
+    PACE seconds apart (the person typing), in the session's batch (warm: the thread kept
+    seized and running between lines, repl.interactive_loop) or not (each call seizes and
+    detaches, as before the shell kept one)."""
+    from gocall.shell.commands import Commands
+    from gocall.shell.output import Output
+    from gocall.shell.state import ShellState
+
+    with gocall.attach(pid) as proc:
+        proc.eval(EXPR)
+        commands = Commands(ShellState(proc), Output(False, plain=True))
+        times = []
+        with proc.batch() if warm else contextlib.nullcontext(), contextlib.redirect_stdout(io.StringIO()):
+            for _ in range(n):
+                time.sleep(PACE)
+                start = time.perf_counter()
+                assert commands.run(EXPR)
+                times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
 def batched(pid: int, n: int) -> float:
     with gocall.attach(pid) as proc:
         proc.eval(EXPR)
@@ -119,12 +145,16 @@ def main() -> None:
             shell_ms.append(scripted(target.pid, n) * 1e3)
             batch_ms.append(batched(target.pid, n) * 1e3)
         command_s = whole_command(target.pid, n)
+        typed = max(10, n // 10)
+        warm_ms, cold_ms = paced(target.pid, typed, True), paced(target.pid, typed, False)
     shell, batch = statistics.median(shell_ms), statistics.median(batch_ms)
     print(f"{n} calls of {EXPR} on the busy small target (Go 1.19 -N -l), {runs} rounds, load {started_load}")
     print(f"  shell script (in process)    {shell:8.3f} ms/call   rounds {[round(x, 3) for x in shell_ms]}")
     print(f"  proc.eval in proc.batch()    {batch:8.3f} ms/call   rounds {[round(x, 3) for x in batch_ms]}")
     print(f"  ratio shell / batch          {shell / batch:8.2f}")
     print(f"  gocall attach PID < script   {command_s * 1e3:8.1f} ms in all (start-up included)")
+    print(f"  typed, {PACE:g} s apart ({typed})    {warm_ms:8.3f} ms/call warm   {cold_ms:8.3f} ms/call without the "
+          "kept thread")
     binary = cmdgo_binary()
     with running(binary) as target:
         setup, rows = completion(target.pid)
@@ -134,6 +164,7 @@ def main() -> None:
         print(f"  {text!r:12} {count:5d} completions {seconds * 1e3:8.1f} ms")
     print(json.dumps({"calls": n, "shell_ms_per_call": round(shell, 4), "batch_ms_per_call": round(batch, 4),
                       "ratio": round(shell / batch, 3), "attach_script_ms": round(command_s * 1e3, 1),
+                      "typed_warm_ms": round(warm_ms, 3), "typed_cold_ms": round(cold_ms, 3),
                       "completion_first_ms": round(rows[0][2] * 1e3, 1),
                       "completion_later_ms": [round(r[2] * 1e3, 1) for r in rows[1:]],
                       "load": [started_load, load()]}))

@@ -190,6 +190,11 @@ class Process:
         :mod:`gocall.call.batch`."""
         return self.engine.batch(linger)
 
+    def release_kept(self) -> None:
+        """Detach now the thread a :meth:`batch` keeps between calls, if any (the batch's next
+        call seizes one again): another tracer (a second gocall, Delve) may then attach."""
+        self.engine.release_kept()
+
     def declare(self, signature: str) -> None:
         """Declare a function's signature for a binary without DWARF (``-ldflags=-w``):
         ``proc.declare("func main.Add(a, b int) int")`` (syntax: :mod:`gocall.expr.signature`)."""
@@ -226,12 +231,14 @@ class Process:
 
         Read from ``runtime.allgs`` while the program runs; the thread of each running
         goroutine is stopped for a few microseconds to read where it is."""
+        self.release_kept()  # a batch's thread, seized: its goroutine would be seen from g.sched
         return self.runtime.listing(_filters(with_, without)).goroutines
 
     def goroutine_groups(self, by: str, with_: Sequence[str | Filter] = (), without: Sequence[str | Filter] = ()
                          ) -> list[Group]:
         """The goroutines :meth:`goroutines` selects, grouped ``by`` ``"userloc"``, ``"curloc"``,
         ``"goloc"``, ``"startloc"`` or ``"label K"``, largest group first."""
+        self.release_kept()
         groups = self.runtime.listing(_filters(with_, without), by).groups
         assert groups is not None
         return groups
@@ -239,12 +246,14 @@ class Process:
     def stack(self, goid: int) -> list[Frame]:
         """The physical frames of goroutine ``goid``, innermost first; each lists its
         source frames (inlined calls first) in ``Frame.calls``."""
+        self.release_kept()
         return self.runtime.frames(self.runtime.goroutine(goid))
 
     def roots(self, goid: int) -> list[FrameRoots]:
         """How the GC would scan each frame of goroutine ``goid``: precise frames with their
         live pointer slots, conservative ones (injected frames and what they interrupted)
         with every word that points into the heap or the stack."""
+        self.release_kept()
         return self.runtime.roots(self.runtime.goroutine(goid))
 
     def evaluate(self, expr: str, unsafe: bool = False) -> Evaluation:

@@ -19,7 +19,7 @@ from prompt_toolkit.output.plain_text import PlainTextOutput
 import gocall
 from gocall.shell import run
 
-Keys = list[tuple[float, str]]  # (seconds to wait first, keys)
+Keys = list[tuple[float, "str | Callable[[], None]"]]  # (seconds to wait first, keys or something to do then)
 SIGINT = "<SIGINT>"
 _GRACE = 30.0  # seconds a session gets after its last key to end by itself
 SIGINT_IN_CALL = "<SIGINT once a thread is traced>"
@@ -46,7 +46,9 @@ def drive(tmp_path: Path, history_file: Path) -> Callable[[gocall.Process, Keys]
             def feed() -> None:
                 for delay, text in keys:
                     time.sleep(delay)
-                    if text == UNTIL_STOPPED:
+                    if callable(text):
+                        text()  # a look at the target while the shell waits for keys
+                    elif text == UNTIL_STOPPED:
                         deadline = time.monotonic() + 30
                         while proc.stopped is None and time.monotonic() < deadline:
                             time.sleep(0.01)  # idle at the prompt until the hit is announced
@@ -88,6 +90,19 @@ def tracers(pid: int) -> set[int]:
             out.add(int((task / "status").read_text().split("TracerPid:")[1].split()[0]))
         except FileNotFoundError:
             pass
+    return out
+
+
+def traced_by_us(pid: int) -> dict[int, str]:
+    """The target's threads this process traces, and each one's state letter (``t``: stopped)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines())
+        except FileNotFoundError:
+            continue
+        if int(status["TracerPid"]) == os.getpid():
+            out[int(task.name)] = status["State"].split()[0]
     return out
 
 

@@ -23,7 +23,8 @@ from gocall.shell.completion import GoCompleter
 from gocall.shell.output import Output
 from gocall.shell.state import ShellState
 
-from .conftest import SIGINT, SIGINT_IN_CALL, UNTIL_BREAKPOINT, UNTIL_STOPPED, text_as_in_file, untraced
+from .conftest import (SIGINT, SIGINT_IN_CALL, UNTIL_BREAKPOINT, UNTIL_STOPPED, text_as_in_file, traced_by_us,
+                       untraced)
 
 GOCALL = [sys.executable, "-m", "gocall.cli.main"]
 pytestmark = pytest.mark.timeout(90)  # a session waiting for keys that never come fails, not hangs
@@ -87,6 +88,39 @@ def test_hit_announced_while_idle_then_exit_leaves_nothing(loop, drive, capfd) -
     assert "5" in out and 'req = &main.Request{ID:5, Path:"/loop/5", Tags:[]string{"w1"}}' in out, out
     assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
     assert loop.proc.poll() is None
+
+
+def test_calls_at_the_prompt_stay_warm(target, drive, capfd, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Consecutive calls typed at the prompt share a thread kept seized between them (as
+    proc.batch() does), running while the person types, and let go after a while at the prompt."""
+    from gocall.shell import repl
+
+    monkeypatch.setattr(repl, "_KEEP_IDLE", 2.0)
+    seen: dict[str, object] = {}
+
+    def kept_and_running() -> None:
+        deadline = time.monotonic() + 10
+        while not (kept := traced_by_us(target.pid)) and time.monotonic() < deadline:
+            time.sleep(0.002)  # until the first call is made
+        seen["kept"] = set(kept)
+        while any(state == "t" for state in traced_by_us(target.pid).values()) and time.monotonic() < deadline:
+            time.sleep(0.002)  # stopped a millisecond after the call at most: never for the person
+        seen["running"] = set(traced_by_us(target.pid)) == seen["kept"]
+
+    def let_go() -> None:
+        deadline = time.monotonic() + 10
+        while traced_by_us(target.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # and not a call's moment between two threads: it stays so at the prompt
+        seen["let go"] = not traced_by_us(target.pid)
+
+    with gocall.attach(target.pid) as proc:
+        drive(proc, [(0.2, "main.Add(1, 2)\r"), (0, kept_and_running), (0, "main.Add(2, 3)\r"), (0, let_go),
+                     (0, "main.Add(3, 4)\r"), (0.3, "exit\r")])
+    assert capfd.readouterr().out.split() == ["3", "5", "7"]
+    assert len(seen["kept"]) == 1 and seen["running"] and seen["let go"], seen  # type: ignore[arg-type]
+    assert untraced(target.pid)
+    target.assert_healthy()
 
 
 def test_ctrl_c_at_the_prompt_and_during_a_call(target, drive, capfd) -> None:  # type: ignore[no-untyped-def]

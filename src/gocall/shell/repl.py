@@ -22,6 +22,7 @@ import asyncio
 import os
 import re
 import signal
+from types import FrameType
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -40,12 +41,24 @@ from .state import ShellState
 
 _POLL = 0.05  # seconds between looks for hits while idle at the prompt
 _WAIT = 0.003  # seconds each look may wait
+# Seconds at the prompt after which the warm thread (interactive_loop) is let go: a person's
+# next call usually comes sooner, and a seized thread keeps other tracers (another gocall,
+# Delve) out of the process.
+_KEEP_IDLE = 5.0
 
 
 def interactive_loop(state: ShellState, commands: Commands, vi: bool | None) -> int:
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(_session(state, commands, vi))
+        # Warm calls (proc.batch(), call/batch.py): the last call's thread stays seized between
+        # lines, running (stopped a millisecond at most), so the next call skips seizing and
+        # detaching it; let go after _KEEP_IDLE seconds at the prompt. The program never waits
+        # for the person: the batch hands every signal the thread gets over at once, from its
+        # SIGCHLD handler, which runs while the prompt waits too (prompt_toolkit's signal
+        # handlers set the loop's wake-up fd, so a signal taken by any thread wakes the main
+        # one, where Python runs handlers).
+        with state.proc.batch():
+            return loop.run_until_complete(_session(state, commands, vi))
     finally:
         loop.close()
 
@@ -96,26 +109,42 @@ async def _session(state: ShellState, commands: Commands, vi: bool | None) -> in
 
 async def _watch(state: ShellState, commands: Commands, session: PromptSession[str]) -> None:
     # A thread stopping on one of our INT3s sends us SIGCHLD: serve it at once (a false
-    # condition's thread waits for us), and look every _POLL anyway. The handler (and the
-    # loop's wake-up pipe it needs) only while the prompt is shown: during a command nobody
-    # drains the pipe, and a storm of hits would fill it.
+    # condition's thread waits for us), and look every _POLL anyway. The handler only while
+    # the prompt is shown (during a command nobody drains the loop's pipe, and a storm of hits
+    # would fill it), chained to the batch's (interactive_loop), which is put back as it was:
+    # asyncio's add_signal_handler would leave SIG_DFL behind.
     woken = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGCHLD, woken.set)
+    previous = signal.getsignal(signal.SIGCHLD)
+
+    def on_child(signum: int, frame: FrameType | None) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        loop.call_soon_threadsafe(woken.set)
+
+    signal.signal(signal.SIGCHLD, on_child)
     busy = False
+    idle_since: float | None = loop.time()
     try:
         while True:
+            if idle_since is not None and loop.time() - idle_since > _KEEP_IDLE:
+                idle_since = None
+                state.proc.release_kept()
             if busy:
                 await asyncio.sleep(0)  # hits keep coming: serve them again at once, keys in between
             else:
                 try:
-                    await asyncio.wait_for(woken.wait(), _POLL)
+                    # Not wait_for: in 3.11 it loses a cancel that comes as the event is set,
+                    # and this task then never ends (a hang on leaving the prompt, SIGCHLDs being
+                    # frequent while a warm thread is kept).
+                    async with asyncio.timeout(_POLL):
+                        await woken.wait()
                 except TimeoutError:
                     pass
             woken.clear()
             busy = state.needs_waiting and _look(state, commands, session)
     finally:
-        loop.remove_signal_handler(signal.SIGCHLD)
+        signal.signal(signal.SIGCHLD, previous if previous is not None else signal.SIG_DFL)
 
 
 def _look(state: ShellState, commands: Commands, session: PromptSession[str]) -> bool:
