@@ -172,6 +172,7 @@ class Run:
     cpu_seconds: float  # user + system: what the run costs however loaded the machine is
     returncode: int
     stdout: str
+    pid: int = 0
 
 
 def run_measured(cmd: Sequence[str]) -> Run:
@@ -184,7 +185,7 @@ def run_measured(cmd: Sequence[str]) -> Run:
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
     proc.stdout.close()
-    return Run(seconds, usage.ru_utime + usage.ru_stime, proc.returncode, out.decode(errors="replace"))
+    return Run(seconds, usage.ru_utime + usage.ru_stime, proc.returncode, out.decode(errors="replace"), proc.pid)
 
 
 # Runs the gocall CLI and prints its peak RSS (VmHWM) last. Not ru_maxrss: Linux keeps a
