@@ -119,14 +119,16 @@ def hand_over(argv: list[str]) -> None:
         start_server(path)
         return
     pending: list[int] = []  # signals that came before the child was started
-    previous = _forward_signals(sock, pending)
+    child = [0]  # its PID once started: signals go to it directly if the server is gone
+    previous = _forward_signals(sock, pending, child)
     try:
         _send_request(sock, argv)
         reply = sock.recv(64)
     except (OSError, AttributeError):  # AttributeError: a standard stream is closed (sys.stdout None)
         reply = b""
-    if reply == b"started":
-        _relay(sock)
+    if reply.startswith(b"started "):
+        child[0] = int(reply.split()[1])
+        _relay(sock, child[0])
     sock.close()
     for signum, handler in previous.items():  # as found, for the command run here instead
         _signal.signal(signum, handler)
@@ -150,16 +152,19 @@ def _send_request(sock: _socket.socket, argv: list[str]) -> None:
     sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
 
 
-def _forward_signals(sock: _socket.socket, pending: list[int]) -> dict[int, object]:
-    """Forward each signal that would end this process to the child (through the server),
-    noting it in ``pending`` too; return the handlers replaced."""
+def _forward_signals(sock: _socket.socket, pending: list[int], child: list[int]) -> dict[int, object]:
+    """Forward each signal that would end this process to the child (through the server, or
+    to ``child[0]`` itself once the server is gone), noting it in ``pending`` too; return the
+    handlers replaced."""
 
     def forward(signum: int, frame: object) -> None:
-        pending.append(signum)
+        if signum != _signal.SIGWINCH:
+            pending.append(signum)
         try:
             sock.send(b"signal %d" % signum)
-        except OSError:  # the server is gone: the recv in _relay says so
-            pass
+        except OSError:  # the server is gone
+            if child[0]:
+                os.kill(child[0], signum)
 
     previous = {}
     for signum in _FORWARDED:
@@ -169,7 +174,7 @@ def _forward_signals(sock: _socket.socket, pending: list[int]) -> dict[int, obje
     return previous
 
 
-def _relay(sock: _socket.socket) -> None:
+def _relay(sock: _socket.socket, child: int) -> None:
     """Wait for the child's end, then end the same way. Never returns."""
     while True:
         try:
@@ -181,10 +186,24 @@ def _relay(sock: _socket.socket) -> None:
             os._exit(int(number))
         if kind == b"killed":  # as the one-shot gocall would have died
             _die_of(int(number))
-        if not reply:
-            os.write(2, b"gocall: the gocall server ended before the command did; what it left of the call "
-                        b"is unknown (the server's log is in " + os.fsencode(runtime_dir()) + b")\n")
-            os._exit(1)
+        if not reply:  # the server is gone, its child (the command) not: wait for it, unreported
+            _wait_orphan(child)
+
+
+def _wait_orphan(child: int) -> None:
+    """Wait for ``child``, which runs this command but whose server died (its end unknown to
+    anyone now), signals sent to it directly meanwhile; then exit 1, saying so."""
+    import select
+
+    try:
+        pidfd = os.pidfd_open(child)
+        while not select.select([pidfd], [], [])[0]:  # readable when it ends; a signal just forwards
+            pass
+    except OSError:  # already gone: nothing to wait for
+        pass
+    os.write(2, b"gocall: the gocall server ended during the command, which ran to its end in process %d; "
+                b"its exit status is not known (the server's log is in %s)\n" % (child, os.fsencode(runtime_dir())))
+    os._exit(1)
 
 
 def _die_of(signum: int) -> None:

@@ -16,6 +16,7 @@ forked per command (cli/handoff.py is the client, and says why).
   ``main``. The server relays the client's signals to it (``signal N``), sends SIGHUP if the
   client goes away (as a closed terminal would), and sends back how it ended (``exit N``,
   ``killed N``).
+* SIGTERM, SIGHUP or SIGINT: it stops listening and leaves once its running commands end.
 * It leaves after ``GOCALL_SERVER_IDLE`` seconds (default :data:`IDLE_SECONDS`) without a
   command. Its log (a line per command, errors of its own) is ``server-*.log`` beside the
   socket, cut when it passes 1 MB.
@@ -69,6 +70,7 @@ class Server:
         self.listener: socket.socket | None = None
         self.lock_fd = -1
         self.bound: tuple[int, int] | None = None  # the socket file's (st_dev, st_ino), to remove only ours
+        self.wakeup: tuple[int, ...] = ()  # the pipe signals wake the loop through (on_signals)
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -108,6 +110,23 @@ class Server:
             if (st.st_dev, st.st_ino) == self.bound:
                 os.unlink(self.path)
         os.close(self.lock_fd)
+        self.lock_fd = -1
+
+    def on_signals(self) -> None:
+        """SIGTERM, SIGHUP, SIGINT: no new commands, the running ones relayed to their end
+        (their clients still forward Ctrl-C), then leave."""
+        read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(write)
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, lambda signum, frame: None)  # the wake-up byte is the message
+        self.wakeup = (read, write)
+        self.selector.register(read, selectors.EVENT_READ, self.leave)
+
+    def leave(self, read: int) -> None:
+        os.read(read, 64)
+        if self.listener is not None:
+            _log(f"signalled: leaving once {len(self.commands)} running command(s) end")
+            self.stop_listening()
 
     def run(self) -> None:
         last = time.monotonic()
@@ -149,9 +168,9 @@ class Server:
             command = _Command(conn, pid)
             command.child = os.fork()
             if command.child == 0:
-                self._child(fields, fds)  # never returns
+                self._child(conn, fields, fds)  # never returns
             command.pidfd = os.pidfd_open(command.child)
-            conn.send(b"started")
+            conn.send(b"started %d" % command.child)
         except (OSError, ValueError, IndexError) as e:
             _log(f"bad request: {type(e).__name__}: {e}")
             return conn.close()
@@ -163,19 +182,25 @@ class Server:
         self.selector.register(conn, selectors.EVENT_READ, self.relay)
         self.selector.register(command.pidfd, selectors.EVENT_READ, self.reap)
 
-    def _child(self, fields: list[str], fds: list[int]) -> None:
-        """In the forked child: become the client's ``gocall`` and run the command."""
+    def _child(self, conn: socket.socket, fields: list[str], fds: list[int]) -> None:
+        """In the forked child: become the client's ``gocall`` and run the command. Every socket
+        of the server's is closed (its own connection too: the client must see the server's end
+        as the connection's)."""
         code: object = 1
         try:
             _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
             argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
             self.selector.close()
-            for sock in [self.listener, *(c.conn for c in self.commands.values())]:
+            for sock in [self.listener, conn, *(c.conn for c in self.commands.values())]:
                 if sock is not None:
                     sock.close()
             for c in self.commands.values():
                 os.close(c.pidfd)
-            os.close(self.lock_fd)
+            if self.lock_fd >= 0:
+                os.close(self.lock_fd)
+            signal.set_wakeup_fd(-1)
+            for fd in self.wakeup:
+                os.close(fd)
             _become(fds, cwd, int(umask), {int(s) for s in ignored.split(",") if s}, (out_enc, out_err),
                     (in_enc, in_err), env)  # fmt: skip
             sys.argv = ["gocall", *argv]
@@ -306,6 +331,7 @@ def serve(path: str) -> None:
             _log(f"preload {module}: {type(e).__name__}: {e}")
     gc.freeze()
     gc.enable()
+    server.on_signals()
     server.listen()
     _log(f"listening on {path} (gocall in {handoff.package_dir()}, Python {sys.executable})")
     server.run()
