@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -168,6 +169,24 @@ def test_script_mode_and_json(loop) -> None:  # type: ignore[no-untyped-def]
     assert objects[4]["error"].startswith("not a valid Go expression")
     assert objects[-1]["results"] == [{"type": "bool", "value": True}]
     assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
+
+
+def test_roots_as_gocall_roots_prints_them(loop) -> None:  # type: ignore[no-untyped-def]
+    """`roots N` in the shell prints what `gocall roots PID N` prints (goroutine 1 is parked in
+    main.loop: its frames stay put; addresses may move if the GC shrinks its stack meanwhile)."""
+    def masked(text: str) -> list[str]:
+        return re.sub(r"0x[0-9a-f]+", "0x?", text).splitlines()
+
+    cli = subprocess.run([*GOCALL, "roots", str(loop.pid), "1"], capture_output=True, text=True, timeout=60)
+    shell = subprocess.run([*GOCALL, "attach", str(loop.pid)], input="roots 1\n", capture_output=True, text=True,
+                           timeout=60)
+    assert cli.returncode == 0 and shell.returncode == 0, (cli.stderr, shell.stderr)
+    assert masked(shell.stdout) == masked(cli.stdout) and "main.loop" in shell.stdout, (shell.stdout, cli.stdout)
+    shell = subprocess.run([*GOCALL, "attach", str(loop.pid), "--json"], input="roots 1\n", capture_output=True,
+                           text=True, timeout=60)
+    (result,) = json.loads(shell.stdout)["result"]
+    assert result["goid"] == 1 and {"function", "mode", "slots"} <= set(result["frames"][0])
+    assert untraced(loop.pid)
 
 
 def test_run_interactive_script_kills_on_exit(build_fixture) -> None:  # type: ignore[no-untyped-def]

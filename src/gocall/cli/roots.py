@@ -44,17 +44,24 @@ def roots(pid: int, goid: int | None, as_json: bool) -> None:
 
 
 def _show(roots: list[FrameRoots]) -> None:
+    for text, style in roots_lines(roots):
+        console.message(text, style=style)
+
+
+def roots_lines(roots: list[FrameRoots]) -> list[tuple[str, str | None]]:
+    """One goroutine's frames as ``gocall roots`` prints them (and the shell's ``roots``): each
+    line with its style."""
+    lines: list[tuple[str, str | None]] = []
     for r in roots:
         style = "yellow" if r.mode == CONSERVATIVE else None
-        console.message(f"  {r.frame.function} pc={r.frame.pc:#x} sp={r.frame.sp:#x}: {r.mode}"
-                        + (f" ({r.why})" if r.why else ""), style=style)
+        lines.append((f"  {r.frame.function} pc={r.frame.pc:#x} sp={r.frame.sp:#x}: {r.mode}"
+                      + (f" ({r.why})" if r.why else ""), style))
         rows = []
         for s in r.slots:
             target = "stack" if s.to_stack else (f"heap {s.heap.base:#x}+{s.value - s.heap.base} "
                                                  f"(size {s.heap.size})" if s.heap else "not heap")
             rows.append((s.area, f"{s.offset:+d}", f"{s.addr:#x}", f"{s.value:#x}", target))
         if rows:
-            for line in table(rows, ("AREA", "CFA", "ADDR", "VALUE", "POINTS TO")):
-                console.message("      " + line)
-        for o in r.objects:
-            console.message(f"      stack object {o.addr:#x} size {o.size} ptrdata {o.ptrdata}", style="dim")
+            lines += [("      " + line, None) for line in table(rows, ("AREA", "CFA", "ADDR", "VALUE", "POINTS TO"))]
+        lines += [(f"      stack object {o.addr:#x} size {o.size} ptrdata {o.ptrdata}", "dim") for o in r.objects]
+    return lines

@@ -171,14 +171,22 @@ class Commands:
         self.out.lines(lines, frames_json(frames))
 
     def cmd_roots(self, arg: str) -> None:
-        """roots [N]: the pointers the GC would find on goroutine N's stack, frame by frame."""
-        from ..cli.roots import roots_json
+        """roots [N]: how the GC would scan goroutine N's stack, frame by frame, as gocall roots
+        prints it (default: the stopped or chosen goroutine, else every goroutine)."""
+        from ..cli.roots import roots_json, roots_lines
 
-        goid = _number(arg, "roots [N]") if arg else self._current_goroutine()
-        roots = self.proc.roots(goid)
-        lines = [f"{r.frame.function}: {r.mode}, {len(r.slots)} pointer slots"
-                 + (f" ({r.why})" if r.why else "") for r in roots]
-        self.out.lines(lines, roots_json(roots))
+        stop = self.state.stop
+        goid = _number(arg, "roots [N]") if arg else stop.goroutine if stop is not None else self.state.goroutine
+        runtime = self.proc.runtime
+        gs = [runtime.goroutine(goid)] if goid is not None else runtime.goroutines()
+        self.proc.release_kept()  # a warm call's thread (repl.py): the running goroutines' threads are stopped to read them
+        found = [(g, runtime.roots(g)) for g in gs]
+        lines: list[tuple[str, str | None]] = []
+        for g, roots in found:
+            lines += [(f"goroutine {g.goid} [{g.header}]:", "bold"), *roots_lines(roots), ("", None)]
+        self.out.lines([text for text, _ in lines],
+                       [{"goid": g.goid, "state": g.header, "frames": roots_json(r)} for g, r in found],
+                       [style for _, style in lines])
 
     def _current_goroutine(self) -> int:
         stop = self.state.stop
