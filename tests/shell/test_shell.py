@@ -213,9 +213,9 @@ class _Tmux:
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
-    def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True,
-                              text=True).stdout
+    def screen(self, colours: bool = False) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p", *(["-e"] if colours else []), "-t", self.name],
+                              capture_output=True, text=True).stdout
 
     def wait_for(self, text: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
@@ -223,6 +223,14 @@ class _Tmux:
             assert time.monotonic() < deadline, s
             time.sleep(0.1)
         return s
+
+    def wait_for_prompt(self, timeout: float = 20) -> None:
+        """Until the prompt is back: keys typed while a command runs meet the terminal's line
+        discipline (Ctrl-R would be its reprint), not the line editor."""
+        deadline = time.monotonic() + timeout
+        while not (s := self.screen()).rstrip().endswith("running>"):
+            assert time.monotonic() < deadline, s
+            time.sleep(0.1)
 
     def close(self) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)
@@ -242,6 +250,39 @@ def test_console_script_in_tmux(shared_target, tmp_path: Path) -> None:  # type:
         term.keys("(19, 23)", "Enter")
         lines = term.wait_for("\n42\n").splitlines()
         assert any("main.Add(19, 23)" in line for line in lines)
+        term.keys("exit", "Enter")
+    finally:
+        term.close()
+    assert untraced(shared_target.pid)
+    shared_target.assert_healthy()
+
+
+@pytest.mark.skipif(_NO_TMUX, reason="no tmux")
+def test_multiline_input_ctrl_r_and_colour_in_tmux(shared_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As a person: a composite literal typed over two lines (Enter with a brace open goes on),
+    the result in Go colours, the latency line dim; then Ctrl-R finds that input in the history
+    and runs it again."""
+    term = _Tmux(shared_target.pid, tmp_path / "history")
+    try:
+        term.wait_for("running>")
+        term.keys("main.Add(len([]int{1, 2,", "Enter")
+        time.sleep(0.3)
+        assert "\n42\n" not in term.screen()  # not run: the line goes on
+        term.keys("3}), 39)", "Enter")
+        term.wait_for("\n42\n")
+        term.wait_for_prompt()
+        coloured = term.screen(colours=True).splitlines()
+        result = next(line for line in coloured if "42" in line and "Add" not in line)
+        assert "\x1b[" in result, coloured  # coloured as Go
+        assert any(" ms" in line and "\x1b[2m" in line for line in coloured), coloured  # the latency, dim
+        term.wait_for_prompt()
+        term.keys("C-r", "len(")
+        term.wait_for("I-search backward: len(")
+        term.keys("Enter", "Enter")
+        deadline = time.monotonic() + 20
+        while term.screen().count("\n42\n") + term.screen().endswith("42\n") < 2:
+            assert time.monotonic() < deadline, term.screen()
+            time.sleep(0.1)
         term.keys("exit", "Enter")
     finally:
         term.close()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .status import LiveStatus
 
 
+_HIGHLIGHT_MAX = 20_000  # characters of a Go value coloured at most (print_go)
 _making = threading.Lock()  # one rich console per stream, whichever thread asks first
 
 
@@ -47,6 +48,21 @@ class _Stream:
 
         self.rich.print(markup_prefix + escape(text), style=style)
 
+    def print_go(self, text: str) -> None:
+        """``text``, Go syntax (a value as gofmt.py writes it), highlighted as Go on a terminal
+        in the terminal's own palette; plain otherwise, and past _HIGHLIGHT_MAX characters (a
+        huge slice would take longer to colour than to read)."""
+        if not self._coloured() or len(text) > _HIGHLIGHT_MAX:
+            self.print(text)
+            return
+        from rich.syntax import Syntax
+
+        # The highlighted text, not the Syntax renderable: that one is cropped to the terminal's
+        # width under soft_wrap, where a Text is left for the terminal to wrap like plain output.
+        coloured = Syntax(text, "go", theme="ansi_dark", background_color="default").highlight(text)
+        coloured.rstrip()
+        self.rich.print(coloured)
+
     @property
     def rich(self) -> RichConsole:
         """The rich console writing to this stream (made on first use, by whichever thread:
@@ -69,6 +85,10 @@ class Console:
 
     def message(self, text: str, style: str | None = None) -> None:
         self.out.print(text, style=style)
+
+    def value(self, text: str) -> None:
+        """A result in Go syntax: coloured as Go on a terminal."""
+        self.out.print_go(text)
 
     def note(self, text: str) -> None:
         """Progress and commentary: stderr, dimmed, so stdout stays the results."""

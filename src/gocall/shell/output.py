@@ -47,7 +47,10 @@ class Output:
         if kind == "error":
             self.console.error(text)
             return
-        self.console.message(text, style="yellow" if kind == "panic" else None)
+        if kind == "panic":
+            self.console.message(text, style="yellow")
+        else:
+            self.console.value(text)  # Go syntax, coloured on a terminal
         if not self.plain:
             where = site.where if site is not None else (f"goroutine {ev.goroutine}" if ev.goroutine else "")
             self.note(f"{ms:.2f} ms" + (f", {where}" if where and ev.calls else ""))

@@ -26,7 +26,8 @@ from types import FrameType
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-from prompt_toolkit.enums import EditingMode
+from prompt_toolkit.enums import DEFAULT_BUFFER, EditingMode
+from prompt_toolkit.filters import has_focus
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -170,7 +171,9 @@ def _look(state: ShellState, commands: Commands, session: PromptSession[str]) ->
 def _multiline_enter() -> KeyBindings:
     kb = KeyBindings()
 
-    @kb.add("enter")
+    # Only in the line itself: in Ctrl-R's search field Enter accepts the search (taken there,
+    # an open bracket in the searched text added lines to the search instead).
+    @kb.add("enter", filter=has_focus(DEFAULT_BUFFER))
     def _(event: KeyPressEvent) -> None:
         buf = event.current_buffer
         if _open_brackets(buf.text) > 0 and buf.document.is_cursor_at_the_end:
