@@ -7,12 +7,18 @@ started."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,6 +227,52 @@ def test_server_killed_mid_command(runtime, target):  # type: ignore[no-untyped-
     assert client.returncode == 1 and "its exit status is not known" in err and "interrupted" in err, (out, err)
     target.assert_healthy()
     assert set(tracer_pids(target.pid).values()) == {0}
+
+
+def test_client_loads_almost_nothing(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """What the client imports is its start-up time (bench/cold_attach.py): no click, no engine,
+    not even typing; the server's child has them."""
+    _started(runtime, shared_target.pid)
+    client = subprocess.run([sys.executable, "-X", "importtime", "-c", _ENTRY, "call", str(shared_target.pid),
+                             "main.Add(1, 2)"], env=runtime.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (client.returncode, client.stdout) == (0, "3\n")
+    python = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True)
+    assert _imported(client.stderr) - _imported(python.stderr) == {
+        "gocall", "gocall.errors", "gocall.cli", "gocall.cli.handoff", "_socket", "gc", "__future__"}
+
+
+def _imported(importtime: str) -> set[str]:
+    return {line.rsplit("|", 1)[1].strip() for line in importtime.splitlines() if line.startswith("import time:")}
+
+
+def test_live_status_line_through_the_server(runtime, target):  # type: ignore[no-untyped-def]
+    """The child writes to the client's terminal (its stderr, passed over): the live status line
+    shows while the callee runs, as in tests/cli/test_status.py; stdout stays the result."""
+    _started(runtime, target.pid)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 250, 0, 0))
+    env = {k: v for k, v in runtime.env.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR")}
+    client = subprocess.Popen([sys.executable, "-c", _ENTRY, "call", str(target.pid), "main.Sleep(800)"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                              env={**env, "TERM": "xterm-256color"})  # fmt: skip
+    os.close(slave)
+    written = b""
+    try:
+        while select.select([master], [], [], 60)[0]:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the terminal (the client, the child) is done
+                break
+            if not data:
+                break
+            written += data
+        out, _ = client.communicate(timeout=60)
+    finally:
+        os.close(master)
+        client.kill()
+    assert (client.returncode, out) == (0, b"800\n"), written
+    assert re.search(rb"main\.Sleep running for 0\.\d s on goroutine \d+", written), written
+    assert f"PID {client.pid}: exit 0" in runtime.log()
 
 
 def test_no_server_where_it_cannot_be_private(runtime, shared_target):  # type: ignore[no-untyped-def]
