@@ -23,7 +23,7 @@ from ..errors import ProcessError, PtraceError
 from . import ptrace
 
 SLOTS = 4  # DR0-DR3
-_DR6, _DR7 = 6, 7
+_DR7 = 7
 
 
 def set_breakpoints(tid: int, pcs: Sequence[int]) -> None:
@@ -37,19 +37,9 @@ def set_breakpoints(tid: int, pcs: Sequence[int]) -> None:
         dr7 |= 1 << (2 * n)
     if dr7:
         ptrace.set_debugreg(tid, _DR7, dr7)
-        # The kernel ORs each hit's B0-B3 into the thread's DR6 and never clears it: cleared when
-        # arming, so that it names this arming's hits. Disarming is the DR7 write alone (one
-        # request less per thread of a catch, call/engine.py _catch_parked).
-        ptrace.set_debugreg(tid, _DR6, 0)
-
-
-def hit(tid: int) -> int | None:
-    """Which breakpoint (0-3) the thread's last debug exception was, from DR6's B0-B3 bits."""
-    dr6 = ptrace.get_debugreg(tid, _DR6)
-    for n in range(SLOTS):
-        if dr6 & (1 << n):
-            return n
-    return None
+    # DR6 is not written: the kernel ORs each hit's B0-B3 into the thread's copy, which only
+    # PTRACE_PEEKUSER reads, and gocall tells its breakpoints apart by the stopped PC (one
+    # request less per thread of a catch, call/engine.py _catch_parked).
 
 
 @contextlib.contextmanager

@@ -169,11 +169,6 @@ def geteventmsg(tid: int) -> int:
     return msg.value
 
 
-def get_debugreg(tid: int, n: int) -> int:
-    """DR``n`` of a stopped thread (PTRACE_PEEKUSER returns the word itself)."""
-    return ptrace(PTRACE_PEEKUSER, tid, U_DEBUGREG + 8 * n, 0) & 0xFFFFFFFFFFFFFFFF
-
-
 def set_debugreg(tid: int, n: int, value: int) -> None:
     """Write DR``n`` of a stopped thread; the kernel validates DR7 against DR0-DR3."""
     ptrace(PTRACE_POKEUSER, tid, U_DEBUGREG + 8 * n, value)
