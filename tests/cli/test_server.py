@@ -238,11 +238,23 @@ def test_client_loads_almost_nothing(runtime, shared_target):  # type: ignore[no
     assert (client.returncode, client.stdout) == (0, "3\n")
     python = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True)
     assert _imported(client.stderr) - _imported(python.stderr) == {
-        "gocall", "gocall.errors", "gocall.cli", "gocall.cli.handoff", "_socket", "gc", "__future__"}
+        "gocall", "gocall.errors", "gocall.cli", "gocall.cli.handoff", "_socket", "gc", "__future__", "atexit"}
 
 
 def _imported(importtime: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in importtime.splitlines() if line.startswith("import time:")}
+
+
+def test_client_runs_its_atexit_handlers(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """As cli/main.py's exit: the handlers of whoever runs the client (a harness, an embedding)
+    run before it leaves, though the command ran in the server's child."""
+    _started(runtime, shared_target.pid)
+    served = runtime.log().count(": exit 0")
+    before = "import atexit; atexit.register(print, 'atexit ran'); "
+    client = subprocess.run([sys.executable, "-c", before + _ENTRY, "call", str(shared_target.pid), "main.Add(1, 2)"],
+                            env=runtime.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (client.returncode, client.stdout) == (0, "3\natexit ran\n")
+    assert runtime.log().count(": exit 0") == served + 1  # handed over
 
 
 def test_live_status_line_through_the_server(runtime, target):  # type: ignore[no-untyped-def]

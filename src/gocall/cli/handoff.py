@@ -183,7 +183,7 @@ def _relay(sock: _socket.socket, child: int) -> None:
             reply = b""
         kind, _, number = reply.partition(b" ")
         if kind == b"exit":
-            os._exit(int(number))
+            _exit(int(number))
         if kind == b"killed":  # as the one-shot gocall would have died
             _die_of(int(number))
         if not reply:  # the server is gone, its child (the command) not: wait for it, unreported
@@ -203,7 +203,25 @@ def _wait_orphan(child: int) -> None:
         pass
     os.write(2, b"gocall: the gocall server ended during the command, which ran to its end in process %d; "
                 b"its exit status is not known (the server's log is in %s)\n" % (child, os.fsencode(runtime_dir())))
-    os._exit(1)
+    _exit(1)
+
+
+def _exit(code: int) -> None:
+    """Leave as cli/main.py's _exit does: atexit handlers (of whoever runs this process: the
+    command's ran in the child) and a flush first, then no interpreter teardown; with another
+    thread running, Python's ordinary exit, which waits for it."""
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed, or None: nothing of ours to lose
+            pass
+    os._exit(code)
 
 
 def _die_of(signum: int) -> None:
