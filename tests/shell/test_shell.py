@@ -148,12 +148,6 @@ def test_ctrl_c_during_a_wait(loop, drive, capfd) -> None:  # type: ignore[no-un
 _SCRIPT = "main.Double(21)\nbreak main.handle if req.ID == 7\ncontinue\nreq.Path\nnope(\nclear all\ncontinue\nmain.Total > 0\n"
 
 
-# Known bug, not fixed this stop (issue 19, named in its note): about 1 run in 15 the loop
-# fixture is killed by "SIGTRAP: trace trap" (sigcode 4, TRAP_HWBKPT, in main.loop.func1) between
-# the script's first call (a goroutine caught with hardware breakpoints on its return into
-# user code) and its break/continue; CI dry run 3 saw it once in 8 releases (go1.22.10). The
-# assertions stand and run every time; only that crash is expected here until it is fixed.
-@pytest.mark.xfail(reason="issue 19: a stray hardware-breakpoint SIGTRAP kills the target ~1 run in 15", strict=False)
 def test_script_mode_and_json(loop) -> None:  # type: ignore[no-untyped-def]
     r = subprocess.run([*GOCALL, "attach", str(loop.pid)], input=_SCRIPT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1  # stopped at the bad line

@@ -88,7 +88,7 @@ def advance(
             stop = thread.run_until_trap(step=True)
             steps += 1
         else:
-            with breakpoints(thread.tid, [point.pc]):
+            with breakpoints(thread, [point.pc]):
                 stop = thread.run_until_trap(timeout=max(0.0, deadline - time.monotonic()))
                 if stop is None:
                     thread.stop()

@@ -446,7 +446,7 @@ class CallEngine:
                 if got is None:
                     break
                 thread, trap = got
-                breakpoints.set_breakpoints(thread.tid, [])
+                breakpoints.set_breakpoints(thread, [])
                 found = advance(thread, trap.regs, self.mem, self.layout, self.binary.pclntab,
                                 min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)  # fmt: skip
                 if found is not None:
@@ -456,7 +456,7 @@ class CallEngine:
                     return thread, Advanced(found.regs, found.verdict, found.steps, found.hops + 1)
                 # Another goroutine, or ours lost again: step off the breakpoint, re-arm, go on.
                 thread.run_until_trap(step=True)
-                breakpoints.set_breakpoints(thread.tid, pcs)
+                breakpoints.set_breakpoints(thread, pcs)
                 thread.resume()
             return None
         finally:

@@ -13,13 +13,12 @@ A thread that exits meanwhile is dropped; the process exiting is an error.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
 from . import breakpoints, ptrace
-from .threads import Thread, TrapStop, exiting, signal_pending, thread_ids, traced_by_us
+from .threads import Thread, TrapStop, exiting, thread_ids, traced_by_us
 from .waiting import waitany
 
 log = logging.getLogger("gocall.ptrace")
@@ -33,7 +32,6 @@ class ThreadGroup:
         self.exclude = set(exclude)
         self.threads: dict[int, Thread] = {}
         self.keep: Sequence[int] = ()  # traced by us but not the group's: released to the caller
-        self.armed = False  # arm() was called: a breakpoint's SIGTRAP may be pending at detach
 
     def seize_all(self) -> None:
         for tid in thread_ids(self.pid):
@@ -73,8 +71,7 @@ class ThreadGroup:
 
     def arm(self, pcs: Sequence[int]) -> None:
         """Hardware breakpoints at ``pcs`` on every (stopped) thread of the group."""
-        self.armed = True
-        self._each(lambda t: breakpoints.set_breakpoints(t.tid, pcs))
+        self._each(lambda t: breakpoints.set_breakpoints(t, pcs))
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
         """The first SIGTRAP stop of a running thread of the group (others' signals are passed through)."""
@@ -115,27 +112,14 @@ class ThreadGroup:
         self.threads.pop(thread.tid, None)
 
     def detach_all(self) -> None:
-        """Disarm and detach every thread, leaving each running from where it is.
+        """Disarm and detach every thread, leaving each running from where it is (Thread.detach
+        disarms an armed thread and takes a hit's SIGTRAP still queued).
 
         Never raises for threads that exited: this is the way out after errors too. The
         group leader goes last: if the process is dying, the kernel reports the leader's
         exit only once every other thread's has been collected (kernel/exit.c
         delay_group_leader), which stopping each of them here does.
         """
-
-        def undo(t: Thread) -> None:
-            if not t.stopped:
-                t.halt(interrupted=t.tid in sent)
-            breakpoints.set_breakpoints(t.tid, [])
-            if self.armed and signal_pending(self.pid, t.tid, signal.SIGTRAP):
-                # It hit a breakpoint just before our interrupt: the kernel reports the interrupt
-                # stop before delivering the queued SIGTRAP, which would reach the program after
-                # the detach and kill it ("SIGTRAP: trace trap", sigcode 4). Resumed, its
-                # signal-delivery stop comes first, and detach() drops a SIGTRAP of ours.
-                ptrace.cont(t.tid, 0)
-                t.stopped = False
-            t.detach()
-
         self.adopt()
         leader_last = sorted(self.threads.values(), key=lambda t: t.tid == self.pid)
         # Every running thread interrupted before any is waited for (as stop_all does): most sleep
@@ -150,7 +134,9 @@ class ThreadGroup:
                     pass  # exiting: halt() sees it
         for t in leader_last:
             try:
-                undo(t)
+                if not t.stopped:
+                    t.halt(interrupted=t.tid in sent)  # its clone events noted (new threads: strays)
+                t.detach()
             except TargetExited:
                 t.reap()
         self.threads.clear()
@@ -193,9 +179,9 @@ def detach_strays(pid: int, keep: Sequence[int] = ()) -> None:
             log.debug("thread %d: a stray of ours (created while traced); detaching it", tid)
             t = Thread(pid, tid)
             t.traced = True
+            t.hw_armed = True  # whatever it went through: its detach disarms it and takes a queued hit
             try:
-                t.stop()
-                breakpoints.set_breakpoints(tid, [])  # whatever it may have been armed with
+                t.halt()
                 t.detach()
             except TargetExited:
                 pass

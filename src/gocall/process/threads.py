@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ProcessError, PtraceError, TargetExited
-from . import ptrace
+from . import breakpoints, ptrace
 from .regs import user_regs_struct
 from .waiting import waitpid
 
@@ -50,6 +50,8 @@ class Thread:
         # Threads this one created while traced with PTRACE_O_TRACECLONE (they start traced,
         # in an event stop): the owner of the thread group adopts them (process/group.py).
         self.cloned: list[int] = []
+        # Hardware breakpoints were armed on it (process/breakpoints.py): see _disarm.
+        self.hw_armed = False
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
@@ -190,6 +192,8 @@ class Thread:
                 status = self._wait_asked(_STOP_TIMEOUT)
                 if not self._is_event_stop(status) and not self._ours(os.WSTOPSIG(status)):
                     pending.insert(0, os.WSTOPSIG(status))
+            if self.hw_armed:
+                self._disarm(pending)
             ptrace.detach(self.tid, pending[0] if pending else 0)
             for sig in pending[1:]:
                 ptrace.tgkill(self.pid, self.tid, sig)
@@ -199,6 +203,29 @@ class Thread:
             self.reap()
         self.traced = False
         self.stopped = False
+
+    def _disarm(self, pending: list[int]) -> None:
+        """Before the detach of a thread that had hardware breakpoints: clear its debug registers,
+        and take the SIGTRAP of a hit that is still queued, since both outlive PTRACE_DETACH and
+        an untraced Go program dies of the signal ("SIGTRAP: trace trap", sigcode 4).
+
+        A hit just before a PTRACE_INTERRUPT leaves its SIGTRAP queued behind the interrupt stop
+        (get_signal takes a pending jobctl trap before it dequeues a signal). Another interrupt
+        would race it the same way, so the thread is resumed with none pending: it dequeues the
+        SIGTRAP before it runs an instruction (a fault's signal goes first,
+        dequeue_synchronous_signal) and stops for it; ours is dropped, any other signal handed
+        over with the detach. A blocked SIGTRAP cannot be taken so (Go blocks signals only in
+        its handlers and while creating a thread, never where our breakpoints are).
+        """
+        breakpoints.set_breakpoints(self, [])
+        while signal_pending(self.pid, self.tid, signal.SIGTRAP):
+            log.debug("thread %d: a SIGTRAP is queued (a hardware breakpoint hit); taken before the detach", self.tid)
+            ptrace.cont(self.tid, 0)
+            status = self._wait_asked(_STOP_TIMEOUT)
+            sig = 0 if self._is_event_stop(status) else os.WSTOPSIG(status)
+            if sig and not self._ours(sig):
+                pending.insert(0, sig)
+        self.hw_armed = False
 
     def reap(self, timeout: float = 1.0) -> None:
         """Collect the exit of this traced thread of a dying process. Until its tracer
@@ -282,13 +309,18 @@ def exiting(pid: int, tid: int | None = None) -> bool:
 
 
 def signal_pending(pid: int, tid: int, sig: int) -> bool:
-    """Whether ``sig`` is queued for thread ``tid`` (SigPnd in /proc/.../status), not delivered yet."""
+    """Whether ``sig`` is queued for thread ``tid`` and not blocked by it (SigPnd, SigBlk in
+    /proc/.../status): the thread takes it at its next return to user mode."""
+    masks = {}
     try:
         with open(f"/proc/{pid}/task/{tid}/status") as f:
-            pending = next((int(line.split()[1], 16) for line in f if line.startswith("SigPnd:")), 0)
+            for line in f:
+                if line.startswith(("SigPnd:", "SigBlk:")):
+                    masks[line[:6]] = int(line.split()[1], 16)
     except OSError:
         return False
-    return bool(pending & 1 << (sig - 1))
+    bit = 1 << (sig - 1)
+    return bool(masks.get("SigPnd", 0) & bit & ~masks.get("SigBlk", 0))
 
 
 def thread_ids(pid: int) -> list[int]:
