@@ -257,6 +257,13 @@ class Dwarf:
         """The compilation units of ``package`` (frames and locals walk their subprograms)."""
         return [self._unit(offset) for offset in self._units.get(package, ())]
 
+    def package_variables(self, package: str) -> list[str]:
+        """Names of ``package``'s variables (``main.Label`` -> ``Label``), from the bytes of its
+        units (dwarfindex.py), no DIE parsed."""
+        index = self._index
+        return [name for offset in self._units.get(package, ()) if (unit := index.unit_at(offset)) is not None
+                for name in index.variable_names(unit, package)]
+
     def function_die(self, qualified_name: str, entry: int | None = None) -> DIE | None:
         """The ``DW_TAG_subprogram`` of function ``qualified_name`` whose code starts at
         ``entry`` (as linked, like every address in DWARF), wherever its unit is; None if DWARF has none.

@@ -96,6 +96,22 @@ class DebugInfoIndex:
                 yield pos - 1
             pos = data.find(needle, pos + 1)
 
+    def variable_names(self, unit: Unit, package: str) -> list[str]:
+        """The names (after ``package.``) of the package variables in ``unit``: variable DIEs
+        whose leading inline name starts with ``package.``, found by their bytes without
+        parsing the function DIEs between them (0.1 s for ``cmd/go/internal/work``)."""
+        data, needle = self.data, package.encode() + b"."
+        out = []
+        pos = data.find(needle, unit.top_die + 1, unit.end)
+        while pos > 0:
+            end = data.find(b"\0", pos, unit.end)
+            if end < 0:
+                break
+            if self._starts_with(unit, data[pos - 1], _NAME, tags=_VARIABLE):
+                out.append(data[pos + len(needle) : end].decode("utf-8", "replace"))
+            pos = data.find(needle, end, unit.end)
+        return out
+
     def concrete(self, abstract: int, entry: int | None) -> Iterator[int]:
         """Offsets of the out-of-line instances of the abstract subprogram at ``abstract``;
         with ``entry``, only those whose ``DW_AT_low_pc`` may be ``entry`` (DWARF 5 writes
@@ -154,6 +170,7 @@ class DebugInfoIndex:
 
 
 _SUBPROGRAM = frozenset({"DW_TAG_subprogram"})
+_VARIABLE = frozenset({"DW_TAG_variable"})
 
 
 def _read_units(data: bytes) -> list[Unit]:

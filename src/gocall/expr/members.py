@@ -69,15 +69,7 @@ class Members:
         dwarf = self.binary.dwarf
         if dwarf is None:
             return []
-        out = []
-        for cu in dwarf.package_units(path):
-            for die in cu.get_top_DIE().iter_children():
-                if die.tag == "DW_TAG_variable" and "DW_AT_name" in die.attributes:
-                    name = die.attributes["DW_AT_name"].value.decode()
-                    pkg, dot, var = _split(name)
-                    if dot and pkg == path and var.isidentifier():
-                        out.append(var)
-        return out
+        return [v for v in dwarf.package_variables(path) if v.isidentifier()]
 
     def of_type(self, t: GoType) -> list[Member]:
         """Fields (promoted ones too) and methods of ``t``; through a pointer, of what it points at.
