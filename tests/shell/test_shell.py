@@ -135,6 +135,23 @@ def test_ctrl_c_at_the_prompt_and_during_a_call(target, drive, capfd) -> None:  
     target.assert_healthy()
 
 
+def test_calls_while_a_hot_breakpoint_is_armed(build_fixture, start_target, drive, capfd) -> None:  # type: ignore[no-untyped-def]
+    """A Delve user's habit: a breakpoint armed on a function three goroutines call in a tight
+    loop (condition never true), and calls typed while the program runs; one calls the
+    breakpointed function itself: stepped over and said, not a stop."""
+    spin = start_target(build_fixture("breaks"), ["spin", "3"])
+    with gocall.attach(spin.pid) as proc:
+        drive(proc, [(0.2, "break main.hot if n == -1\r"), (0, UNTIL_BREAKPOINT), (0.3, "main.Double(21)\r"),
+                     (0.3, "main.HotNeg(-5)\r"), (0.3, "breakpoints\r"), (0.3, "exit\r")])
+        assert not proc.breakpoints and not proc.traced
+    captured = capfd.readouterr()
+    out = captured.out.splitlines()
+    assert out[1:3] == ["42", "true"] and "tests=" in out[3], out
+    assert "breakpoint 1 was passed once inside the call, not stopped at" in captured.err
+    assert untraced(spin.pid) and text_as_in_file(spin.pid, spin.binary)
+    assert spin.alive
+
+
 def test_ctrl_c_during_a_wait(loop, drive, capfd) -> None:  # type: ignore[no-untyped-def]
     with gocall.attach(loop.pid) as proc:
         drive(proc, [(0.2, "break main.handle if req.ID == 99\r"), (0, UNTIL_BREAKPOINT), (0.2, "continue\r"), (1.0, SIGINT),

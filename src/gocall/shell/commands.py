@@ -73,6 +73,7 @@ class Commands:
             return False
         stop = state.stop
         proc.engine.last_site = None
+        skipped = {n: bp.skipped for n, bp in state.numbers.items()}
         start = time.perf_counter()
         if stop is not None:
             ev = stop.evaluate(text, state.frame)
@@ -81,6 +82,9 @@ class Commands:
             ev = proc.evaluate(text)
         ms = (time.perf_counter() - start) * 1000
         self.out.evaluation(ev, proc.engine.last_site if stop is None else None, ms)
+        for n, bp in state.numbers.items():
+            if (passed := bp.skipped - skipped.get(n, bp.skipped)) > 0:  # stops/calls.py: a call is not interrupted
+                self.out.note(f"breakpoint {n} was passed {_times(passed)} inside the call, not stopped at")
         return ev.error is None
 
     def announce(self, event: Stop | Exited) -> None:
@@ -325,6 +329,10 @@ class Commands:
         raise ExitShell
 
     cmd_quit = cmd_exit
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
 
 
 def _doc(fn: Callable[[str], None]) -> str:
