@@ -34,7 +34,7 @@ def test_lazy_names_still_importable() -> None:
     assert out.split() == ["False", "Stop", "Breakpoint", "attach", "launch", "Process"]
 
 
-# The console script (pyproject: gocall.cli:main), run as the installed `gocall` runs it.
+# The `gocall` command (scripts/gocall: gocall.cli:main), run as the installed one runs it.
 _ENTRY = "import sys; from gocall.cli import main; sys.argv[0] = 'gocall'; main()"
 
 

@@ -5,7 +5,7 @@ import sys
 
 
 def main() -> None:
-    """The ``gocall`` command (the console script): gocall.cli.main's ``main``, with the cyclic
+    """The ``gocall`` command (scripts/gocall): gocall.cli.main's ``main``, with the cyclic
     garbage collector off while its modules load. Imports allocate ~150 modules' worth of
     objects that live until exit, so every collection their allocations trigger walks them for
     nothing (~4 ms of a ~80 ms ``gocall call``, bench/cold_attach.py). They are then frozen
