@@ -316,9 +316,23 @@ def test_waiting_is_said_on_the_status_line(build_fixture, start_target, go_tool
         term.keys("main.Add(1, 2)", "Enter")
         term.wait_for("waiting for a goroutine to run Go code")
         term.keys("C-c")
-        screen = term.wait_for("nothing was changed")  # the engine's one line, after the status ends
+        term.wait_for("nothing was changed")  # the engine's one line, after the status ends
+        term.wait_for_prompt()  # then the prompt (the line is printed a moment before it)
+        screen = term.screen()
         assert "waiting for a goroutine" not in screen, screen  # erased when the wait ended
-        assert screen.rstrip().endswith("running>"), screen
+        # The same with a breakpoint set (the call then waits for a thread the tracee can lend).
+        term.keys("break main.Add", "Enter")
+        term.wait_for("breakpoint 1 at main.Add")
+        term.wait_for_prompt()
+        term.keys("main.Add(1, 2)", "Enter")
+        term.wait_for("waiting for a goroutine to run Go code")
+        term.keys("C-c")
+        deadline = time.monotonic() + 20
+        while (screen := term.screen()).count("nothing was changed") < 2:
+            assert time.monotonic() < deadline, screen
+            time.sleep(0.1)
+        assert "waiting for a goroutine" not in screen, screen
+        term.wait_for_prompt()
         term.keys("exit", "Enter")
     finally:
         term.close()

@@ -54,6 +54,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..call import waits
 from ..call.advance import Advanced
 from ..call.engine import Held
 from ..errors import Interrupted, NoGoroutine, ProcessError, TargetExited
@@ -120,21 +121,29 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
     if dbg.nonstop or dbg.stop is not None:
         raise ProcessError("the program is stopped: calls run at the stop",
                            hint="evaluate at the stop (Stop.eval), or continue first")
-    tracee, goid = dbg.tracee, dbg.proc.engine.goroutine
-    while True:
-        tracee.stop_all()
-        stop = _lendable(dbg, goid)
-        if stop is not None:
-            break
-        tracee.resume_all()
-        if interrupts.signal is not None:
-            raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
-        if time.monotonic() > deadline:
-            which = f"goroutine {goid}" if goid is not None else "no goroutine"
-            raise NoGoroutine(f"{which} ran Go user code at a safe point in time, with breakpoints set "
-                              "(parked goroutines are not waited for then)",
-                              hint="call at a stop (wait for a hit), or clear the breakpoints")
-        time.sleep(_LOOK_AGAIN)
+    tracee, goid, observer = dbg.tracee, dbg.proc.engine.goroutine, dbg.proc.engine.observer
+    told: waits.Wait | None = None  # what the observer (a status line) is told once the first look failed
+    try:
+        while True:
+            tracee.stop_all()
+            stop = _lendable(dbg, goid)
+            if stop is not None:
+                break
+            tracee.resume_all()
+            if interrupts.signal is not None:
+                raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
+            if time.monotonic() > deadline:
+                which = f"goroutine {goid}" if goid is not None else "no goroutine"
+                raise NoGoroutine(f"{which} ran Go user code at a safe point in time, with breakpoints set "
+                                  "(parked goroutines are not waited for then)",
+                                  hint="call at a stop (wait for a hit), or clear the breakpoints")
+            if observer is not None and told is None:
+                told = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
+                observer.waiting(told)
+            time.sleep(_LOOK_AGAIN)
+    finally:
+        if observer is not None and told is not None:
+            observer.done(told)
     try:
         with held(dbg, stop) as h:
             yield h
