@@ -299,6 +299,30 @@ def test_no_server_where_it_cannot_be_private(runtime, shared_target):  # type: 
     assert not runtime.socket.exists() and runtime.servers() == []
 
 
+def test_server_not_started_again_while_one_starts(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """A server started less than 30 s ago (the lock file's mtime) may still be loading its
+    modules: no command starts another meanwhile; past that, the next one does."""
+    runtime.dir.mkdir(mode=0o700)
+    lock = Path(f"{runtime.socket}.lock")
+    lock.touch()
+    recent = time.time() - 5
+    os.utime(lock, (recent, recent))
+    assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")[:2] == (0, "3\n")
+    assert lock.stat().st_mtime == recent and not runtime.socket.exists()  # not started
+    os.utime(lock, (recent - 60, recent - 60))
+    assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")[:2] == (0, "3\n")
+    runtime.wait_listening()
+
+
+def test_no_server_where_no_socket_fits(tmp_path, shared_target):  # type: ignore[no-untyped-def]
+    """A runtime directory too deep for a unix socket's path (108 bytes): no server, the
+    command runs in the client."""
+    runtime = Runtime(tmp_path / ("d" * 100))
+    assert len(bytes(runtime.socket)) > 107
+    assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")[:2] == (0, "3\n")
+    assert runtime.servers() == [] and not Path(f"{runtime.socket}.lock").exists()
+
+
 def test_idle_server_leaves(runtime, shared_target):  # type: ignore[no-untyped-def]
     status, out, _, _ = runtime.run("call", str(shared_target.pid), "main.Add(1, 2)", GOCALL_SERVER_IDLE="1")
     assert (status, out) == (0, "3\n")

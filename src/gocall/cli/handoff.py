@@ -135,7 +135,7 @@ def hand_over(argv: list[str]) -> None:
     if pending:  # nothing was done yet: end of it, as this process would have without a server
         _die_of(pending[0])
     if reply == b"stale":  # it leaves (cli/server.py); one of this gocall takes its place
-        start_server(path)
+        start_server(path, replacing=True)
     # "elsewhere": another namespace's server; b"": refused, or gone: this process runs the command
 
 
@@ -231,9 +231,33 @@ def _die_of(signum: int) -> None:
     os._exit(128 + signum)  # a signal whose default action does not end a process (SIGWINCH)
 
 
-def start_server(path: str) -> None:
+_SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1, unix(7)
+_RESTART_SECONDS = 30.0
+
+
+def start_server(path: str, replacing: bool = False) -> None:
     """Start a server for ``path`` in the background (its own session, no terminal, nothing of
-    this process's open), and return at once: this command runs without it."""
+    this process's open), and return at once: this command runs without it.
+
+    Not if one was started in the last :data:`_RESTART_SECONDS` (the lock file's mtime, set
+    here), unless ``replacing`` a stale one: a server loads its modules for ~0.5 s before it
+    listens, and every command in that time would start another (~30 ms CPU each, to find the
+    lock taken); one that cannot start at all is tried again only that often."""
+    import time  # (not on the path that hands a command over)
+
+    if len(os.fsencode(path)) > _SUN_PATH_MAX:  # no socket can be bound there
+        return
+    lock = path + ".lock"
+    try:
+        if not replacing and time.time() - os.stat(lock).st_mtime < _RESTART_SECONDS:
+            return
+    except OSError:  # none ever started here (or unreadable: the open below says)
+        pass
+    try:
+        os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.utime(lock)
+    except OSError:
+        return
     pid = os.fork()
     if pid:
         os.waitpid(pid, 0)  # the intermediate child, which leaves at once: the server is not ours
