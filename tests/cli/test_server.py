@@ -45,13 +45,15 @@ class Runtime:
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(base)}
         self.env.pop("GOCALL_SERVER", None)
 
-    def gocall(self, *args: str, python: str = sys.executable, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([python, "-c", _ENTRY, *args], env={**self.env, **env}, text=True,
+    def gocall(self, *args: str, python: str = sys.executable, cwd: Path | None = None,
+               **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([python, "-c", _ENTRY, *args], env={**self.env, **env}, text=True, cwd=cwd,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
-    def run(self, *args: str, python: str = sys.executable, **env: str) -> tuple[int, str, str, int]:
+    def run(self, *args: str, python: str = sys.executable, cwd: Path | None = None,
+            **env: str) -> tuple[int, str, str, int]:
         """(exit status, stdout, stderr, the client's PID) of ``gocall ARGS``."""
-        p = self.gocall(*args, python=python, **env)
+        p = self.gocall(*args, python=python, cwd=cwd, **env)
         out, err = p.communicate(timeout=60)
         return p.returncode, out, err, p.pid
 
@@ -321,6 +323,16 @@ def test_no_server_where_no_socket_fits(tmp_path, shared_target):  # type: ignor
     assert len(bytes(runtime.socket)) > 107
     assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)")[:2] == (0, "3\n")
     assert runtime.servers() == [] and not Path(f"{runtime.socket}.lock").exists()
+
+
+def test_server_ignores_its_starting_directory(runtime, shared_target, tmp_path):  # type: ignore[no-untyped-def]
+    """Started from a directory with a module of the name of one it loads, the server loads the
+    installed one (python -P: not the directory first on sys.path, as -m alone would)."""
+    (work := tmp_path / "work").mkdir()
+    (work / "tree_sitter_go.py").write_text("raise ImportError('the one in the directory')\n")
+    assert runtime.run("call", str(shared_target.pid), "main.Add(1, 2)", cwd=work)[:2] == (0, "3\n")
+    server = runtime.wait_listening()
+    assert "the one in the directory" not in runtime.log() and os.readlink(f"/proc/{server}/cwd") == "/"
 
 
 def test_idle_server_leaves(runtime, shared_target):  # type: ignore[no-untyped-def]

@@ -269,6 +269,9 @@ def start_server(path: str, replacing: bool = False) -> None:
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             os.closerange(3, 1 << 16)
-            os.execv(sys.executable, [sys.executable, "-m", "gocall.cli.server", path])
+            # -P: not the directory it was started from first on sys.path, as -m would put it (a
+            # click.py there would be loaded for every command); / as its directory, holding none.
+            os.chdir("/")
+            os.execv(sys.executable, [sys.executable, "-P", "-m", "gocall.cli.server", path])
     finally:
         os._exit(0)
