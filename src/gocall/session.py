@@ -77,6 +77,7 @@ class Process:
                 self._debugger.release(kill=self.launched)
             elif self.launched:
                 _kill(self.pid)
+            self.engine.close()  # the guardian of guard/watch.py, if any
         finally:
             self.mem.close()
             if self.evaluator.names.source is not None:  # signatures read from Go source, for the next start
@@ -267,7 +268,7 @@ class Process:
         return self.evaluator.evaluate(tree, expr, unsafe)
 
 
-def attach(pid: int, timeout: float = 10.0, abandon: bool = False) -> Process:
+def attach(pid: int, timeout: float = 10.0, abandon: bool = False, guard: bool = False) -> Process:
     """Attach to the Go process ``pid``. Use as a context manager::
 
         with gocall.attach(pid) as proc:
@@ -276,9 +277,11 @@ def attach(pid: int, timeout: float = 10.0, abandon: bool = False) -> Process:
     ``abandon``: a called function still running after ``timeout`` seconds is left to a guardian
     process, which restores its thread when it returns, and :class:`~gocall.errors.Abandoned` is
     raised at once (without it, the call is waited for however long it takes; a second SIGINT
-    or SIGTERM during it abandons it too)."""
+    or SIGTERM during it abandons it too). ``guard``: the first call starts a guardian process that
+    sees a call in flight through if this process is killed outright (SIGKILL, the OOM killer;
+    :mod:`gocall.guard.watch`; it forks this process: mind other threads)."""
     proc = Process(pid, timeout)
-    proc.engine.abandon = abandon
+    proc.engine.abandon, proc.engine.guard = abandon, guard
     return proc
 
 

@@ -23,9 +23,11 @@ import pytest
 import gocall
 from gocall.errors import Abandoned
 from gocall.guard import pending
+from gocall.cli.handoff import SWITCH
 from harness import Target, tracer_pids
 
 GOCALL = [sys.executable, "-m", "gocall.cli.main"]
+ALONE = {**os.environ, SWITCH: "0"}  # this process traces, not a child of the per-user server (cli/handoff.py)
 
 
 @pytest.fixture
@@ -57,6 +59,10 @@ def assert_held_then_released(target: Target, guardian: int) -> None:
     r = subprocess.run([*GOCALL, "call", str(target.pid), "main.Add(1, 2)"], capture_output=True, text=True,
                        timeout=60)  # fmt: skip
     assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr  # on another thread: the program runs on
+    said = f"thread {tid} runs a call of main.Hang on goroutine {found.goroutine}, left to guardian process {guardian}"
+    for command in ("doctor", "goroutines"):  # both say which call holds the thread
+        r = subprocess.run([*GOCALL, command, str(target.pid)], capture_output=True, text=True, timeout=60)
+        assert said in r.stdout, r.stdout + r.stderr
     os.kill(target.pid, signal.SIGUSR2)  # Hang returns
     assert gone(guardian, 10), "the guardian did not finish the call"
     assert set(tracer_pids(target.pid).values()) == {0}
@@ -107,6 +113,25 @@ def test_api_abandon(hang):  # type: ignore[no-untyped-def]
         assert caught.value.signum is None
     guardian = int(re.search(r"guardian process (\d+)", str(caught.value))[1])  # type: ignore[index]
     assert_held_then_released(hang, guardian)
+
+
+def test_sigkill_during_a_hung_callee(hang):  # type: ignore[no-untyped-def]
+    """gocall killed outright while the callee hangs: the guardian of guard/watch.py holds the
+    thread from then on, as a handover guardian would (tests/guard/test_killed.py: the rest)."""
+    p = subprocess.Popen([*GOCALL, "--log", "call", "call", str(hang.pid), "main.Hang()"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True, env=ALONE)  # fmt: skip
+    assert p.stderr is not None
+    for line in p.stderr:
+        if "starting the callee" in line:
+            break
+    time.sleep(0.2)
+    p.kill()
+    p.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while not (calls := pending.calls(hang.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(calls) == 1, tracer_pids(hang.pid)
+    assert_held_then_released(hang, calls[0].guardian)
 
 
 def test_a_callee_that_returns_is_not_abandoned(hang):  # type: ignore[no-untyped-def]

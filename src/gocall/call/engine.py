@@ -50,6 +50,7 @@ from .advance import Advanced, advance, where_next
 from .protocol import CallSetup, Entry, Injector, Outcome, _Run
 
 if TYPE_CHECKING:
+    from ..guard.watch import Watch
     from ..process.group import ThreadGroup
     from .batch import Batch
 
@@ -111,6 +112,10 @@ class CallEngine:
         self.stop_the_world = False  # stop every thread while the calling one is stopped
         self.step_epilogue = False  # tests: restore through the runtime's own epilogue
         self.abandon = False  # a callee still running after ``timeout``: left to a guardian (guard/handover.py)
+        # A guardian process started with the first call sees a callee in flight through if gocall is
+        # killed outright (guard/watch.py).
+        self.guard = False
+        self.watch: Watch | None = None
         self.protocol_hook: Callable[[str], None] | None = None  # tests: called at each protocol step
         self.observer: waits.Observer | None = None  # told what the engine waits for (call/waits.py)
         self.last_site: Site | None = None
@@ -169,6 +174,8 @@ class CallEngine:
                 yield lent
             return
         with signals_held():
+            if self.guard and self.watch is None:
+                self.watch = self._start_watch()
             deadline = deadline or time.monotonic() + self.timeout
             batch = self._batch if self._batch is not None and not self.stop_the_world else None
             kept = batch.take() if batch is not None else None
@@ -237,6 +244,37 @@ class CallEngine:
         f = self.binary.pclntab.func_for_pc(fn)
         signum = interrupts.signal if interrupts.count > 1 else None
         return leave(injector, run, goroutine, f.name if f is not None else f"{fn:#x}", signum)
+
+    def _start_watch(self) -> Watch:
+        """The guardian of guard/watch.py, forked before any thread is seized (the program is not
+        held while it starts), with an injector to finish a call with."""
+        from ..guard.watch import Watch
+
+        from ..guard.watch import SPIN
+        from ..runtime.layouts import procyield_name
+
+        template = Injector(Thread(self.pid, 0), self.mem, self.entry)
+        template.step_epilogue = self.step_epilogue
+        if not wrap_locks_thread(self.binary.go_version_tuple):
+            template.lock_layout = self.layout
+        tab = self.binary.pclntab
+        loop = tab.func_by_name(procyield_name(self.binary.go_version_tuple))
+        at = self.mem.read(loop.entry, 16).find(SPIN) if loop is not None else -1  # after MOVL cycles+0(FP), AX
+        spin = loop.entry + at if loop is not None and at >= 0 else None
+        if spin is None:
+            log.info("runtime.procyield's loop not found: a kill of gocall at a protocol stop is not covered")
+
+        def name(pc: int) -> str:
+            f = tab.func_for_pc(pc)
+            return f.name if f is not None else f"{pc:#x}"
+
+        return Watch(template, self.layout, spin, name)
+
+    def close(self) -> None:
+        """The session is over: its guardian (guard/watch.py), if one was started, exits."""
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
 
     def _guarded(self) -> list[int]:
         """Threads guardians hold (calls left running, guard/pending.py): not ours to seize."""
@@ -562,6 +600,7 @@ class Held:
         self._injector.hook = engine.protocol_hook
         self._injector.callee_timeout = engine.timeout
         self._injector.leave = engine.leave
+        self._injector.watch = engine.watch
         self._injector.abandon = engine.abandon
         self._injector.known = (thread.tid, found.regs, xstate)  # the registers its stop read
         self._injector.chain = chain

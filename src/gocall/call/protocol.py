@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..errors import CallRefused, GocallError, Interrupted, ProcessError
 from ..process import ptrace
@@ -57,6 +58,9 @@ from ..process.threads import Thread, TrapStop
 from ..process.waiting import interrupts
 from ..runtime.layouts import Layout
 from .lock import Lock, lock, unlock
+
+if TYPE_CHECKING:
+    from ..guard.watch import Watch
 
 log = logging.getLogger("gocall.call")
 
@@ -185,6 +189,10 @@ class Injector:
         # (guard/handover.py) on a second interrupt, or at ``callee_timeout`` with ``abandon``.
         self.leave: Leave | None = None
         self.abandon = False
+        # The guardian of guard/watch.py, told of every open run; with it the thread waits at each
+        # trap parked (:meth:`_park`), its real registers in ``_parked``.
+        self.watch: Watch | None = None
+        self._parked: user_regs_struct | None = None
         # Leave the protocol open after a call returns (R12=1) so that the next call starts in the
         # same frame: 2 round trips and the register save/restore fewer per extra call. The owner
         # must call finish() before releasing the thread (call/engine.py Held).
@@ -217,14 +225,16 @@ class Injector:
         capacity = max(setup.frame_size, CHAIN_FRAME) if self.chain else setup.frame_size
         stop = self._enter(regs, capacity)
         code = self._check_trap(stop)
-        self._step(code)
         self._open = run = _Run(regs, xstate, stop, capacity)
+        self._park(run, stop)
+        self._step(code)
         if code == Code.REFUSED:
             refused = self._read_string(stop.rsp)
             self.finish()
             raise CallRefused(refused)
         if code != Code.FRAME_READY:
             self._open = None
+            self._unpark()
             raise ProcessError(f"debugCallV2 reported {code.name} before the frame was ready")
         if interrupts.signal is not None:
             self.finish()  # resuming untouched runs straight to R12=1: the callee never starts
@@ -243,11 +253,14 @@ class Injector:
             run.g = self.mem.u64(run.ready.fs_base - 8)
             if self.lock_layout is not None:
                 run.locked = lock(self.mem, self.lock_layout, run.g)
+        if self.watch is not None:
+            self.watch.active(self.thread.tid, run, setup.fn, self._parked if self._parked is not None else run.ready)
         self._start_callee(run.ready, setup, run.g)
         stop = self._callee_returned(run, setup.fn)
         code = self._check_trap(stop)
-        self._step(code)
         self._open = run
+        self._park(run, stop, setup.fn)
+        self._step(code)
         outcome: Outcome
         if code == Code.RETURNED:
             outcome = self._read_results(stop, setup)
@@ -262,6 +275,7 @@ class Injector:
             self.finish()  # the runtime unwound the frame to recover: no call can start in it again
         else:
             self._open = None
+            self._unpark()
             raise ProcessError(f"debugCallV2 reported {code.name} while a call ran")
         return outcome
 
@@ -274,11 +288,15 @@ class Injector:
         while True:
             stop = self._continue()
             code = self._check_trap(stop)
+            if code == Code.RESTORE:
+                self._park(run, stop)  # until _restore's last SETREGS: the tail must not run (module docstring)
             self._step(code)
             if code == Code.RESTORE:
                 if run.locked is not None and self.lock_layout is not None:
                     unlock(self.mem, self.lock_layout, run.locked)  # back on the interrupted goroutine
                 self.known = (self.thread.tid, self._restore(stop, run.regs, run.xstate), run.xstate)
+                if self.watch is not None:
+                    self.watch.idle()  # restored: a kill now lets it run on as if never called
                 break
             # else R12=1 of a frame whose callee never started (interrupted at R12=0): nothing to read.
         if interrupts.signal is not None:
@@ -319,6 +337,7 @@ class Injector:
         r.rip = setup.fn
         r.rdx = setup.closure
         ptrace.setregs(tid, r)
+        self._parked = None
 
     def _read_results(self, stop: user_regs_struct, setup: CallSetup) -> Returned:
         ints = _INT_ARGS(stop.values())
@@ -340,14 +359,17 @@ class Injector:
                     setattr(final, name, word)
                 final.rsp = stop.rsp + _FRAME_TOP
                 log.warning("registers differ after the call (stack moved?): %r vs %r", final, regs)
-            ptrace.setregs(tid, final)
+            # The vector registers first: the thread has its own registers back with the last request.
             ptrace.setxstate(tid, xstate)
+            ptrace.setregs(tid, final)
+            self._parked = None
             return final
         # Let the runtime's own tail run, then put RFLAGS back: the tail's ADDQ changed them.
         r = regs.copy()
         r.rip, r.rsp = stop.rip, stop.rsp
         r.fs_base, r.gs_base = stop.fs_base, stop.gs_base
         ptrace.setregs(tid, r)
+        self._parked = None
         ptrace.setxstate(tid, xstate)
         for _ in range(_MAX_EPILOGUE_STEPS):
             step = self.thread.run_until_trap(step=True)
@@ -361,8 +383,33 @@ class Injector:
 
     # -- helpers -------------------------------------------------------------
 
+    def _park(self, run: _Run, stop: user_regs_struct, fn: int = 0) -> None:
+        """Issue 18: with a guardian watching (guard/watch.py), wait at a trap of debugCallV2 with the
+        thread parked in runtime.procyield's PAUSE loop: a kill of gocall resumes it there (a stop
+        its tracer has waited for resumes with no signal), spinning until the guardian seizes it
+        and puts ``stop`` back, instead of running on to the next INT3 untraced, a fatal SIGTRAP.
+        One SETREGS: the registers go back at the next resume (:meth:`_unpark`), or the next
+        step's replace them."""
+        watch = self.watch
+        if watch is None or watch.spin is None or self.others is not None:
+            return
+        watch.active(self.thread.tid, run, fn, stop)  # first: a thread found spinning has its registers there
+        spinning = stop.copy()
+        spinning.rip, spinning.rax = watch.spin, 0  # AX counts the loop down: 2^32 PAUSEs, seconds at least
+        ptrace.setregs(self.thread.tid, spinning)
+        # What to put back: a copy, as ``stop`` becomes the next call's frame (its PC changed) in _call.
+        spinning.rip, spinning.rax = stop.rip, stop.rax
+        self._parked = spinning
+
+    def _unpark(self) -> None:
+        """The thread's registers back to those of the trap it is parked at (see :meth:`_park`)."""
+        if self._parked is not None:
+            ptrace.setregs(self.thread.tid, self._parked)
+            self._parked = None
+
     def _continue(self) -> user_regs_struct:
         """Resume to the next trap."""
+        self._unpark()
         stop = self._resume_and_wait(None)
         assert stop is not None
         return stop.regs
@@ -381,6 +428,8 @@ class Injector:
             if leave is not None and (interrupts.count > 1 or (late and self.abandon)):
                 left = leave(self, run, fn)
                 if isinstance(left, GocallError):
+                    if self.watch is not None:
+                        self.watch.idle()  # the handover guardian's now, not guard/watch.py's
                     raise left  # the thread is the guardian's now: nothing of it is ours to undo
                 if left is not None:
                     return left  # it returned just then
@@ -396,13 +445,20 @@ class Injector:
             stop = self._resume_and_wait(_CALLEE_SLICE, resumed=True)
         return stop.regs
 
-    def see_through(self, run: _Run, thread: Thread) -> None:
-        """A guardian's part (guard/handover.py): ``run``'s callee runs on ``thread``, stopped,
-        traced by this process now: let it return, finish the run, restore the thread."""
-        self.thread, self.others = thread, None
-        self._check_trap(self._continue())
-        self._open = run
-        self.finish()
+    def see_through(self, run: _Run, thread: Thread, stop: user_regs_struct | None = None) -> None:
+        """A guardian's part (guard/handover.py, guard/watch.py): ``run`` is open on ``thread``,
+        stopped, traced by this process now, its callee running, or ``stop``: at that trap of
+        debugCallV2 already. Let the callee return, finish the run, restore the thread."""
+        self.thread, self.others, self.watch = thread, None, None
+        if stop is None:
+            stop = self._continue()
+        # The callee's return (R12=1 or 2), or whichever trap the thread was found at, then on
+        # to R12=16 and the exact restore.
+        while self._check_trap(stop) != Code.RESTORE:
+            stop = self._continue()
+        if run.locked is not None and self.lock_layout is not None:
+            unlock(self.mem, self.lock_layout, run.locked)
+        self._restore(stop, run.regs, run.xstate)
 
     def _resume_and_wait(self, timeout: float | None, resumed: bool = False) -> TrapStop | None:
         others = self.others

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import GocallError
+from ..guard import pending
 from ..runtime.goroutines import Goroutine
 from ..runtime.gselect import NEEDS_ARGUMENT, Group, parse_filter, parse_group
 from ..runtime.listing import GoroutineInfo, Location
@@ -181,6 +182,7 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
             filters.append(parse_filter("user"))
         if group_by is not None:
             parse_group(group_by)  # a bad --group is refused before attaching
+        held = pending.calls(pid)  # calls left to guardians (guard/pending.py)
         with attach(pid) as proc:
             chosen = proc.runtime.listing(filters, group_by)
             stacks = {i.goid: [sf for fr in proc.runtime.frames(i.goroutine) for sf in fr.calls][:depth]
@@ -207,3 +209,5 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
         console.message(line, style="green" if i.goroutine.state == "running" else None)
         for n, sf in enumerate(stacks.get(i.goid, ())):
             console.message(f"    {n}  {sf.function} {sf.file}:{sf.line}", style="dim")
+    for p in held:  # their threads are not gocall's to call on until the guardian lets go
+        console.message(f"pending: {p.text}", style="yellow")

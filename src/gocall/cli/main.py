@@ -186,6 +186,7 @@ def call(args: tuple[str, ...], as_json: bool, timeout: float | None, breaks: tu
             proc.observer = status
             proc.engine.goroutine, proc.engine.advance = goroutine, not no_advance
             proc.engine.stop_the_world, proc.engine.abandon = stop_the_world, abandon
+            proc.engine.guard = True  # a kill -9 of gocall mid-call does not kill the target (guard/watch.py)
             if goroot or sources:
                 proc.use_source(goroot, sources)
             for sig in declared:

@@ -146,6 +146,15 @@ _DWARF_NAMES = {
 # (go-runtime-facts §1.7), so gocall takes that lock itself there (call/lock.py).
 WRAP_LOCKS_THREAD_SINCE = (1, 21)
 
+# runtime.procyield's loop (``again: PAUSE; SUBL $1, AX; JNZ again``, asm_amd64.s) is where a
+# thread waits for a guardian (guard/watch.py); Go 1.26 renamed the assembly part procyieldAsm.
+PROCYIELD_ASM_SINCE = (1, 26)
+
+
+def procyield_name(version: tuple[int, ...]) -> str:
+    """The function holding the PAUSE loop of runtime.procyield in this release."""
+    return "runtime.procyieldAsm" if version[:2] >= PROCYIELD_ASM_SINCE else "runtime.procyield"
+
 
 # What g.labels points at: runtime/pprof's labelMap (runtime/pprof/label.go), which runtime/pprof.Do
 # installs with SetGoroutineLabels. Up to Go 1.23 a map[string]string; from 1.24 a struct whose
