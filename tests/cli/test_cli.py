@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -125,3 +126,16 @@ def test_call_says_where_after_an_advance(start_target, build_fixture):  # type:
     # As above, but the second call may find the reporter at a safe point already (no return run).
     assert item["location"]["returns"] in (0, 1) and r.stderr == ""
     target.assert_healthy()
+
+
+def test_output_closed_by_its_reader_ends_quietly() -> None:
+    """`gocall call --help | true`: the reader is gone before gocall writes; gocall ends by
+    SIGPIPE's status (141) without a word on stderr, as cat or git do."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-m", "gocall.cli.main", "call", "--help"], stdout=write,
+                           stderr=subprocess.PIPE, text=True, timeout=60, env={**os.environ, "GOCALL_SERVER": "0"})
+    finally:
+        os.close(write)
+    assert (r.returncode, r.stderr) == (128 + signal.SIGPIPE, "")

@@ -290,9 +290,12 @@ def main() -> None:
                 _run_plain(plain)
             cli(prog_name="gocall")
     except Signalled as e:  # outside a call (a call reports it as Interrupted, above)
-        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
-            console.error(("interrupted" if e.signum == signal.SIGINT else name(e.signum))
-                          + "; the target was left running as found")
+        # SIGPIPE: whoever read the output went away (`gocall ... | head`); like cat or git,
+        # end quietly: nothing was in flight, and the reader asked for no more.
+        if e.signum != signal.SIGPIPE:
+            with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+                console.error(("interrupted" if e.signum == signal.SIGINT else name(e.signum))
+                              + "; the target was left running as found")
         _exit(SystemExit(e.exit_status))
     except SystemExit as e:
         _exit(e)
