@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,27 +99,43 @@ def test_calls_at_the_prompt_stay_warm(target, drive, capfd, monkeypatch) -> Non
 
     monkeypatch.setattr(repl, "_KEEP_IDLE", 2.0)
     seen: dict[str, object] = {}
+    # The threads are looked at once the line has run, not while it runs: a call seizes and
+    # detaches threads as it looks for one (each refused one, then all of them to catch a parked
+    # goroutine), so a look during it could take a thread that was not the one kept ('running':
+    # False), or a moment with none traced for the release ('let go': False, the call then kept
+    # its thread).
+    ran = threading.Semaphore(0)
+    run_line = Commands.run
+
+    def run_and_tell(self: Commands, line: str) -> bool:
+        try:
+            return run_line(self, line)
+        finally:
+            ran.release()
+
+    monkeypatch.setattr(Commands, "run", run_and_tell)
 
     def kept_and_running() -> None:
+        seen["first ran"] = ran.acquire(timeout=20)
         deadline = time.monotonic() + 10
-        while not (kept := traced_by_us(target.pid)) and time.monotonic() < deadline:
-            time.sleep(0.002)  # until the first call is made
-        seen["kept"] = set(kept)
+        seen["kept"] = set(traced_by_us(target.pid))
         while any(state == "t" for state in traced_by_us(target.pid).values()) and time.monotonic() < deadline:
             time.sleep(0.002)  # stopped a millisecond after the call at most: never for the person
         seen["running"] = set(traced_by_us(target.pid)) == seen["kept"]
 
     def let_go() -> None:
+        seen["second ran"] = ran.acquire(timeout=20)
         deadline = time.monotonic() + 10
         while traced_by_us(target.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.2)  # and not a call's moment between two threads: it stays so at the prompt
+        time.sleep(0.2)  # and nothing seizes a thread again while the person stays at the prompt
         seen["let go"] = not traced_by_us(target.pid)
 
     with gocall.attach(target.pid) as proc:
         drive(proc, [(0.2, "main.Add(1, 2)\r"), (0, kept_and_running), (0, "main.Add(2, 3)\r"), (0, let_go),
                      (0, "main.Add(3, 4)\r"), (0.3, "exit\r")])
     assert capfd.readouterr().out.split() == ["3", "5", "7"]
+    assert seen["first ran"] and seen["second ran"], seen
     assert len(seen["kept"]) == 1 and seen["running"] and seen["let go"], seen  # type: ignore[arg-type]
     assert untraced(target.pid)
     target.assert_healthy()
