@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -145,4 +147,27 @@ def test_breakpoints_during_a_batch(target):  # type: ignore[no-untyped-def]
             assert proc.eval("main.Add(1, 2)") == 3
             assert proc.debugger.tracee.threads  # no EPERM seizing the batch's thread
     assert _traced_by_us(target.pid) == []
+    target.assert_healthy()
+
+
+def test_calls_pass_over_a_thread_another_batch_keeps(target):  # type: ignore[no-untyped-def]
+    """A shell at its prompt (another process's batch) keeps a thread seized between its calls; a
+    call from elsewhere takes another thread instead of failing with "already traced by"."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, gocall\n"
+         "with gocall.attach(int(sys.argv[1])) as proc, proc.batch():\n"
+         "    print(proc.eval('main.Add(1, 2)'), flush=True)\n"
+         "    sys.stdin.read()\n", str(target.pid)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "3\n"
+        assert sorted(t for t in tracer_pids(target.pid).values() if t) == [holder.pid]  # its kept thread
+        for i in range(20):  # each call's search starts afresh: most list the kept thread among the running
+            with gocall.attach(target.pid) as proc:
+                assert proc.eval(f"main.Add({i}, 1)") == i + 1
+        assert sorted(t for t in tracer_pids(target.pid).values() if t) == [holder.pid]
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+    assert set(tracer_pids(target.pid).values()) == {0}
     target.assert_healthy()

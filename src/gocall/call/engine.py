@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
-from ..errors import (CallRefused, GocallError, Interrupted, NoGoroutine, PtraceError, SymbolNotFound,
+from ..errors import (AttachDenied, CallRefused, GocallError, Interrupted, NoGoroutine, PtraceError, SymbolNotFound,
                       TargetExited)
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.namespaces import host_tid
+from ..process.permissions import tracers
 from ..process.regs import user_regs_struct
 from ..process.threads import Thread, task_state, thread_ids
 from ..process.waiting import interrupts, signals_held
@@ -282,6 +283,15 @@ class CallEngine:
 
         return [p.tid for p in pending.calls(self.pid)]
 
+    def _theirs(self) -> list[int]:
+        """Threads another tracer holds, passed over while some thread is free: another gocall's
+        batch (a shell at its prompt) keeps one seized between its calls, and seizing that one
+        failed the call ("already traced by"). With every thread held (a debugger attached)
+        none is passed over: the seize gives the one-tracer refusal, which names who holds them."""
+        me = os.getpid()
+        held = [tid for tid, tracer in tracers(self.pid).items() if tracer != me]
+        return held if held and len(held) < len(thread_ids(self.pid)) else []
+
     def _wanted(self, found: Advanced) -> bool:
         """Whether a thread a batch kept runs the goroutine asked for (any, or ``goroutine``)."""
         g = found.verdict.g
@@ -357,6 +367,10 @@ class CallEngine:
             if pending.find(self.pid, tid) is None:
                 raise
             return None  # a guardian holds it: a call left running (guard/handover.py)
+        except AttachDenied:
+            if tid not in self._theirs():
+                raise
+            return None  # another tracer's (the last call's thread, kept by another gocall since)
         try:
             regs = thread.stop()
             return thread, regs, safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
@@ -473,7 +487,7 @@ class CallEngine:
         from ..process.group import ThreadGroup
 
         pcs = pcs[: breakpoints.SLOTS]
-        group = ThreadGroup(self.pid, exclude=self._guarded())
+        group = ThreadGroup(self.pid, exclude=[*self._guarded(), *self._theirs()])
         try:
             group.seize_all()
             group.stop_all()
@@ -571,7 +585,8 @@ class CallEngine:
         """The threads that may be running Go code: those the kernel has running or runnable
         (state R). One asleep in the kernel (a futex, a timer, epoll, a blocking syscall) is not
         seized: its goroutine, if any, is caught when it returns into user code (_catch_parked)."""
-        tids = [tid for tid in thread_ids(self.pid) if task_state(self.pid, tid) == b"R"]
+        theirs = self._theirs()
+        tids = [tid for tid in thread_ids(self.pid) if task_state(self.pid, tid) == b"R" and tid not in theirs]
         if self._preferred_tid in tids:
             tids.remove(self._preferred_tid)
             tids.insert(0, self._preferred_tid)
