@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import pty
+import random
 import re
 import select
 import signal
@@ -229,6 +230,27 @@ def test_server_killed_mid_command(runtime, target):  # type: ignore[no-untyped-
     assert client.returncode == 1 and "its exit status is not known" in err and "interrupted" in err, (out, err)
     target.assert_healthy()
     assert set(tracer_pids(target.pid).values()) == {0}
+
+
+def test_clients_killed_at_once_leave_the_server_serving(runtime, target):  # type: ignore[no-untyped-def]
+    """`kill -9` of gocall, as a person would, at random early moments of each command: the
+    server relays a hangup to the child each time and keeps serving (a signal relayed before the
+    child had its own handlers once reached the server's wake-up pipe, and the server left);
+    the target stays healthy and untraced."""
+    server = _started(runtime, target.pid)
+    rng = random.Random(7)
+    for _ in range(20):
+        client = runtime.gocall("call", str(target.pid), "main.Add(1, 2)", "main.Add(3, 4)")
+        time.sleep(rng.uniform(0.0, 0.03))
+        client.kill()
+        client.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while set(tracer_pids(target.pid).values()) != {0} and time.monotonic() < deadline:
+        time.sleep(0.05)  # the last child, hung up, restores and detaches
+    assert runtime.servers() == [server] and "signalled" not in runtime.log(), runtime.log()
+    assert runtime.run("call", str(target.pid), "main.Add(1, 2)")[:2] == (0, "3\n")
+    assert set(tracer_pids(target.pid).values()) == {0}
+    target.assert_healthy()
 
 
 def test_client_loads_almost_nothing(runtime, shared_target):  # type: ignore[no-untyped-def]

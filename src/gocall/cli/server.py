@@ -50,6 +50,9 @@ _PRELOAD = ("gocall.cli.main", "gocall.expr.parse", "tree_sitter", "tree_sitter_
             "gocall.stop", "gocall.fleet")  # fmt: skip
 
 
+_LEAVE_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}  # the server's own: it leaves (on_signals)
+
+
 @dataclass
 class _Command:
     conn: socket.socket
@@ -117,7 +120,7 @@ class Server:
         (their clients still forward Ctrl-C), then leave."""
         read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(write)
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        for signum in _LEAVE_SIGNALS:
             signal.signal(signum, lambda signum, frame: None)  # the wake-up byte is the message
         self.wakeup = (read, write)
         self.selector.register(read, selectors.EVENT_READ, self.leave)
@@ -166,9 +169,17 @@ class Server:
                 conn.send(b"elsewhere")
                 return conn.close()
             command = _Command(conn, pid)
-            command.child = os.fork()
-            if command.child == 0:
-                self._child(conn, fields, fds)  # never returns
+            # The child starts with the server's handlers and wake-up pipe: a signal relayed to
+            # it before _child drops them (a client killed at once: SIGHUP) would be a byte in
+            # the server's pipe, read as the server's own SIGTERM/SIGHUP/SIGINT (it left), and
+            # be lost for the child. Held until each side has its own handling.
+            signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVE_SIGNALS)
+            try:
+                command.child = os.fork()
+                if command.child == 0:
+                    self._child(conn, fields, fds)  # never returns
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
             command.pidfd = os.pidfd_open(command.child)
             conn.send(b"started %d" % command.child)
         except (OSError, ValueError, IndexError) as e:
@@ -201,6 +212,12 @@ class Server:
             signal.set_wakeup_fd(-1)
             for fd in self.wakeup:
                 os.close(fd)
+            # The handling a one-shot gocall starts with (main() installs its own): a signal
+            # held since the fork is taken now, as it would have been by a gocall of its own.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for signum in _LEAVE_SIGNALS - {signal.SIGINT}:
+                signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
             _become(fds, cwd, int(umask), {int(s) for s in ignored.split(",") if s}, (out_enc, out_err),
                     (in_enc, in_err), env)  # fmt: skip
             sys.argv = ["gocall", *argv]
