@@ -4,6 +4,7 @@
   thread until it does, finishes the protocol, restores the thread and detaches
   (second Ctrl-C, ``--timeout`` with ``--abandon``, ``gocall.attach(..., abandon=True)``);
 * :mod:`.pending`: the calls guardians hold, so that a later gocall leaves their threads alone;
+* :mod:`.alone`: what every guardian does first (lives on alone, whatever gocall does);
 * :mod:`.watch`: gocall killed outright (SIGKILL, OOM): a guardian started with the session's
   first call sees the callee in flight through (and what it cannot cover).
 """

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, NoReturn
 from ..errors import Abandoned, PtraceError, TargetExited
 from ..process import ptrace
 from ..process.memory import Memory
-from ..process.signals import TERMINATING
 from ..process.threads import Thread
 from ..process.waiting import interrupts, waitpid
 from . import pending
+from .alone import live_alone
 
 if TYPE_CHECKING:
     from ..call.protocol import Injector, _Run
@@ -152,17 +152,8 @@ def _guard(injector: Injector, run: _Run, commands: int, answers: int) -> NoRetu
     thread = injector.thread
     pid, tid = thread.pid, thread.tid
     try:
-        for signum in TERMINATING:  # blocked already (inherited from gocall's held signals): dropped when collected
-            signal.signal(signum, signal.SIG_IGN)
+        live_alone(commands, answers)  # gocall's held signals are blocked here too: dropped when collected
         interrupts.signal, interrupts.count = None, 0
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):  # gocall's terminal or pipes: a reader of them waits for their end, not ours
-            os.dup2(null, fd)
-        low = 3
-        for keep in sorted((commands, answers)):
-            os.closerange(low, keep)
-            low = keep + 1
-        os.closerange(low, 1 << 16)
         if _receive(commands, None) != "go":
             os._exit(0)
         try:

@@ -57,13 +57,13 @@ from ..errors import PtraceError
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
-from ..process.signals import TERMINATING
 from ..process.threads import Thread
 from ..process.waiting import interrupts, waitpid
 from ..call.lock import Lock
 from ..call.protocol import _Run
 from ..runtime.layouts import Layout
 from . import pending
+from .alone import live_alone
 
 if TYPE_CHECKING:
     from ..call.protocol import Injector
@@ -151,16 +151,7 @@ def _fork(slot: mmap.mmap, guardian: _Guardian, session: int) -> int:
 
 def _guard(slot: mmap.mmap, guardian: _Guardian, watched: int, session: int) -> NoReturn:
     try:
-        for signum in TERMINATING:
-            signal.signal(signum, signal.SIG_IGN)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):  # gocall's terminal or pipes: their readers wait for their end, not ours
-            os.dup2(null, fd)
-        low = 3
-        for keep in sorted((watched, session)):
-            os.closerange(low, keep)
-            low = keep + 1
-        os.closerange(low, 1 << 16)
+        live_alone(watched, session)
         ended, _, _ = select.select([watched, session], [], [])  # gocall ends, however, or the session
         if session in ended and os.read(session, 1) == _CLOSED:
             os._exit(0)
