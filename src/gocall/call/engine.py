@@ -249,9 +249,7 @@ class CallEngine:
     def _start_watch(self) -> Watch:
         """The guardian of guard/watch.py, forked before any thread is seized (the program is not
         held while it starts), with an injector to finish a call with."""
-        from ..guard.watch import Watch
-
-        from ..guard.watch import SPIN
+        from ..guard.watch import SPIN, Watch
         from ..runtime.layouts import procyield_name
 
         template = Injector(Thread(self.pid, 0), self.mem, self.entry)
@@ -340,9 +338,8 @@ class CallEngine:
         # A remembered thread id may since have exited and been reused by another process: it must
         # still be in ours before it is seized, and after (seized, it cannot exit unnoticed). One
         # asleep in the kernel runs no user code: not seized (waking it costs a mostly sleeping
-        # program's call ~0.2-0.8 ms). This skip was once reverted for test_batch's kept thread
-        # failing to stop in Batch.take at load 20; the same failure was since seen without it
-        # (issue 19, test_leaving_through_an_exception_detaches in a CI run).
+        # program's call ~0.2-0.8 ms). (A kept thread failing to stop in Batch.take, once blamed
+        # on this skip, was the batch's SIGCHLD handler dropping a stop: issue 19, call/batch.py.)
         task = f"/proc/{self.pid}/task/{tid}"
         if task_state(self.pid, tid) != b"R" or (got := self._look(tid)) is None:
             return None
