@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import delve  # noqa: E402
-from targets import BUILD_FLAGS, go119, load  # noqa: E402
+from targets import BUILD_FLAGS, die_with_the_benchmark, go119, load  # noqa: E402
 
 import gocall  # noqa: E402
 from gocall.binary import GoBinary  # noqa: E402
@@ -65,7 +65,8 @@ class Spinner:
     def __init__(self, binary: Path, goroutines: int) -> None:
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(); a crash is reported from it
         self.proc = subprocess.Popen([str(binary), "spin", str(goroutines)], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                     preexec_fn=die_with_the_benchmark)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith(f"ready pid={self.proc.pid}"):

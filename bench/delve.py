@@ -19,7 +19,7 @@ import subprocess
 import time
 from typing import Any
 
-from targets import peak_rss_mb
+from targets import die_with_the_benchmark, peak_rss_mb
 
 # What Delve loads of each result; a nil ReturnInfoLoadConfig is refused.
 _LOAD = {"FollowPointers": True, "MaxVariableRecurse": 1, "MaxStringLen": 64, "MaxArrayValues": 64, "MaxStructFields": -1}
@@ -47,6 +47,7 @@ class Delve:
             ["dlv", "attach", str(pid), "--headless", "--api-version=2", f"--listen=127.0.0.1:{port}",
              "--accept-multiclient"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=die_with_the_benchmark,
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # "API server listening at: ..." once it is ready

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delve  # noqa: E402
 from cold_attach import gocall_command  # noqa: E402
-from targets import Stats, go119, load, run_measured  # noqa: E402
+from targets import Stats, die_with_the_benchmark, go119, load, run_measured  # noqa: E402
 
 import gocall  # noqa: E402
 
@@ -44,7 +44,7 @@ _USERLOC = 2  # service/api GoroutineField: None, CurrentLoc, UserLoc, GoLoc, St
 
 def start(binary: Path, n: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen([str(binary), str(n)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.DEVNULL, text=True, preexec_fn=die_with_the_benchmark)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith(f"ready pid={proc.pid}"):

@@ -17,10 +17,12 @@ Both are cached under gocall's build cache, keyed by sources, Go version and fla
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +42,13 @@ GO119_ROOT = "/usr/lib/go-1.19"
 BUILD_FLAGS = ("-gcflags=all=-N -l",)
 
 READY_TIMEOUT = 30.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_the_benchmark() -> None:
+    """In the target, before exec: the kernel SIGKILLs it when the benchmark ends, however it
+    ends (a SIGTERM or a kill -9 skips ``running``'s cleanup, and a busy target then spins on)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def go119() -> GoToolchain:
@@ -111,7 +120,8 @@ def running(binary: Path, mode: str = "busy") -> Iterator[Target]:
     ``mode``: ``busy`` (the worker spins in Go code) or ``sleepy`` (~0.1 ms of work, then a 1 ms sleep)."""
     env = {**os.environ, "GOCALL_BENCH_TARGET": mode}
     proc = subprocess.Popen(
-        [str(binary)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        [str(binary)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        preexec_fn=die_with_the_benchmark,
     )
     try:
         assert proc.stdout is not None
