@@ -36,7 +36,8 @@ class Breakpoint:
 
     def __str__(self) -> str:
         s = self.sites[0]
-        text = f"{self.location} at {s.function} ({s.file}:{s.line})"
+        where = f"{s.function} ({s.file}:{s.line})"
+        text = where if self.location == s.function else f"{self.location} at {where}"  # not "main.f at main.f"
         return text + (f" if {self.condition}" if self.condition else "")
 
 
