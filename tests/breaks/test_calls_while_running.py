@@ -84,3 +84,45 @@ def test_a_call_at_a_stop_through_the_process_is_refused(loop: Target) -> None:
         proc.clear(bp)
         proc.cont()
     assert_unharmed(loop, pcs)
+
+
+@pytest.fixture
+def sleepy(build_fixture, start_target) -> Target:
+    """Four goroutines calling main.handle every 200 ms: parked nearly all the time, as a
+    server waiting on the network or a time.Sleep loop is."""
+    return start_target(build_fixture("breaks"), ["loop", "200"])
+
+
+def test_calls_into_a_sleeping_program_with_breakpoints_set(sleepy: Target) -> None:
+    """No thread runs Go code to lend: the call catches a parked goroutine where it comes back
+    into user code (hardware breakpoints set by the tracer that owns every thread), and the
+    breakpoint its goroutine then runs into is still reported by the next wait, once. A chosen
+    goroutine is caught for itself. Before, such a call waited for a running goroutine until
+    its timeout ("parked goroutines are not waited for then")."""
+    with gocall.attach(sleepy.pid, timeout=5) as proc:
+        bp = proc.break_at("main.handle")
+        for i in range(3):
+            assert proc.eval(f"main.Double({i})") == 2 * i
+            site = proc.engine.last_site
+            assert site is not None and site.function in ("main.loop.func1", "main.handle"), site
+            stop = proc.wait(5)
+            assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp, stop
+            assert stop.eval("main.Double(req.ID)") == 2 * stop.eval("req.ID")
+            proc.cont()
+        assert bp.hits == 3
+        pcs = bp.pcs
+        proc.clear(bp)
+        never = proc.break_at("main.IsNeg")  # never called: the program keeps every thread traced
+        workers = [g.goid for g in proc.runtime.goroutines()
+                   if (go := proc.runtime.info(g, stop_running=False).go) is not None and go.function == "main.loop"]
+        assert len(workers) == 4, workers
+        for goid in workers[:2]:
+            proc.engine.goroutine = goid
+            assert proc.eval("main.Double(5)") == 10
+            site = proc.engine.last_site
+            assert site is not None and site.goroutine == goid, site
+        proc.engine.goroutine = None
+        assert never.hits == 0 and proc.stopped is None
+        proc.clear(never)
+        assert not proc.traced
+    assert_unharmed(sleepy, pcs)

@@ -252,11 +252,11 @@ class _Tmux:
             time.sleep(0.1)
         return s
 
-    def wait_for_prompt(self, timeout: float = 20) -> None:
+    def wait_for_prompt(self, timeout: float = 20, prompt: str = "running>") -> None:
         """Until the prompt is back: keys typed while a command runs meet the terminal's line
         discipline (Ctrl-R would be its reprint), not the line editor."""
         deadline = time.monotonic() + timeout
-        while not (s := self.screen()).rstrip().endswith("running>"):
+        while not (s := self.screen()).rstrip().endswith(prompt):
             assert time.monotonic() < deadline, s
             time.sleep(0.1)
 
@@ -355,3 +355,40 @@ def test_waiting_is_said_on_the_status_line(build_fixture, start_target, go_tool
         term.close()
     assert untraced(idle.pid)
     assert idle.alive
+
+
+@pytest.mark.skipif(_NO_TMUX, reason="no tmux")
+def test_calls_into_a_sleeping_program_after_break_in_tmux(build_fixture, start_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As a person on a mostly sleeping server (four goroutines waking every 200 ms): `break`,
+    then a typed call runs (on a parked goroutine caught as it wakes: no thread runs Go code to
+    lend), and the hit that goroutine then runs into is announced above the prompt; a call at
+    that stop, `clear`, `continue`, `exit`. Before, the call waited for a running goroutine and
+    timed out (issue 12)."""
+    sleepy = start_target(build_fixture("breaks"), ["loop", "200"])
+    term = _Tmux(sleepy.pid, tmp_path / "history")
+    try:
+        term.wait_for("running>")
+        term.keys("break main.handle", "Enter")
+        term.wait_for("breakpoint 1 at main.handle")
+        term.wait_for_prompt()
+        term.keys("main.Double(21)", "Enter")
+        term.wait_for("\n42\n")
+        term.wait_for("breakpoint 1 hit: goroutine")  # announced while idle at the prompt
+        term.wait_for_prompt(prompt=">")
+        assert re.search(rf"gocall {sleepy.pid} main\.handle:\d+ g\d+> $", term.screen().rstrip() + " "), term.screen()
+        term.keys("main.Double(req.ID) == 2*req.ID", "Enter")
+        term.wait_for("\ntrue\n")
+        term.keys("clear 1", "Enter")
+        term.wait_for("cleared 1")
+        term.keys("continue", "Enter")
+        term.wait_for_prompt()
+        term.keys("exit", "Enter")
+        deadline = time.monotonic() + 20
+        while term.screen().rstrip().endswith("running>"):
+            assert time.monotonic() < deadline, term.screen()
+            time.sleep(0.1)
+    finally:
+        term.close()
+    assert untraced(sleepy.pid)
+    assert text_as_in_file(sleepy.pid, sleepy.binary)
+    assert sleepy.alive

@@ -392,7 +392,7 @@ class CallEngine:
         return thread, found
 
     def _nothing_found(self, seen: dict[int, str], attempts: int) -> NoGoroutine:
-        blocked = self._blocked()
+        blocked = self.blocked()
         if blocked and not any(b.endswith(": running") for b in blocked):
             return NoGoroutine(
                 f"no goroutine reached Go user code within {self.timeout:g} s; " + "; ".join(blocked),
@@ -466,24 +466,12 @@ class CallEngine:
     def _catch_parked(self, goid: int | None, deadline: float) -> tuple[Thread, Advanced] | None:
         """Hardware breakpoints on every thread where parked goroutines (or ``goid``) next
         return into user code; the first to arrive, advanced to a safe point."""
-        pcs: list[int] = []
-        gs = self._goroutines()
-        parked: list[tuple[G, sched.ResumePoint | None]] = []
-        for g in gs:
-            if g.status == Status.RUNNING or (goid is not None and g.goid != goid):
-                continue
-            point = self._resume_point(g)
-            parked.append((g, point))
-            if point is not None and point.pc not in pcs:
-                pcs.append(point.pc)
-        if self._wait is not None:
-            self._tell_parked(self._wait, gs, parked)
+        pcs = self.resume_points(goid, self._wait)
         if not pcs:
             return None
         from ..process import breakpoints  # waiting for parked goroutines only
         from ..process.group import ThreadGroup
 
-        pcs = pcs[: breakpoints.SLOTS]
         group = ThreadGroup(self.pid, exclude=[*self._guarded(), *self._theirs()])
         try:
             group.seize_all()
@@ -510,6 +498,27 @@ class CallEngine:
             return None
         finally:
             group.detach_all()
+
+    def resume_points(self, goid: int | None, wait: waits.AnyGoroutine | waits.OneGoroutine | None) -> list[int]:
+        """Where parked goroutines (or ``goid``, if parked) next return into user code, as many
+        as there are debug registers (process/breakpoints.py); what they wait for is told to
+        ``wait``. The catch's breakpoints: this engine's (:meth:`_catch_parked`), or those of
+        the tracer that owns every thread while breakpoints are in (stops/calls.py ``lent``)."""
+        from ..process.breakpoints import SLOTS  # waiting for parked goroutines only
+
+        pcs: list[int] = []
+        gs = self._goroutines()
+        parked: list[tuple[G, sched.ResumePoint | None]] = []
+        for g in gs:
+            if g.status == Status.RUNNING or (goid is not None and g.goid != goid):
+                continue
+            point = self._resume_point(g)
+            parked.append((g, point))
+            if point is not None and point.pc not in pcs:
+                pcs.append(point.pc)
+        if wait is not None:
+            self._tell_parked(wait, gs, parked)
+        return pcs[:SLOTS]
 
     def _resume_point(self, g: G) -> sched.ResumePoint | None:
         """Where parked ``g`` next returns into user code, walked once per place it parks at: a
@@ -549,7 +558,7 @@ class CallEngine:
             return self._reasons[reason]
         return g.status_name
 
-    def _blocked(self) -> list[str]:
+    def blocked(self) -> list[str]:
         """What each user goroutine is blocked in, for the all-blocked message."""
         try:
             gs = self._goroutines()

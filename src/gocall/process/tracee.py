@@ -15,15 +15,16 @@ to it at once. What comes out of :meth:`Tracee.wait` is a thread stopped on an I
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import GocallError, PtraceError, TargetExited
-from . import launch, ptrace
+from . import breakpoints, launch, ptrace
 from .group import detach_strays
 from .memory import Memory
 from .ptrace import WALL
@@ -48,6 +49,15 @@ class Trapped:
     thread: Thread
     regs: user_regs_struct
     ours: bool
+
+
+@dataclass(frozen=True)
+class Caught:
+    """A thread stopped on a hardware breakpoint of a catch (:meth:`Tracee.catch`): a parked
+    goroutine back in user code, RIP at the address (an execution breakpoint is a fault)."""
+
+    thread: Thread
+    regs: user_regs_struct
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class Tracee:
         self._pending: list[Trapped] = []  # INT3 stops not handed out yet (stop_all, hold), threads stopped
         self.unpreempted: Thread | None = None  # see keep_unpreempted
         self._urgent = False  # a SIGURG of that thread kept back
+        self._catching: frozenset[int] = frozenset()  # hardware breakpoints' addresses, during catch()
         self._next_stray_scan = 0.0
 
     @classmethod
@@ -160,6 +171,45 @@ class Tracee:
         SIGINT/SIGTERM reaches gocall. ``running_only``: only the threads not stopped are polled
         (a call at a stop: one or two of them instead of every thread), all of them when none
         runs (a killed process's stopped threads report their exits, the leader's last)."""
+        event = self._next_event(timeout, interruptible, running_only)
+        assert not isinstance(event, Caught)  # only while catching, and catch() has its own wait
+        return event
+
+    def catch(self, pcs: Sequence[int], timeout: float) -> Caught | Trapped | Exited | None:
+        """Hardware breakpoints at ``pcs`` on every thread, the stopped ones resumed (but pending
+        stops), until the first event: a thread at one of ``pcs`` (:class:`Caught`), an INT3
+        (our breakpoints stay in: a hit meanwhile is a hit), the end of the process; None after
+        ``timeout`` seconds or at SIGINT/SIGTERM. Every thread is stopped again and disarmed
+        before this returns. A parked goroutine comes back to user code on whichever thread
+        schedules it, so each is armed (the call engine's catch, call/engine.py, for the case
+        where the owner of every thread is this tracer: stops/calls.py ``lent``)."""
+        self._arm(pcs)
+        self._catching = frozenset(pcs)
+        try:
+            self.resume_all()
+            return self._next_event(timeout, interruptible=True, running_only=False)
+        finally:
+            try:
+                # A thread that reaches a breakpoint while being interrupted stays stopped there.
+                self.stop_all()
+            finally:
+                self._catching = frozenset()
+                if self.exited is None:
+                    self._arm([])
+
+    def _arm(self, pcs: Sequence[int]) -> None:
+        """Hardware breakpoints at ``pcs`` on every (stopped) thread; ``[]`` disarms. A thread
+        stays ``hw_armed`` (Thread.detach): a hit's SIGTRAP may still be queued."""
+        for t in list(self.threads.values()):
+            if pcs or t.hw_armed:
+                try:
+                    breakpoints.set_breakpoints(t, pcs)
+                except PtraceError as e:
+                    if e.errno != errno.ESRCH:  # exiting, or new and not stopped yet: not armed
+                        raise
+
+    def _next_event(self, timeout: float | None, interruptible: bool,
+                    running_only: bool) -> Trapped | Caught | Exited | None:  # fmt: skip
         if self.exited is not None:
             return self.exited
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -184,7 +234,7 @@ class Tracee:
         """Every running thread (but ``but``) PTRACE_INTERRUPTed and waited for. A thread that
         hits one of our breakpoints meanwhile is left stopped at it, rewound, to hit it again
         when it runs (no hit is lost); one on the program's own INT3 is returned by the next
-        :meth:`wait`."""
+        :meth:`wait`; one that reaches a catch's hardware breakpoint stays there."""
         waiting: set[int] = set()
         for t in list(self.threads.values()):
             if t is but or t.stopped:
@@ -306,7 +356,7 @@ class Tracee:
         t.traced = True
         self.threads[tid] = t
 
-    def _handle(self, tid: int, status: int, stopping: bool = False) -> Trapped | Exited | None:
+    def _handle(self, tid: int, status: int, stopping: bool = False) -> Trapped | Caught | Exited | None:
         t = self.threads.get(tid)
         if t is None:
             return None
@@ -339,7 +389,8 @@ class Tracee:
         if event:
             self._cont(t, 0)  # exec and other events: nothing to do
             return None
-        if sig == signal.SIGTRAP and ptrace.getsiginfo_code(tid) == SI_KERNEL:
+        code = ptrace.getsiginfo_code(tid) if sig == signal.SIGTRAP else 0
+        if code == SI_KERNEL:
             t.stopped = True
             regs = ptrace.getregs(tid)
             kind = self.breaks.classify(regs.rip)
@@ -352,7 +403,12 @@ class Tracee:
                     self._cont(t, 0)
                 return None
             return Trapped(t, regs, ours=True)
-        if sig == signal.SIGTRAP and ptrace.getsiginfo_code(tid) in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
+        if code == ptrace.TRAP_HWBKPT and self._catching:
+            regs = ptrace.getregs(tid)
+            if regs.rip in self._catching:
+                t.stopped = True
+                return Caught(t, regs)
+        if code in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
             sig = 0  # a single step or hardware breakpoint of ours, late: not the program's
         if sig == signal.SIGURG and t is self.unpreempted:
             self._urgent = True  # delivered when the call is over (keep_unpreempted)

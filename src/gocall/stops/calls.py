@@ -39,7 +39,11 @@ A call while the program runs with breakpoints in (Delve's ``call`` with breakpo
 the shell's ``main.F()`` after ``break``) is lent a thread by :func:`lent`: every thread is
 stopped, the call runs as at a stop on the first one that runs a user goroutine at a safe
 point, and every thread runs on after it (hits that came meanwhile are tested by the next
-wait; the callee's own are stepped over, as above).
+wait; the callee's own are stepped over, as above). When none does (a mostly sleeping
+program: every goroutine parked in a sleep, the network poller, a channel), the parked
+goroutines are caught where they next return into user code, as the call engine catches them
+without breakpoints (call/engine.py), but by the Tracee that owns every thread: its hardware
+breakpoints and our INT3s are told apart there, so a hit during the wait is a hit (:func:`_catch`).
 
 Non-stop (after :meth:`~gocall.stop.Debugger.release_others`), no breakpoint is left and
 the other threads run untraced throughout, as for any gocall call (on Go < 1.21 too: the
@@ -73,6 +77,10 @@ if TYPE_CHECKING:
     from .frame import Debugger
 
 _LOOK_AGAIN = 0.001  # seconds the program runs between two looks for a thread to lend (lent)
+# Seconds a catch of parked goroutines lasts before running goroutines are looked at again (lent),
+# doubling from the first: a busy program's goroutines are found at the next look, a sleeping
+# program's catch is not restarted every few milliseconds.
+_CATCH_FIRST, _CATCH_MAX = 0.01, 0.5
 _HOLD_MAX = 1.0  # seconds a callee may wait for held threads before their hits are let go untested
 _LOOK = 0.001  # seconds between looks at whether the callee waits for a held thread
 
@@ -121,35 +129,89 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
     if dbg.nonstop or dbg.stop is not None:
         raise ProcessError("the program is stopped: calls run at the stop",
                            hint="evaluate at the stop (Stop.eval), or continue first")
-    tracee, goid, observer = dbg.tracee, dbg.proc.engine.goroutine, dbg.proc.engine.observer
-    told: waits.Wait | None = None  # what the observer (a status line) is told once the first look failed
+    tracee, engine = dbg.tracee, dbg.proc.engine
+    goid, observer = engine.goroutine, engine.observer
+    wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # told to the observer once a look failed
+    catch = _CATCH_FIRST
     try:
         while True:
             tracee.stop_all()
             stop = _lendable(dbg, goid)
             if stop is not None:
                 break
+            if observer is not None and wait is None:
+                wait = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
+                observer.waiting(wait)
+            try:
+                stop = _catch(dbg, goid, min(deadline, time.monotonic() + catch), wait)
+            except BaseException:
+                if tracee.exited is None:
+                    tracee.resume_all()  # but a hit held for the next wait
+                raise
+            if stop is not None:
+                break
+            catch = min(2 * catch, _CATCH_MAX)
             tracee.resume_all()
             if interrupts.signal is not None:
                 raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
             if time.monotonic() > deadline:
-                which = f"goroutine {goid}" if goid is not None else "no goroutine"
-                raise NoGoroutine(f"{which} ran Go user code at a safe point in time, with breakpoints set "
-                                  "(parked goroutines are not waited for then)",
-                                  hint="call at a stop (wait for a hit), or clear the breakpoints")
-            if observer is not None and told is None:
-                told = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
-                observer.waiting(told)
+                raise _nothing_found(dbg, goid)
             time.sleep(_LOOK_AGAIN)
     finally:
-        if observer is not None and told is not None:
-            observer.done(told)
+        if observer is not None and wait is not None:
+            observer.done(wait)
     try:
         with held(dbg, stop) as h:
             yield h
     finally:
         if dbg.tracee.exited is None:
             tracee.resume_all()
+
+
+def _catch(dbg: Debugger, goid: int | None, until: float,
+           wait: waits.AnyGoroutine | waits.OneGoroutine | None) -> Stop | None:  # fmt: skip
+    """Every thread stopped, none lendable: wait until ``until`` for a parked goroutine (or
+    ``goid``) to come back to user code, as the call engine's catch does (call/engine.py), with
+    the hardware breakpoints set by the Tracee that owns the threads (``Tracee.catch``).
+
+    Our breakpoints stay in meanwhile: a hit is a hit. Its thread is stopped on the breakpoint,
+    rewound; lent for the call if it may be (it hits the breakpoint again when it runs on after
+    the call, and the next wait tests and reports it, once). Otherwise (another goroutine than
+    ``goid``) the hit is held for the next wait to test and report, and the call is not made:
+    the held thread keeps its P, and waiting on with Ps held could starve the goroutine waited
+    for. The program's own ``runtime.Breakpoint()`` is held and reported the same way. Every
+    thread is stopped when this returns, the stop's or not."""
+    proc, tracee = dbg.proc, dbg.tracee
+    pcs = proc.engine.resume_points(goid, wait)
+    while pcs and time.monotonic() < until and interrupts.signal is None:
+        event = tracee.catch(pcs, until - time.monotonic())
+        if event is None:
+            break
+        if isinstance(event, Exited):
+            raise TargetExited(f"process {tracee.pid} {event.text} while a call waited for a goroutine")
+        stop = _lendable(dbg, goid) if not isinstance(event, Trapped) or event.ours else None
+        if stop is not None:
+            return stop
+        if isinstance(event, Trapped):
+            tracee.hold(event)
+            bp = dbg.by_pc(event.regs.rip) if event.ours else None
+            what = f"a breakpoint at {bp.location}" if bp is not None else "runtime.Breakpoint()"
+            which = f"goroutine {goid}" if goid is not None else "a goroutine"
+            raise NoGoroutine(f"{what} was hit while the call waited for {which}; the call was not made",
+                              hint="the hit is reported next: call at the stop, or clear the breakpoint")
+        # A goroutine caught a few steps short of a safe point, or not ``goid``: the next look
+        # finds it where it is then.
+    return None
+
+
+def _nothing_found(dbg: Debugger, goid: int | None) -> NoGoroutine:
+    """No goroutine (or not ``goid``) reached user code at a safe point before the deadline."""
+    engine = dbg.proc.engine
+    which = f"goroutine {goid} did not reach" if goid is not None else "no goroutine reached"
+    blocked = engine.blocked()
+    return NoGoroutine(f"{which} Go user code at a safe point within {engine.timeout:g} s"
+                       + ("; " + "; ".join(blocked) if blocked else ""),
+                       hint="raise --timeout, or make the program do some work; or call at a stop (wait for a hit)")
 
 
 def _lendable(dbg: Debugger, goid: int | None) -> Stop | None:
