@@ -137,3 +137,22 @@ def install(interrupt: bool = True) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             _setsignal(signum, handler)
+
+
+@contextlib.contextmanager
+def sigint_raises_outside_calls() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt for the block, but while a call holds signals it is only
+    noted for the call engine (:func:`_held`), as :func:`install`'s handlers do: for a front end
+    whose own threads may take a SIGINT sent to the process (the shell's, prompt_toolkit's
+    helper threads), Python running the handler in the main thread in the middle of the engine's
+    work. Main thread only; the previous handler is put back when the block ends.
+
+    The handler must be one of ours (:func:`is_ours`): a wait that collects a signal whose handler
+    is someone else's calls that handler (waiting.InterruptState.note), and a front end's own
+    handler deferring through waiting.defer would be called back from there, deferring again:
+    a RecursionError at the first Ctrl-C during a call."""
+    previous = _setsignal(signal.SIGINT, _keyboard_interrupt)
+    try:
+        yield
+    finally:
+        _setsignal(signal.SIGINT, previous)

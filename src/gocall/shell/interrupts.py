@@ -5,30 +5,17 @@ its next safe point. But the shell has other threads (prompt_toolkit's history l
 executor), and a process-directed SIGINT may be taken by one of them: Python would then
 raise KeyboardInterrupt in the main thread in the middle of the engine's work (a thread
 half-stepped over a breakpoint: the program crashes). So while a line runs, SIGINT raises
-KeyboardInterrupt only outside the engine; inside, it is recorded where the engine looks.
+KeyboardInterrupt only outside the engine; inside, it is noted where the engine looks, as
+``gocall call``'s own handlers do (a second one during a call leaves the callee to a
+guardian, as there).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
-from types import FrameType
+from contextlib import AbstractContextManager
 
-from ..process import waiting
+from ..process.signals import sigint_raises_outside_calls
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    if waiting._depth:  # the engine is at work with SIGINT held: it unwinds at its next safe point
-        waiting.interrupts.signal = signum
-        return
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def engine_safe_sigint() -> Iterator[None]:
-    old = signal.signal(signal.SIGINT, _on_sigint)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+def engine_safe_sigint() -> AbstractContextManager[None]:
+    return sigint_raises_outside_calls()
