@@ -232,6 +232,48 @@ def test_server_killed_mid_command(runtime, target):  # type: ignore[no-untyped-
     assert set(tracer_pids(target.pid).values()) == {0}
 
 
+def test_child_killed_mid_call_is_seen_through_by_the_server(runtime, target):  # type: ignore[no-untyped-def]
+    """`kill -9` of the server's child (the OOM killer's way) while its callee runs: no guardian
+    was forked for the command (guard/watch.py guarded_by_parent); the server, its parent, sees
+    the call through from the slot they share, in a process of its own: the callee returns, the
+    thread is restored and detached, the target unharmed, and the server serves on."""
+    server = _started(runtime, target.pid)
+    client = runtime.gocall("call", str(target.pid), "main.Sleep(1500)")
+    child = _in_flight(client, target.pid)
+    assert _forks_of(child) == []  # no guardian of its own
+    time.sleep(0.3)  # well into the callee
+    os.kill(child, signal.SIGKILL)
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == -signal.SIGKILL, err  # it ends as its command did
+    rescue = re.search(rf"PID {client.pid}: killed 9 .*its call in process {target.pid} is seen through by "
+                       r"process (\d+)", runtime.log())  # fmt: skip
+    assert rescue, runtime.log()
+    rescuer = int(rescue.group(1))
+    deadline = time.monotonic() + 30
+    while (os.path.exists(f"/proc/{rescuer}") or set(tracer_pids(target.pid).values()) != {0}) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(tracer_pids(target.pid).values()) == {0}, runtime.log()
+    target.assert_healthy()  # the interrupted worker got its goroutine back, registers intact
+    status, out, _, _ = runtime.run("call", str(target.pid), "main.Add(1, 2)")
+    assert (status, out) == (0, "3\n") and runtime.servers() == [server]
+    assert "failed" not in runtime.log(), runtime.log()
+
+
+def _forks_of(pid: int) -> list[int]:
+    """The live children of ``pid``."""
+    found = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(d))
+    return found
+
+
 def test_clients_killed_at_once_leave_the_server_serving(runtime, target):  # type: ignore[no-untyped-def]
     """`kill -9` of gocall, as a person would, at random early moments of each command: the
     server relays a hangup to the child each time and keeps serving (a signal relayed before the

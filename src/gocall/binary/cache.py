@@ -27,6 +27,7 @@ import os
 import pickle
 import sys
 import zlib
+from functools import cache
 from typing import Any
 
 __all__ = ["FORMAT", "IndexCache", "build_id"]
@@ -44,9 +45,12 @@ _ALLOWED = {
 }  # fmt: skip
 
 
+@cache  # once per process: a gocall server (cli/server.py) computes it before forking its commands
 def _stamp() -> str:
     # CRC-32 rather than hashlib (whose import is 2.5 ms of a cold start): this tells versions
-    # of gocall apart, it does not defend against anyone.
+    # of gocall apart, it does not defend against anyone. The modules as they were when this process
+    # first asked are the ones it runs: a server whose sources changed since is replaced anyway
+    # (cli/handoff.py fingerprint).
     here = os.path.dirname(__file__)
     crc = zlib.crc32(str(FORMAT).encode())
     for name in _PRODUCERS:

@@ -51,7 +51,7 @@ from .advance import Advanced, advance, where_next
 from .protocol import CallSetup, Entry, Injector, Outcome, _Run
 
 if TYPE_CHECKING:
-    from ..guard.watch import Watch
+    from ..guard.watch import Guardian, Watch
     from ..process.group import ThreadGroup
     from .batch import Batch
 
@@ -248,8 +248,15 @@ class CallEngine:
 
     def _start_watch(self) -> Watch:
         """The guardian of guard/watch.py, forked before any thread is seized (the program is not
-        held while it starts), with an injector to finish a call with."""
-        from ..guard.watch import SPIN, Watch
+        held while it starts)."""
+        from ..guard.watch import Watch
+
+        return Watch(self.guardian())
+
+    def guardian(self) -> Guardian:
+        """What a guardian needs to finish a call of this process's (guard/watch.py): an injector
+        to finish it with, and where a thread waits at a protocol stop."""
+        from ..guard.watch import SPIN, Guardian
         from ..runtime.layouts import procyield_name
 
         template = Injector(Thread(self.pid, 0), self.mem, self.entry)
@@ -267,7 +274,7 @@ class CallEngine:
             f = tab.func_for_pc(pc)
             return f.name if f is not None else f"{pc:#x}"
 
-        return Watch(template, self.layout, spin, name)
+        return Guardian(template, self.layout, spin, name)
 
     def close(self) -> None:
         """The session is over: its guardian (guard/watch.py), if one was started, exits."""

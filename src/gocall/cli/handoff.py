@@ -225,7 +225,10 @@ def _exit(code: int) -> None:
 
 
 def _die_of(signum: int) -> None:
-    _signal.signal(signum, _signal.SIG_DFL)
+    try:
+        _signal.signal(signum, _signal.SIG_DFL)
+    except OSError:  # SIGKILL (the child killed outright) has no handler to reset
+        pass
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [signum])
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)  # a signal whose default action does not end a process (SIGWINCH)

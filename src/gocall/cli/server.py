@@ -16,6 +16,9 @@ forked per command (cli/handoff.py is the client, and says why).
   ``main``. The server relays the client's signals to it (``signal N``), sends SIGHUP if the
   client goes away (as a closed terminal would), and sends back how it ended (``exit N``,
   ``killed N``).
+* The server is its children's guardian (guard/watch.py): each shares a slot with it, and a child
+  that ends with a call open (killed outright: ``kill -9``, the OOM killer) has the call seen
+  through by a process the server forks then, instead of a guardian forked by every command.
 * SIGTERM, SIGHUP or SIGINT: it stops listening and leaves once its running commands end.
 * It leaves after ``GOCALL_SERVER_IDLE`` seconds (default :data:`IDLE_SECONDS`) without a
   command. Its log (a line per command, errors of its own) is ``server-*.log`` beside the
@@ -28,6 +31,7 @@ import contextlib
 import fcntl
 import gc
 import importlib
+import mmap
 import os
 import selectors
 import signal
@@ -37,6 +41,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ..guard import watch
+from ..guard.alone import live_alone
 from . import handoff
 
 IDLE_SECONDS = 600.0
@@ -59,6 +65,7 @@ class _Command:
     client: int  # the client's PID (SO_PEERCRED), for the log
     child: int = 0
     pidfd: int = -1
+    slot: mmap.mmap = field(default_factory=watch.new_slot)  # shared with the child: its open call (guard/watch.py)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -177,7 +184,7 @@ class Server:
             try:
                 command.child = os.fork()
                 if command.child == 0:
-                    self._child(conn, fields, fds)  # never returns
+                    self._child(command, fields, fds)  # never returns
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
             command.pidfd = os.pidfd_open(command.child)
@@ -193,7 +200,7 @@ class Server:
         self.selector.register(conn, selectors.EVENT_READ, self.relay)
         self.selector.register(command.pidfd, selectors.EVENT_READ, self.reap)
 
-    def _child(self, conn: socket.socket, fields: list[str], fds: list[int]) -> None:
+    def _child(self, command: _Command, fields: list[str], fds: list[int]) -> None:
         """In the forked child: become the client's ``gocall`` and run the command. Every socket
         of the server's is closed (its own connection too: the client must see the server's end
         as the connection's)."""
@@ -202,11 +209,13 @@ class Server:
             _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
             argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
             self.selector.close()
-            for sock in [self.listener, conn, *(c.conn for c in self.commands.values())]:
+            for sock in [self.listener, command.conn, *(c.conn for c in self.commands.values())]:
                 if sock is not None:
                     sock.close()
             for c in self.commands.values():
                 os.close(c.pidfd)
+                c.slot.close()
+            watch.guarded_by_parent(command.slot)
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)
             signal.set_wakeup_fd(-1)
@@ -263,8 +272,12 @@ class Server:
             end = b"killed %d" % os.WTERMSIG(status)
         else:
             end = b"exit %d" % os.waitstatus_to_exitcode(status)
+        rescue = ""
+        if (target := watch.open_run(command.slot)) is not None:
+            rescue = f"; its call in process {target} is seen through by process {_see_through(command.slot, target)}"
+        command.slot.close()
         _log(f"PID {command.client}: {end.decode()} after {time.monotonic() - command.started:.3f} s, "
-             f"CPU {1e3 * (usage.ru_utime + usage.ru_stime):.1f} ms")  # before the client ends: it may read this
+             f"CPU {1e3 * (usage.ru_utime + usage.ru_stime):.1f} ms, {usage.ru_minflt} page faults{rescue}")  # before the client ends: it may read this
         with contextlib.suppress(OSError):
             command.conn.setblocking(True)
             command.conn.send(end)
@@ -272,6 +285,39 @@ class Server:
             self.selector.unregister(command.conn)
         del self.commands[command.conn.fileno()]
         command.conn.close()
+
+
+def _see_through(slot: mmap.mmap, target: int) -> int:
+    """A child ended with a call open in ``target`` (the kernel has let its thread go): what its
+    guardian would have done (guard/watch.py), in a process forked twice (init reaps it; a
+    session of its own) that reads the target's binary itself; its pid. The server serves on."""
+    read, write = os.pipe2(os.O_CLOEXEC)
+    fork = os.fork()
+    if fork:
+        os.close(write)
+        os.waitpid(fork, 0)  # the fork between, which leaves once the rescuer is forked
+        rescuer = int.from_bytes(os.read(read, 8) or bytes(8), sys.byteorder)
+        os.close(read)
+        return rescuer
+    try:
+        os.setsid()
+        if (rescuer := os.fork()) != 0:
+            os.write(write, rescuer.to_bytes(8, sys.byteorder))
+        else:
+            signal.set_wakeup_fd(-1)
+            log = os.dup(2)
+            live_alone(log)
+            try:
+                from ..session import Process
+
+                with Process(target) as process:
+                    watch.see_through(slot, process.engine.guardian())
+            except BaseException as e:  # noqa: BLE001 (a rescuer never returns into the server)
+                with contextlib.suppress(OSError):
+                    os.write(log, f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] seeing a call in "
+                                  f"{target} through failed: {type(e).__name__}: {e}\n".encode())
+    finally:
+        os._exit(0)
 
 
 def _become(fds: list[int], cwd: str, umask: int, ignored: set[int], out: tuple[str, str], inp: tuple[str, str],
@@ -346,6 +392,10 @@ def serve(path: str) -> None:
             importlib.import_module(module)
         except Exception as e:  # noqa: BLE001 (a module a command may load itself)
             _log(f"preload {module}: {type(e).__name__}: {e}")
+    with contextlib.suppress(Exception):  # what every command would compute: the index cache's stamp
+        from ..binary import cache
+
+        cache._stamp()
     gc.freeze()
     gc.enable()
     server.on_signals()

@@ -9,7 +9,9 @@ mapping made before the fork: plain stores, no system call, no message): the ope
 registers, XSAVE image and lock (Go < 1.21), and the registers of the trap the thread waits at.
 When gocall ends, the guardian reads the slot: idle, it exits; a run open, it seizes the thread,
 puts it back at its trap, finishes debugCallV2 and restores the thread exactly as gocall would
-have (call/protocol.py ``see_through``), detaches, exits.
+have (call/protocol.py ``see_through``), detaches, exits. A gocall server's child (cli/server.py)
+forks no guardian: the server, its parent, shares a slot with it and, when the child ends with a
+run open, forks one that does the same (:func:`guarded_by_parent`).
 
 What a kill resumes the thread with (measured, kernel 6.18): a stop its tracer has *waited for*
 resumes with no signal (wait_task_stopped clears the stop's exit_code, which is the signal a
@@ -69,10 +71,10 @@ if TYPE_CHECKING:
     from ..call.protocol import Injector
 
 _ACTIVE = 1  # the slot's state word: 0 idle, _ACTIVE a debugCallV2 run is open on the thread
-# The slot: state, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the callee's PC; then
+# The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the callee's PC; then
 # the saved registers, the frame's registers (where callees start), the registers of the trap the
 # thread is parked at (call/protocol.py Injector._park), and the XSAVE image.
-_HEAD = struct.Struct("<11Q")
+_HEAD = struct.Struct("<12Q")
 _REGS = ctypes.sizeof(user_regs_struct)
 _SAVED, _READY, _PARKED = _HEAD.size, _HEAD.size + _REGS, _HEAD.size + 2 * _REGS
 _XSTATE = _PARKED + _REGS
@@ -88,20 +90,29 @@ SPIN = bytes.fromhex("f390" "83e801" "75f9")
 class Watch:
     """gocall's side: the shared slot, and the guardian sleeping on gocall's pidfd and on a pipe
     whose end :meth:`close` closes (the session is over: the guardian exits). Starting it costs
-    gocall a fork (~2 ms CPU), and no wait: the guardian gets ready on its own.
+    gocall a fork (~2 ms CPU), and no wait: the guardian gets ready on its own. In a gocall
+    server's child the server guards instead (:func:`guarded_by_parent`): no fork."""
 
-    ``spin``: the address of runtime.procyield's PAUSE loop, where a thread waits at a protocol
-    stop (None: not found, the stops are not covered)."""
-
-    def __init__(self, injector: Injector, layout: Layout, spin: int | None, name: Callable[[int], str]) -> None:
-        self.spin = spin
-        self.slot = mmap.mmap(-1, _SIZE)  # MAP_SHARED | MAP_ANONYMOUS: the fork shares it
+    def __init__(self, guardian: Guardian) -> None:
+        global _parent_slot
+        self.spin = guardian.spin  # see Guardian
+        self.pid = guardian.injector.thread.pid
+        self._child = 0
+        if _parent_slot is not None:  # one session at a time uses it; another forks its own guardian
+            self.slot, _parent_slot = _parent_slot, None
+            return
+        self.slot = new_slot()
         r, self._session = os.pipe()
-        self._child = _fork(self.slot, _Guardian(injector, layout, spin, name), r)
+        self._child = _fork(self.slot, guardian, r)
         os.close(r)
 
     def close(self) -> None:
         """The session is over: the guardian exits (and the fork between, long gone, is reaped)."""
+        global _parent_slot
+        if not self._child:  # the parent's slot: idle, and free for the next session
+            self.idle()
+            _parent_slot = self.slot
+            return
         os.write(self._session, _CLOSED)  # not just closed: gocall's death closes it too
         os.close(self._session)
         with contextlib.suppress(ChildProcessError):
@@ -114,7 +125,7 @@ class Watch:
         slot, locked = self.slot, run.locked
         slot[_SAVED:_XSTATE] = bytes(run.regs) + bytes(run.ready) + bytes(parked)
         slot[_XSTATE : _XSTATE + len(run.xstate)] = run.xstate
-        _HEAD.pack_into(slot, 0, _ACTIVE, tid, run.g, run.capacity, locked is not None,
+        _HEAD.pack_into(slot, 0, _ACTIVE, self.pid, tid, run.g, run.capacity, locked is not None,
                         *(locked.m, locked.lockedg, locked.locked_ext, locked.locked_int) if locked else (0,) * 4,
                         len(run.xstate), fn)  # fmt: skip
 
@@ -123,16 +134,53 @@ class Watch:
         self.slot[0:8] = b"\0" * 8
 
 
-class _Guardian(NamedTuple):
-    """What the forked guardian works with (inherited, not sent)."""
+class Guardian(NamedTuple):
+    """What a guardian works with (inherited by the fork, or built by the server's rescuer from
+    the target: cli/server.py); call/engine.py ``CallEngine.guardian`` makes it."""
 
     injector: Injector  # a template: the memory, the protocol's entry points, the lock layout
     layout: Layout
-    spin: int | None
+    spin: int | None  # runtime.procyield's PAUSE loop, where a thread waits at a protocol stop (None: not found)
     name: Callable[[int], str]  # a function's name from its PC (the binary gocall read)
 
 
-def _fork(slot: mmap.mmap, guardian: _Guardian, session: int) -> int:
+# A gocall server's child (cli/server.py) is guarded by the server, its parent: it shares this slot
+# with it, made before the fork; when the child ends, the server sees an open run through
+# (open_run, see_through). A guardian forked from the child would cost each command ~7 ms of CPU
+# on the small benchmark target (bench/cold_attach.py): the two forks of a ~26 MB process, then a
+# copy of every page the command writes afterwards, shared with the guardian until then.
+_parent_slot: mmap.mmap | None = None
+
+
+def new_slot() -> mmap.mmap:
+    return mmap.mmap(-1, _SIZE)  # MAP_SHARED | MAP_ANONYMOUS: a fork shares it
+
+
+def guarded_by_parent(slot: mmap.mmap) -> None:
+    """This process's calls are guarded by its parent through ``slot`` (see above)."""
+    global _parent_slot
+    _parent_slot = slot
+
+
+def open_run(slot: mmap.mmap) -> int | None:
+    """The target's pid if a run is open in ``slot`` (its gocall ended mid-call), else None."""
+    state, pid = _HEAD.unpack_from(slot, 0)[:2]
+    return pid if state == _ACTIVE else None
+
+
+def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
+    """The run open in ``slot``, if any, seen through and its thread restored (gocall has ended:
+    the kernel has let the thread go)."""
+    state, _, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn = _HEAD.unpack_from(slot, 0)
+    if state == _ACTIVE:
+        regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
+                               for at in (_SAVED, _READY, _PARKED))  # fmt: skip
+        run = _Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
+                   Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
+        _rescue(guardian, run, parked, fn, tid)
+
+
+def _fork(slot: mmap.mmap, guardian: Guardian, session: int) -> int:
     """Start the guardian, forked twice (init reaps it); the pid of the fork between."""
     # Opened here, not by the child from getppid(): gocall may be killed before the child runs
     # (then getppid() is init's, and the guardian would wait for ever).
@@ -149,7 +197,7 @@ def _fork(slot: mmap.mmap, guardian: _Guardian, session: int) -> int:
     return child
 
 
-def _guard(slot: mmap.mmap, guardian: _Guardian, watched: int, session: int) -> NoReturn:
+def _guard(slot: mmap.mmap, guardian: Guardian, watched: int, session: int) -> NoReturn:
     try:
         live_alone(watched, session)
         ended, _, _ = select.select([watched, session], [], [])  # gocall ends, however, or the session
@@ -158,18 +206,12 @@ def _guard(slot: mmap.mmap, guardian: _Guardian, watched: int, session: int) -> 
         # gocall is dying (its files closed, the pipe's end with them): the kernel lets its tracees
         # go only after that, as it ends, which the pidfd tells.
         select.select([watched], [], [])
-        state, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn = _HEAD.unpack_from(slot, 0)
-        if state == _ACTIVE:
-            regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
-                                   for at in (_SAVED, _READY, _PARKED))  # fmt: skip
-            run = _Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
-                       Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
-            _rescue(guardian, run, parked, fn, tid)
+        see_through(slot, guardian)
     finally:
         os._exit(0)
 
 
-def _rescue(guardian: _Guardian, run: _Run, parked: user_regs_struct, fn: int, tid: int) -> None:
+def _rescue(guardian: Guardian, run: _Run, parked: user_regs_struct, fn: int, tid: int) -> None:
     """Seize the thread the kernel let go, stop it, and see the run through: from the trap it was
     parked at (it spins at ``guardian.spin``), or its callee's return, if the call is still on:
     the goroutine it interrupted (R14 of the saved registers, ABIInternal's g) still waits for
