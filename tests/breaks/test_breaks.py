@@ -152,3 +152,24 @@ def test_cli_run_keeps_output_and_exit_status(build_fixture) -> None:
     bad = subprocess.run([sys.executable, "-m", "gocall.cli.main", "run", "--break", "main.nope", "--", binary],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "no function main.nope" in bad.stderr
+
+
+WARMED = """
+import sys, gocall
+with gocall.launch([sys.argv[1], "inspect"]) as proc:
+    proc.warm()
+    stop = proc.wait(30)
+    before = set(sys.modules)
+    print(stop.eval("Double(total)"), stop.eval("n"), sorted(set(sys.modules) - before))
+"""
+
+
+def test_warm_leaves_a_stop_nothing_to_load(build_fixture) -> None:
+    """Process.warm (the shell calls it once its prompt is up): the first evaluation at a stop
+    then imports nothing (before it, the DWARF reader, the runtime view and tree-sitter's
+    grammar were loaded by that evaluation: 180-290 ms of a person's first call at a stop, on
+    an 8 MB binary). A fresh interpreter, so no other test has loaded them."""
+    binary = build_fixture("breaks", DEBUG)
+    out = subprocess.run([sys.executable, "-c", WARMED, str(binary)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "26 7 []", out.stdout

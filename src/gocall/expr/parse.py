@@ -127,6 +127,11 @@ def _parser() -> Parser:
     return Parser(Language(tree_sitter_go.language()))
 
 
+def load_parser() -> None:
+    """Load tree-sitter's Go grammar now, while nothing waits (Process.warm)."""
+    _parser()
+
+
 @functools.lru_cache(maxsize=1024)
 def parse(text: str) -> Expr:
     """Parse one Go expression; ExprError says where it is not valid Go. Trees are immutable,
