@@ -260,7 +260,8 @@ ERRORS = [
     ("main.VNilFn(1)", "nil func"),
     ("main.VNilPtr.X", "nil pointer dereference"),
     ("main.VInts[7]", "index out of range [7] with length 3"),
-    ("main.VPt.Nope", "main.VPt.Nope undefined (type main.Point has no field or method Nope)"),
+    ("main.VPt.Nope", "main.VPt.Nope undefined (type main.Point has no field or method Nope) (check the spelling; "
+                      "the linker leaves out the methods a program never calls)"),
     ("main.VAny.Foo()", "has no field or method Foo"),
     ("main.Point{1, 2}.Scale(2)", "cannot call pointer method Scale on main.Point"),
     ("main.VShape.(main.Square)", "interface conversion: main.Shape is main.Circle, not main.Square"),

@@ -42,6 +42,8 @@ _OPTIMIZED = ("the binary is optimized: a local the compiler folded into a const
 _LOWEST_ADDRESS = 0x1000  # below it no Go program has memory (Linux's vm.mmap_min_addr is at least this)
 _MISREAD = "in an optimized build, rebuild with -gcflags='all=-N -l' to see it"
 _NOT_YET = "check the spelling; a variable declared further down is not visible yet"
+# A method in the source but not in the binary: (*net/url.URL).Query in a server that never calls it.
+_UNLINKED_METHOD = "check the spelling; the linker leaves out the methods a program never calls"
 
 
 class Builder:
@@ -203,7 +205,8 @@ class Builder:
                         return self._select(self._select(x, f.name, f"{x.text}.{f.name}"), field, text)
                     except (ExprError, SymbolNotFound):
                         continue
-        raise ExprError(f"{text} undefined (type {t.name} has no field or method {field})")
+        raise ExprError(f"{text} undefined (type {t.name} has no field or method {field})",
+                        hint=_UNLINKED_METHOD)
 
     def _bind(self, x: Operand, fn: Fn, wants_ptr: bool, text: str) -> Operand:
         assert x.type is not None
