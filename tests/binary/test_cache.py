@@ -29,7 +29,9 @@ def _ask(binary: GoBinary) -> dict[str, object]:
     point = dwarf.type_named("main.Point")
     assert point is not None
     return {"packages": dwarf.packages, "sigs": sigs, "point": point, "point_rtype": dwarf.runtime_type(point),
-            "missing": (binary.function_signature("main.NoSuch"), dwarf.type_named("main.NoSuch"))}
+            "missing": (binary.function_signature("main.NoSuch"), dwarf.type_named("main.NoSuch")),
+            # the shell's `os.<Tab>` (expr/members.py): a later session's first completion reads no DWARF
+            "os_variables": dwarf.package_variables("os")}
 
 
 def test_second_open_answers_from_the_cache(gobin: Path, cache_home: Path) -> None:
@@ -43,7 +45,7 @@ def test_second_open_answers_from_the_cache(gobin: Path, cache_home: Path) -> No
         got = _ask(second)
         assert second.dwarf is not None and "info" not in second.dwarf.__dict__  # no DWARF parsed
     assert got == expected
-    assert got["point_rtype"] is not None
+    assert got["point_rtype"] is not None and "Args" in got["os_variables"]
     walk = got["sigs"]["main.Walk"]  # type: ignore[index]
     node = walk.params[0].type.elem
     assert node.fields[1].type is walk.params[0].type  # cycles and identity survive

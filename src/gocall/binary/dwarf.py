@@ -140,6 +140,9 @@ class Dwarf:
         self._named_types: dict[str, GoType | None] = {}
         self._variables: dict[str, tuple[int, GoType] | None] = {}
         self._package_list: list[str] | None = None
+        # Each package's variable names (completion's ``pkg.<Tab>``): kept, the shell's first
+        # completion in a later session decompresses no DWARF.
+        self._package_variables: dict[str, list[str]] = {}
         # pclntab's name lookups (name -> functab index; Pclntab._find_name), kept here to be
         # saved with the rest: on cmd/go they are ~6 ms of a warm-cache `gocall call`.
         self.pclntab_names: dict[str, int | None] = {}
@@ -156,6 +159,7 @@ class Dwarf:
         self._named_types = state["named_types"]
         self._variables = state["variables"]
         self._package_list = state["packages"]
+        self._package_variables = state["package_variables"]
         self.pclntab_names = state["pclntab_names"]
         for offset, rtype in state["runtime_types"].items():
             self._runtime_types.setdefault(id(self._types[offset]), rtype)
@@ -187,6 +191,7 @@ class Dwarf:
         runtime_types = {by_id[key]: rtype for key, rtype in self._runtime_types.items() if key in by_id}
         self._index_cache.save({"types": self._types, "signatures": self._signatures, "named_types": self._named_types,
                           "variables": self._variables, "packages": self._package_list,
+                          "package_variables": self._package_variables,
                           "runtime_types": runtime_types, "pclntab_names": self.pclntab_names})
         self._dirty = False
 
@@ -260,9 +265,14 @@ class Dwarf:
     def package_variables(self, package: str) -> list[str]:
         """Names of ``package``'s variables (``main.Label`` -> ``Label``), from the bytes of its
         units (dwarfindex.py), no DIE parsed."""
-        index = self._index
-        return [name for offset in self._units.get(package, ()) if (unit := index.unit_at(offset)) is not None
-                for name in index.variable_names(unit, package)]
+        found = self._package_variables.get(package)
+        if found is None:
+            index = self._index
+            found = self._package_variables[package] = [
+                name for offset in self._units.get(package, ()) if (unit := index.unit_at(offset)) is not None
+                for name in index.variable_names(unit, package)]  # fmt: skip
+            self.learned()
+        return list(found)
 
     def function_die(self, qualified_name: str, entry: int | None = None) -> DIE | None:
         """The ``DW_TAG_subprogram`` of function ``qualified_name`` whose code starts at
