@@ -42,7 +42,10 @@ def test_completion_from_the_binary_and_the_stop(build_fixture) -> None:  # type
         assert isinstance(stop, gocall.Stop)
         state = ShellState(proc)
         completer = GoCompleter(state, Commands(state, Output(False, plain=True)))
+        completer.warm()  # what the shell does 0.2 s after its first prompt: the first Tab then indexes nothing
+        indexed = dict(completer.members.__dict__)
         assert {"Double", "IsSeven", "Total", "Label", "handle"} <= set(completions(completer, "main."))
+        assert completer.members.__dict__ == indexed and "_index" in indexed
         assert {"Double", "IsSeven"} <= set(completions(completer, "x := main.Do") + completions(completer, "main.I"))
         assert set(completions(completer, "p.")) >= {"X", "Y", "String", "Scale"}  # a struct: fields and methods
         assert set(completions(completer, "pp.")) >= {"X", "Y", "String", "Scale"}  # a pointer: its methods too

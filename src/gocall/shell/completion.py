@@ -44,6 +44,12 @@ class GoCompleter(Completer):
             out.setdefault(path.rsplit("/", 1)[-1], []).append(path)
         return out
 
+    def warm(self) -> None:
+        """Index the binary's names now (what the first Tab would wait for: pclntab's names,
+        main's variables), for the shell to call while nothing waits."""
+        self._short_packages  # noqa: B018
+        self.members.package("main")
+
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         try:
             yield from self._complete(document.text_before_cursor)

@@ -47,8 +47,9 @@ _WAIT = 0.003  # seconds each look may wait
 # Delve) out of the process.
 _KEEP_IDLE = 5.0
 # Seconds after the first prompt when the engine loads what a first evaluation needs
-# (Process.warm: ~150 ms once, keys typed meanwhile wait that long): the first call, a
-# stop's first locals, then answer as fast as later ones.
+# (Process.warm: ~150 ms once, keys typed meanwhile wait that long) and completion indexes the
+# binary's names (GoCompleter.warm, ~40 ms more on cmd/go): the first call, a stop's first
+# locals, the first Tab, then answer as fast as later ones.
 _WARM_AFTER = 0.2
 
 
@@ -82,7 +83,7 @@ async def _session(state: ShellState, commands: Commands, vi: bool | None) -> in
         bottom_toolbar=lambda: completer.signature(session.default_buffer.document.text_before_cursor) or None,
     )
     commands.out.note(f"attached to {state.proc.pid} ({state.proc.binary.go_version}); help lists the commands")
-    asyncio.get_running_loop().call_later(_WARM_AFTER, _warm, state)
+    asyncio.get_running_loop().call_later(_WARM_AFTER, _warm, state, completer)
     while True:
         # The program is watched, and printing goes above the prompt, while the prompt is shown;
         # a command runs alone and prints straight out, in order.
@@ -153,9 +154,10 @@ async def _watch(state: ShellState, commands: Commands, session: PromptSession[s
         signal.signal(signal.SIGCHLD, previous if previous is not None else signal.SIG_DFL)
 
 
-def _warm(state: ShellState) -> None:
+def _warm(state: ShellState, completer: GoCompleter) -> None:
     try:
         state.proc.warm()
+        completer.warm()
     except GocallError:
         pass  # what failed fails again, and is reported, when a command needs it
 
