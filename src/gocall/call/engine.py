@@ -482,9 +482,7 @@ class CallEngine:
         group = ThreadGroup(self.pid, exclude=[*self._guarded(), *self._theirs()])
         try:
             group.seize_all()
-            group.stop_all()
-            group.arm(pcs)
-            group.resume_all()
+            group.arm_running(pcs)
             while time.monotonic() < deadline and interrupts.signal is None:
                 got = group.wait_trap(deadline - time.monotonic())
                 if got is None:
