@@ -1,0 +1,38 @@
+"""Non-stop calls into a mostly sleeping program (issue 14 part 3): no thread runs Go code when
+the call starts, so the engine catches a parked goroutine where it returns into user code
+(call/engine.py ``_catch_parked``: hardware breakpoints on every thread, each armed and let run
+again as its stop comes in, ThreadGroup.arm_running), makes the call there, and leaves every
+thread untraced and disarmed. Against tests/fixtures/breaks in ``loop 5`` mode (four goroutines
+handling a request, then sleeping 5 ms), on every Go release."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import gocall
+from harness import Target, tracer_pids
+
+
+@pytest.fixture
+def sleeper(build_fixture, start_target) -> Target:  # type: ignore[no-untyped-def]
+    return start_target(build_fixture("breaks"), ["loop", "5"])
+
+
+def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target) -> None:
+    caught = 0
+    with gocall.attach(sleeper.pid, timeout=5) as proc:
+        before = proc.eval("Total")
+        for i in range(40):
+            assert proc.eval(f"main.Double({i})") == 2 * i
+            site = proc.engine.last_site
+            assert site is not None and site.function is not None and site.function.startswith("main."), site
+            caught += site.hops >= 1  # reached through the catch (a return into user code waited for)
+            assert set(tracer_pids(sleeper.pid).values()) == {0}  # every thread let go after each call
+        assert caught, "no call needed the catch: the fixture's goroutines no longer sleep"
+        # A debug register left armed on any thread would kill the program (SIGTRAP) at the next
+        # return through a resume point: ~80 wake-ups of its goroutines in the next 0.1 s.
+        time.sleep(0.1)
+        assert proc.eval("Total") > before
+    assert sleeper.proc.poll() is None, "the target died"
