@@ -66,7 +66,7 @@ from ..process import ptrace
 from ..process.group import ThreadGroup
 from ..process.memory import Memory
 from ..process.threads import Thread, TrapStop, task_state
-from ..process.tracee import Exited, Trapped
+from ..process.tracee import Caught, Exited, Trapped
 from ..process.waiting import interrupts
 from ..runtime import safepoint
 from ..runtime.layouts import Layout
@@ -86,8 +86,9 @@ _LOOK = 0.001  # seconds between looks at whether the callee waits for a held th
 
 
 @contextlib.contextmanager
-def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
-    """The stopped thread as the call engine's held thread (see the module docstring)."""
+def held(dbg: Debugger, stop: Stop, hops: int = 0) -> Iterator[Held]:
+    """The stopped thread as the call engine's held thread (see the module docstring); ``hops``:
+    returns into user code it was run to (a parked goroutine caught: :func:`lent`), for its site."""
     proc, tracee = dbg.proc, dbg.tracee
     known, stop.known = stop.known, None  # until this evaluation's calls have restored the thread
     if known is not None and known.tid == stop.thread.tid:
@@ -103,7 +104,7 @@ def held(dbg: Debugger, stop: Stop) -> Iterator[Held]:
     saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not dbg.nonstop
     try:
         # Chained: the expression's calls (allocations, pins, the callee) share one debugCallV2 run.
-        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, 0), group, chain=True, xstate=xstate)
+        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, hops), group, chain=True, xstate=xstate)
     finally:
         proc.engine.stop_the_world = saved
     if isinstance(group, _Tracked):
@@ -133,6 +134,7 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
     goid, observer = engine.goroutine, engine.observer
     wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # told to the observer once a look failed
     catch = _CATCH_FIRST
+    hops = 0  # 1: the goroutine was caught returning into user code
     try:
         while True:
             tracee.stop_all()
@@ -143,12 +145,13 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
                 wait = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
                 observer.waiting(wait)
             try:
-                stop = _catch(dbg, goid, min(deadline, time.monotonic() + catch), wait)
+                caught = _catch(dbg, goid, min(deadline, time.monotonic() + catch), wait)
             except BaseException:
                 if tracee.exited is None:
                     tracee.resume_all()  # but a hit held for the next wait
                 raise
-            if stop is not None:
+            if caught is not None:
+                stop, hops = caught
                 break
             catch = min(2 * catch, _CATCH_MAX)
             tracee.resume_all()
@@ -161,7 +164,7 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
         if observer is not None and wait is not None:
             observer.done(wait)
     try:
-        with held(dbg, stop) as h:
+        with held(dbg, stop, hops) as h:
             yield h
     finally:
         if dbg.tracee.exited is None:
@@ -169,7 +172,7 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
 
 
 def _catch(dbg: Debugger, goid: int | None, until: float,
-           wait: waits.AnyGoroutine | waits.OneGoroutine | None) -> Stop | None:  # fmt: skip
+           wait: waits.AnyGoroutine | waits.OneGoroutine | None) -> tuple[Stop, int] | None:  # fmt: skip
     """Every thread stopped, none lendable: wait until ``until`` for a parked goroutine (or
     ``goid``) to come back to user code, as the call engine's catch does (call/engine.py), with
     the hardware breakpoints set by the Tracee that owns the threads (``Tracee.catch``).
@@ -180,7 +183,8 @@ def _catch(dbg: Debugger, goid: int | None, until: float,
     ``goid``) the hit is held for the next wait to test and report, and the call is not made:
     the held thread keeps its P, and waiting on with Ps held could starve the goroutine waited
     for. The program's own ``runtime.Breakpoint()`` is held and reported the same way. Every
-    thread is stopped when this returns, the stop's or not."""
+    thread is stopped when this returns, the stop's or not. The stop comes with the returns into
+    user code its goroutine was run to: 1 if it is the one caught."""
     proc, tracee = dbg.proc, dbg.tracee
     pcs = proc.engine.resume_points(goid, wait)
     while pcs and time.monotonic() < until and interrupts.signal is None:
@@ -191,7 +195,7 @@ def _catch(dbg: Debugger, goid: int | None, until: float,
             raise TargetExited(f"process {tracee.pid} {event.text} while a call waited for a goroutine")
         stop = _lendable(dbg, goid) if not isinstance(event, Trapped) or event.ours else None
         if stop is not None:
-            return stop
+            return stop, int(isinstance(event, Caught) and stop.thread is event.thread)
         if isinstance(event, Trapped):
             tracee.hold(event)
             bp = dbg.by_pc(event.regs.rip) if event.ours else None
