@@ -7,6 +7,7 @@ program). Against tests/fixtures/breaks, on every Go release."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -124,5 +125,27 @@ def test_calls_into_a_sleeping_program_with_breakpoints_set(sleepy: Target) -> N
         proc.engine.goroutine = None
         assert never.hits == 0 and proc.stopped is None
         proc.clear(never)
+        assert not proc.traced
+    assert_unharmed(sleepy, pcs)
+
+
+def test_a_hit_while_a_call_waits_for_its_goroutine_is_reported(sleepy: Target) -> None:
+    """A call on a goroutine parked for good (main's, in a channel receive) waits for it with the
+    breakpoints in: the first hit meanwhile, another goroutine's, ends the wait (the call not
+    made, the hitting goroutine named) and is the next wait's stop, held where it hit, not lost."""
+    with gocall.attach(sleepy.pid, timeout=5) as proc:
+        bp = proc.break_at("main.handle")
+        proc.engine.goroutine = 1
+        with pytest.raises(gocall.GocallError, match=r"a breakpoint at main\.handle was hit by goroutine (\d+) "
+                           r"while the call waited for goroutine 1; the call was not made") as raised:
+            proc.eval("main.Double(1)")
+        proc.engine.goroutine = None
+        stop = proc.wait(5)
+        assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp, stop
+        assert str(stop.goroutine) == re.search(r"by goroutine (\d+)", str(raised.value))[1]  # type: ignore[index]
+        assert bp.hits == 1 and stop.eval("main.Double(21)") == 42
+        pcs = bp.pcs
+        proc.clear(bp)
+        proc.cont()
         assert not proc.traced
     assert_unharmed(sleepy, pcs)

@@ -200,8 +200,10 @@ def _catch(dbg: Debugger, goid: int | None, until: float,
             tracee.hold(event)
             bp = dbg.by_pc(event.regs.rip) if event.ours else None
             what = f"a breakpoint at {bp.location}" if bp is not None else "runtime.Breakpoint()"
+            g = safepoint.check(event.regs, proc.mem, proc.layout, proc.binary.pclntab).g
+            by = f" by goroutine {g.goid}" if g is not None else ""
             which = f"goroutine {goid}" if goid is not None else "a goroutine"
-            raise NoGoroutine(f"{what} was hit while the call waited for {which}; the call was not made",
+            raise NoGoroutine(f"{what} was hit{by} while the call waited for {which}; the call was not made",
                               hint="the hit is reported next: call at the stop, or clear the breakpoint")
         # A goroutine caught a few steps short of a safe point, or not ``goid``: the next look
         # finds it where it is then.
