@@ -4,6 +4,11 @@ import gc
 import sys
 
 
+# The commands offered to the server: one-shot, with a PID to look at. Not ``attach`` and ``run``
+# (a person's session, and a program whose parent must be this process), nor ``demo``.
+_SERVED = ("call", "goroutines", "stack", "roots", "doctor", "info", "ps")
+
+
 def main() -> None:
     """The ``gocall`` command (scripts/gocall): gocall.cli.main's ``main``, with the cyclic
     garbage collector off while its modules load. Imports allocate ~150 modules' worth of
@@ -15,7 +20,7 @@ def main() -> None:
 
     ``gocall call ...`` is first offered to the per-user server (cli/handoff.py), which has the
     modules loaded: this process then only relays, and ends as the command does."""
-    if sys.argv[1:2] == ["call"]:
+    if sys.argv[1:2] and sys.argv[1] in _SERVED:
         from .handoff import hand_over
 
         hand_over(sys.argv[1:])  # returns when the server cannot take it: the command runs here

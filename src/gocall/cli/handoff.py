@@ -1,6 +1,6 @@
-"""The client half of the ``gocall call`` server (cli/server.py): hand the command to a
-running server of this same gocall, or start one for next time and let the caller run the
-command itself.
+"""The client half of the ``gocall call`` server (cli/server.py): hand the command (``call``,
+or another one-shot look at a process: cli/__init__.py) to a running server of this same gocall,
+or start one for next time and let the caller run the command itself.
 
 Why a server: a ``gocall call`` spends most of its start loading modules (click, the engine,
 ~150 in all, bench/cold_attach.py), more than the call itself. A server that has them loaded

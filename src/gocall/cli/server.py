@@ -50,10 +50,12 @@ _LOG_LIMIT = 1 << 20
 _MAX_REQUEST = 1 << 20  # argv and environment (the client falls back if its request is larger)
 # Loaded before listening, so that no command loads them: the call path, and what a call loads
 # on first use (tree-sitter for expressions beyond pkg.F(literals), pyelftools for DWARF not yet
-# in the index cache, rich and the status line for a terminal, --break's stops).
+# in the index cache, rich and the status line for a terminal, --break's stops), and the other
+# commands served (cli/__init__.py).
 _PRELOAD = ("gocall.cli.main", "gocall.expr.parse", "tree_sitter", "tree_sitter_go", "elftools.dwarf.dwarfinfo",
             "elftools.elf.elffile", "rich.console", "rich.markup", "gocall.cli.status", "gocall.cli.breakcall",
-            "gocall.stop", "gocall.fleet")  # fmt: skip
+            "gocall.stop", "gocall.fleet", "gocall.runtime.view", "gocall.runtime.listing", "gocall.runtime.roots",
+            "gocall.doctor", *(f"gocall.cli.{c}" for c in ("goroutines", "stack", "roots", "doctor", "info", "ps")))  # fmt: skip
 
 
 _LEAVE_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}  # the server's own: it leaves (on_signals)
