@@ -60,6 +60,21 @@ def test_completion_from_the_binary_and_the_stop(build_fixture) -> None:  # type
         assert completer.signature("req.Tag(") == "func main.(*Request).Tag(r *main.Request, i int) string"
 
 
+def test_tab_at_a_stop_through_the_line_editor(build_fixture, drive) -> None:  # type: ignore[no-untyped-def]
+    """The completion lists as the line editor shows them (pipe input, Tab), at a stop: a struct's
+    fields and methods, a pointer's method, a local, goroutine ids, a package's function."""
+    with gocall.launch([str(build_fixture("breaks")), "inspect"]) as proc:
+        assert isinstance(proc.wait(30), gocall.Stop)
+        keys = ["req.Ta\t", "pp.Sc\t", "p.\t", "fla\t", "goroutine \t", "main.Doub\t"]
+        screen = drive(proc, [(0.3, k) for step in keys for k in (step, "\x03")] + [(0.3, "exit\r")])
+    lines = screen.splitlines()
+    assert any("Tags" in line and "field []string" in line for line in lines), screen  # the menu, with meta
+    assert any("Tag" in line and "method" in line for line in lines), screen
+    assert "pp.Scale" in screen and "flag" in screen and "main.Double" in screen, screen
+    assert any("String" in line and "method" in line for line in lines), screen
+    assert any(re.search(r"\b1\s+goroutine", line) for line in lines), screen
+
+
 def test_tab_completes_and_calls(shared_target, drive, capfd) -> None:  # type: ignore[no-untyped-def]
     with gocall.attach(shared_target.pid) as proc:
         screen = drive(proc, [(0.2, "main.Ad\t"), (1.5, "(20, 22)\r"), (0.2, "exit\r")])
