@@ -31,6 +31,13 @@ from harness import Target
 PTRACE_GETSIGMASK, PTRACE_SETSIGMASK = 0x420A, 0x420B  # include/uapi/linux/ptrace.h
 
 
+def _queued(pid: int, tid: int, sig: int) -> bool:
+    """``sig`` in the thread's SigPnd (/proc: readable once it is detached, unlike ptrace's view)."""
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        pending = next(int(line.split()[1], 16) for line in f if line.startswith("SigPnd:"))
+    return bool(pending & 1 << (sig - 1))
+
+
 @pytest.fixture
 def spin(build_fixture, start_target) -> Iterator[tuple[Target, int, int]]:  # type: ignore[no-untyped-def]
     """The breaks fixture spinning on one goroutine: (target, main.hot's entry, &main.Calls)."""
@@ -107,7 +114,7 @@ def test_detach_takes_a_hit_queued_behind_an_interrupt(spin) -> None:  # type: i
         assert status is not None and status >> 16 == ptrace.PTRACE_EVENT_STOP
         mask.value = unblocked
         ptrace.ptrace(PTRACE_SETSIGMASK, thread.tid, ctypes.sizeof(mask), ctypes.addressof(mask))
-        assert signal_pending(target.pid, thread.tid, signal.SIGTRAP)
+        assert signal_pending(thread.tid, signal.SIGTRAP) and _queued(target.pid, thread.tid, signal.SIGTRAP)
         thread.detach()
-        assert not signal_pending(target.pid, thread.tid, signal.SIGTRAP)
+        assert not _queued(target.pid, thread.tid, signal.SIGTRAP)
     _runs_on(target, calls)

@@ -41,6 +41,8 @@ PTRACE_GETREGSET: Final = 0x4204
 PTRACE_SETREGSET: Final = 0x4205
 PTRACE_SEIZE: Final = 0x4206
 PTRACE_INTERRUPT: Final = 0x4207
+PTRACE_PEEKSIGINFO: Final = 0x4209
+PTRACE_GETSIGMASK: Final = 0x420A
 
 PTRACE_O_TRACECLONE: Final = 0x8
 PTRACE_O_EXITKILL: Final = 0x100000
@@ -184,3 +186,27 @@ def getsiginfo_code(tid: int) -> int:
     buf = (ctypes.c_int * 32)()  # sizeof(siginfo_t) is 128 bytes
     ptrace(PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(buf))
     return int(buf[2])
+
+
+class ptrace_peeksiginfo_args(ctypes.Structure):
+    _fields_ = [("off", ctypes.c_uint64), ("flags", ctypes.c_uint32), ("nr", ctypes.c_int32)]
+
+
+_SIGINFO_INTS = 32  # sizeof(siginfo_t) is 128 bytes; si_signo first
+
+
+def queued_signals(tid: int, most: int = 16) -> list[int]:
+    """The signal numbers queued for the stopped thread ``tid`` itself (its private queue, not
+    the process's shared one), oldest first, at most ``most``: one request where /proc's
+    SigPnd costs an open, a read and a parse."""
+    args = ptrace_peeksiginfo_args(0, 0, most)  # flags 0: the thread's own queue
+    buf = (ctypes.c_int * (_SIGINFO_INTS * most))()
+    n = ptrace(PTRACE_PEEKSIGINFO, tid, ctypes.addressof(args), ctypes.addressof(buf))
+    return [int(buf[i * _SIGINFO_INTS]) for i in range(n)]
+
+
+def blocked_signals(tid: int) -> int:
+    """The stopped thread's blocked-signal mask (bit ``sig - 1`` for each signal)."""
+    mask = ctypes.c_uint64()
+    ptrace(PTRACE_GETSIGMASK, tid, 8, ctypes.addressof(mask))  # addr: sizeof(sigset_t) as the kernel has it
+    return mask.value

@@ -218,7 +218,7 @@ class Thread:
         its handlers and while creating a thread, never where our breakpoints are).
         """
         breakpoints.set_breakpoints(self, [])
-        while signal_pending(self.pid, self.tid, signal.SIGTRAP):
+        while signal_pending(self.tid, signal.SIGTRAP):
             log.debug("thread %d: a SIGTRAP is queued (a hardware breakpoint hit); taken before the detach", self.tid)
             ptrace.cont(self.tid, 0)
             status = self._wait_asked(_STOP_TIMEOUT)
@@ -308,19 +308,12 @@ def exiting(pid: int, tid: int | None = None) -> bool:
     return task_state(pid, tid) in (None, b"Z", b"X", b"x")
 
 
-def signal_pending(pid: int, tid: int, sig: int) -> bool:
-    """Whether ``sig`` is queued for thread ``tid`` and not blocked by it (SigPnd, SigBlk in
-    /proc/.../status): the thread takes it at its next return to user mode."""
-    masks = {}
-    try:
-        with open(f"/proc/{pid}/task/{tid}/status") as f:
-            for line in f:
-                if line.startswith(("SigPnd:", "SigBlk:")):
-                    masks[line[:6]] = int(line.split()[1], 16)
-    except OSError:
-        return False
-    bit = 1 << (sig - 1)
-    return bool(masks.get("SigPnd", 0) & bit & ~masks.get("SigBlk", 0))
+def signal_pending(tid: int, sig: int) -> bool:
+    """Whether ``sig`` is queued for the stopped thread ``tid`` and not blocked by it: the thread
+    takes it at its next return to user mode. (Two ptrace requests only when it is queued; read
+    from /proc/.../status before, ~25 µs a thread, each thread of a catch of parked goroutines
+    paid it when detached.)"""
+    return sig in ptrace.queued_signals(tid) and not ptrace.blocked_signals(tid) & 1 << (sig - 1)
 
 
 def thread_ids(pid: int) -> list[int]:
