@@ -161,8 +161,9 @@ class ThreadGroup:
                 t.detach()
             except TargetExited:
                 t.reap()
+        detached = list(self.threads)
         self.threads.clear()
-        detach_strays(self.pid, keep=self.keep)
+        detach_strays(self.pid, keep=[*self.keep, *detached])
 
     def _each(self, action: Callable[[Thread], object]) -> None:
         """``action`` on every thread; threads that exited meanwhile are dropped, and
@@ -185,7 +186,9 @@ class ThreadGroup:
 
 
 def detach_strays(pid: int, keep: Sequence[int] = ()) -> None:
-    """Detach every thread of ``pid`` that this process still traces, but ``keep``.
+    """Detach every thread of ``pid`` that this process still traces, but ``keep`` (threads
+    kept traced, or just detached by the caller: their TracerPid need not be read, a /proc
+    read per thread of each catch of parked goroutines, call/engine.py).
 
     With PTRACE_O_TRACECLONE a thread the runtime creates (a new M) is traced from its
     first instruction, before its creator reports the clone; one that nobody adopted
