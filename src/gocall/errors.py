@@ -5,8 +5,6 @@ Each message says what happened and what to do about it (Delve's
 again later may succeed.
 """
 
-from __future__ import annotations
-
 
 class GocallError(Exception):
     """Base of every error gocall raises on purpose."""

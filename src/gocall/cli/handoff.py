@@ -23,8 +23,6 @@ imported here: ``socket.py`` and ``signal.py`` load ``enum`` and more, start-up 
 module exists to save.
 """
 
-from __future__ import annotations
-
 import _signal  # type: ignore[import-not-found]  # (no stubs: its names are signal's)
 import _socket
 import os
