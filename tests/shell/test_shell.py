@@ -377,29 +377,31 @@ def test_waiting_is_said_on_the_status_line(build_fixture, start_target, go_tool
 
 @pytest.mark.skipif(_NO_TMUX, reason="no tmux")
 def test_calls_into_a_sleeping_program_after_break_in_tmux(build_fixture, start_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """As a person on a mostly sleeping server (four goroutines waking every 200 ms): `break`,
-    then a typed call runs (on a parked goroutine caught as it wakes: no thread runs Go code to
-    lend), and the hit that goroutine then runs into is announced above the prompt; a call at
-    that stop, `clear`, `continue`, `exit`. Before, the call waited for a running goroutine and
-    timed out (issue 12)."""
+    """As a person on a mostly sleeping server (four goroutines waking every 200 ms): with a
+    breakpoint set, a typed call runs (on a parked goroutine caught as it wakes: no thread runs
+    Go code to lend); then a breakpoint the goroutines run into is announced above the prompt, a
+    call at that stop, `clear`, `continue`, `exit`. Before, the call waited for a running
+    goroutine and timed out (issue 12)."""
     sleepy = start_target(build_fixture("breaks"), ["loop", "200"])
     term = _Tmux(sleepy.pid, tmp_path / "history")
     try:
         term.wait_for("running>")
-        term.keys("break main.handle", "Enter")
-        term.wait_for("breakpoint 1 at main.handle")
+        term.keys("break main.IsNeg", "Enter")  # never called: the program runs on, every thread traced
+        term.wait_for("breakpoint 1 at main.IsNeg")
         term.wait_for_prompt()
         term.keys("main.Double(21)", "Enter")
         term.wait_for("\n42\n")
-        term.wait_for("breakpoint 1 hit: goroutine")  # announced while idle at the prompt
+        term.wait_for_prompt()
+        term.keys("break main.handle", "Enter")
+        term.wait_for("breakpoint 2 hit: goroutine")  # announced while idle at the prompt
         deadline = time.monotonic() + 20
         while not re.search(rf"gocall {sleepy.pid} main\.handle:\d+ g\d+>$", screen := term.screen().rstrip()):
             assert time.monotonic() < deadline, screen  # the prompt turns to the stop
             time.sleep(0.1)
         term.keys("main.Double(req.ID) == 2*req.ID", "Enter")
         term.wait_for("\ntrue\n")
-        term.keys("clear 1", "Enter")
-        term.wait_for("cleared 1")
+        term.keys("clear all", "Enter")
+        term.wait_for("cleared 1, 2")
         term.keys("continue", "Enter")
         term.wait_for_prompt()
         term.keys("exit", "Enter")
