@@ -193,8 +193,12 @@ class Process:
 
     def release_kept(self) -> None:
         """Detach now the thread a :meth:`batch` keeps between calls, if any (the batch's next
-        call seizes one again): another tracer (a second gocall, Delve) may then attach."""
+        call seizes one again): another tracer (a second gocall, Delve) may then attach. At a
+        stop, end the debugCallV2 run the last evaluation left open (stops/calls.py held): the
+        stopped goroutine is seen as it stopped again."""
         self.engine.release_kept()
+        if self._debugger is not None:
+            self._debugger.settle()
 
     def declare(self, signature: str) -> None:
         """Declare a function's signature for a binary without DWARF (``-ldflags=-w``):

@@ -44,13 +44,13 @@ from typing import TYPE_CHECKING
 from .call import waits
 from .errors import GocallError, ProcessError, TargetExited
 from .expr.eval import Evaluation
-from .expr.parse import parse, parse_statement
+from .expr.parse import Assign, parse, parse_statement
 from .process.displaced import DisplacedSteps
 from .process.tracee import Exited, Tracee
 from .process.waiting import interrupts, signals_held, take_interrupt
 from .stops import hits, stepping
 from .stops.breakpoint import Breakpoint, resolve
-from .stops.calls import held, lent
+from .stops.calls import held, lent, settle
 from .stops.frame import Frames, FrameVariables, Stop
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ class Debugger:
     def cont(self) -> None:
         """Resume every thread from the current stop (stepping over its breakpoint)."""
         with signals_held():
+            self.settle()
             stop, self.stop = self.stop, None
             if stop is not None:
                 stepping.step_over(self, stop.thread)
@@ -159,9 +160,18 @@ class Debugger:
 
     # -- evaluating at a stop -----------------------------------------------------------
 
+    def settle(self) -> None:
+        """End the debugCallV2 run the last evaluation at the stop left open (stops/calls.py
+        held), if any: before anything else looks at the stopped thread or moves it."""
+        if self.stop is not None and self.stop.kept is not None:
+            with signals_held():
+                settle(self, self.stop)
+
     def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation:
         try:
             tree = parse_statement(expr)
+            if isinstance(tree, Assign):
+                settle(self, stop)  # a local in a register is written to the thread (FrameVariables.store)
             # Without DWARF a frame has no variables, but package members (and calls) still evaluate.
             scope = FrameVariables(self.frames.scope(stop, frame, stop.known_regs()), stop.thread) \
                 if self.proc.binary.dwarf is not None else None
@@ -192,6 +202,7 @@ class Debugger:
                 tracee.breaks.remove_all()
                 return tracee.kill()
             try:
+                self.settle()
                 tracee.stop_all()
                 tracee.breaks.remove_all()
                 self.displaced.remove_all()
@@ -205,6 +216,8 @@ class Debugger:
         """Non-stop from here: every breakpoint removed, every thread but the stopped one
         detached and running (no INT3 of ours is left for them to hit)."""
         tracee = self.tracee
+        with signals_held():
+            settle(self, stop)
         tracee.breaks.remove_all()
         self.breakpoints.clear()
         tracee.stop_all(but=stop.thread)  # no thread is at a slot: displaced steps end before this returns

@@ -71,23 +71,61 @@ def test_runtime_breakpoint_locals(build_fixture) -> None:
         assert isinstance(end, gocall.Exited) and end.code == 0
 
 
+def test_a_kept_run_ends_before_the_stop_is_looked_at(build_fixture) -> None:
+    """Between evaluations at a stop the thread runs the call's goroutine in debugCallNN and the
+    stopped goroutine waits in debugCallWrap (Stop.kept): locals, frames and the goroutine's id
+    are read as the stop had them meanwhile, and whatever else looks at the process (release_kept:
+    goroutines, stack, roots, the shell idle at its prompt), an assignment or a continue ends the
+    run first, so the stopped goroutine is seen where it stopped and runs on from there."""
+    binary = build_fixture("breaks", DEBUG)
+    with gocall.launch([str(binary), "inspect"]) as proc:
+        stop = proc.wait(30)
+        assert isinstance(stop, gocall.Stop), stop
+        goid, where = stop.goroutine, stop.location
+        assert stop.eval("Double(total)") == 26 and stop.kept is not None
+        assert stop.locals()["total"].value == 13 and stop.eval("ratio * 2") == 6.5  # ratio: float
+        assert stop.goroutine == goid and stop.location == where and stop.kept is not None
+        tid, regs = stop.thread.tid, stop.known.regs.as_dict()
+        assert ptrace.getregs(tid).as_dict() != regs  # the call's goroutine, in debugCallNN
+        proc.release_kept()
+        assert stop.kept is None and ptrace.getregs(tid).as_dict() == regs
+        assert stop.eval("Double(total)") == 26 and stop.kept is not None
+        assert stop.eval("total = Double(5)") == 10  # an assignment ends the run first
+        assert stop.eval("total") == 10
+        assert stop.eval("Double(total)") == 20 and stop.kept is not None
+        proc.cont()  # ends the run, then resumes the goroutine from its stop
+        end = proc.wait(30)
+        assert isinstance(end, gocall.Exited) and end.code == 0
+
+
 def test_evaluations_at_a_stop_leave_the_thread_exactly(build_fixture) -> None:
-    """Each evaluation at a stop restores the thread bit for bit, so the next one starts from the
-    registers, XSAVE image and verdict the last one left (Stop.known) instead of reading them
-    again: what it keeps must be what the thread has, after calls of every kind."""
+    """Each evaluation at a stop leaves its debugCallV2 run open for the next one (stops/calls.py
+    held: Stop.kept), and ending it (Debugger.settle, before anything else looks at the thread)
+    restores the thread bit for bit: the registers and XSAVE image the stop keeps (Stop.known)
+    are the ones the thread gets back, after calls of every kind, chained in a kept run or not."""
     binary = build_fixture("breaks", DEBUG)
     with gocall.launch([str(binary), "inspect"]) as proc:
         stop = proc.wait(30)
         assert isinstance(stop, gocall.Stop), stop
         tid = stop.thread.tid
         regs, xstate = ptrace.getregs(tid).as_dict(), ptrace.getxstate(tid)
-        for expr, want in [("Double(total)", 26), ("Concat(s, \"-gq7\")", "hello-gq7"), ("f(n)", 20),
-                           ("p.String()", "(1,2)"), ("Double(f(0))", 26)]:
-            assert stop.eval(expr) == want
-            assert stop.known is not None and stop.known.tid == tid
-            assert stop.known.regs.as_dict() == regs == ptrace.getregs(tid).as_dict()
-            assert stop.known.xstate == xstate == ptrace.getxstate(tid)
-        assert stop.evaluate("req.Tag(5)").panic is not None  # index out of range, recovered
+        cases = [("Double(total)", 26), ("Concat(s, \"-gq7\")", "hello-gq7"), ("f(n)", 20),
+                 ("p.String()", "(1,2)"), ("Double(f(0))", 26)]
+        for settle_each in (True, False):
+            for expr, want in cases:
+                assert stop.eval(expr) == want
+                assert stop.kept is not None, "the run is kept open for the next evaluation"
+                assert stop.known is not None and stop.known.tid == tid
+                assert stop.known.regs.as_dict() == regs and stop.known.xstate == xstate
+                if settle_each:
+                    proc.debugger.settle()
+                    assert stop.kept is None
+                    assert stop.known.regs.as_dict() == regs == ptrace.getregs(tid).as_dict()
+                    assert stop.known.xstate == xstate == ptrace.getxstate(tid)
+            proc.debugger.settle()
+            assert ptrace.getregs(tid).as_dict() == regs and ptrace.getxstate(tid) == xstate
+        assert stop.evaluate("req.Tag(5)").panic is not None  # index out of range, recovered: the run ended
+        assert stop.kept is None
         assert ptrace.getregs(tid).as_dict() == regs and ptrace.getxstate(tid) == xstate
         assert stop.eval("Double(total)") == 26
         proc.cont()

@@ -48,7 +48,7 @@ from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout, wrap_locks_thread
 from . import waits
 from .advance import Advanced, advance, where_next
-from .protocol import CallSetup, Entry, Injector, Outcome, _Run
+from .protocol import CallSetup, Entry, Injector, Outcome, Run
 
 if TYPE_CHECKING:
     from ..guard.watch import Guardian, Watch
@@ -237,7 +237,7 @@ class CallEngine:
             observer.done(self._wait)
             self._wait = None
 
-    def leave(self, injector: Injector, run: _Run, fn: int) -> user_regs_struct | GocallError | None:
+    def leave(self, injector: Injector, run: Run, fn: int) -> user_regs_struct | GocallError | None:
         """A callee that does not return, given to a guardian (see guard/handover.py ``leave``)."""
         from ..guard.handover import leave
 
@@ -667,6 +667,11 @@ class Held:
     def would_chain(self, frame_size: int) -> bool:
         """Whether a call with this argument frame would run in the debugCallV2 run now open."""
         return self._injector.would_chain(frame_size)
+
+    @property
+    def open(self) -> Run | None:
+        """The debugCallV2 run chained calls left open (what :meth:`finish` restores), or None."""
+        return self._injector.open
 
 
 def protocol_entry(binary: GoBinary) -> Entry:

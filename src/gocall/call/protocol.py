@@ -160,7 +160,7 @@ CHAIN_FRAME = 256
 
 
 @dataclass
-class _Run:
+class Run:
     """One debugCallV2 run in progress: what to restore, and the frame calls start in."""
 
     regs: user_regs_struct  # the interrupted goroutine's registers
@@ -197,7 +197,7 @@ class Injector:
         # same frame: 2 round trips and the register save/restore fewer per extra call. The owner
         # must call finish() before releasing the thread (call/engine.py Held).
         self.chain = False
-        self._open: _Run | None = None
+        self._open: Run | None = None
         # Go < 1.21: the layout to lock the call's goroutine to this thread with (call/lock.py).
         self.lock_layout: Layout | None = None
         # (tid, registers, XSAVE image or None) the stopped thread has now, when known: as its stop
@@ -225,7 +225,7 @@ class Injector:
         capacity = max(setup.frame_size, CHAIN_FRAME) if self.chain else setup.frame_size
         stop = self._enter(regs, capacity)
         code = self._check_trap(stop)
-        self._open = run = _Run(regs, xstate, stop, capacity)
+        self._open = run = Run(regs, xstate, stop, capacity)
         self._park(run, stop)
         self._step(code)
         if code == Code.REFUSED:
@@ -240,12 +240,17 @@ class Injector:
             self.finish()  # resuming untouched runs straight to R12=1: the callee never starts
         return self._call(run, setup)
 
+    @property
+    def open(self) -> Run | None:
+        """The run left open after a chained call's return, or None."""
+        return self._open
+
     def would_chain(self, frame_size: int) -> bool:
         """Whether :meth:`inject` would start a call with this frame in the run now open."""
         run = self._open
         return run is not None and frame_size <= run.capacity and interrupts.signal is None
 
-    def _call(self, run: _Run, setup: CallSetup) -> Outcome:
+    def _call(self, run: Run, setup: CallSetup) -> Outcome:
         """Start the callee in the run's frame (R12=0, or R12=1 of the previous call) and see it
         return; the run stays open after R12=1 when chaining, else it is finished."""
         self._open = None  # until the callee is seen back: if anything fails meanwhile, nothing is resumed
@@ -383,7 +388,7 @@ class Injector:
 
     # -- helpers -------------------------------------------------------------
 
-    def _park(self, run: _Run, stop: user_regs_struct, fn: int = 0) -> None:
+    def _park(self, run: Run, stop: user_regs_struct, fn: int = 0) -> None:
         """Issue 18: with a guardian watching (guard/watch.py), wait at a trap of debugCallV2 with the
         thread parked in runtime.procyield's PAUSE loop: a kill of gocall resumes it there (a stop
         its tracer has waited for resumes with no signal), spinning until the guardian seizes it
@@ -414,7 +419,7 @@ class Injector:
         assert stop is not None
         return stop.regs
 
-    def _callee_returned(self, run: _Run, fn: int) -> user_regs_struct:
+    def _callee_returned(self, run: Run, fn: int) -> user_regs_struct:
         """Resume into the callee and wait for its trap. A started call must be seen through (an
         untraced thread would die on the next INT3): the wait is looked at every _CALLEE_SLICE,
         for a notice at ``callee_timeout``, and for :attr:`leave` (a second interrupt, or the
@@ -445,7 +450,7 @@ class Injector:
             stop = self._resume_and_wait(_CALLEE_SLICE, resumed=True)
         return stop.regs
 
-    def see_through(self, run: _Run, thread: Thread, stop: user_regs_struct | None = None) -> None:
+    def see_through(self, run: Run, thread: Thread, stop: user_regs_struct | None = None) -> None:
         """A guardian's part (guard/handover.py, guard/watch.py): ``run`` is open on ``thread``,
         stopped, traced by this process now, its callee running, or ``stop``: at that trap of
         debugCallV2 already. Let the callee return, finish the run, restore the thread."""
@@ -518,7 +523,7 @@ _CALLEE_SLICE = 0.1
 
 # guard/handover.py's leave(): the error to raise once the call is a guardian's, the registers of
 # the callee's trap if it returned meanwhile, or None (no guardian took it: wait on).
-Leave = Callable[["Injector", _Run, int], "user_regs_struct | GocallError | None"]
+Leave = Callable[["Injector", Run, int], "user_regs_struct | GocallError | None"]
 
 _INT_ARGS = operator.itemgetter(*(FIELD_INDEX[name] for name in INT_ARG_REGS))
 

@@ -53,7 +53,7 @@ from . import pending
 from .alone import live_alone
 
 if TYPE_CHECKING:
-    from ..call.protocol import Injector, _Run
+    from ..call.protocol import Injector, Run
     from ..process.regs import user_regs_struct
 
 log = logging.getLogger("gocall.call")
@@ -62,7 +62,7 @@ _ACK_TIMEOUT = 5.0  # seconds for the guardian to say it holds the thread (it is
 _STOP_TIMEOUT = 5.0
 
 
-def leave(injector: Injector, run: _Run, goroutine: int, function: str,
+def leave(injector: Injector, run: Run, goroutine: int, function: str,
           signum: int | None) -> user_regs_struct | Abandoned | None:  # fmt: skip
     """Hand the call running on ``injector.thread`` to a guardian (see the module docstring).
 
@@ -131,7 +131,7 @@ def _receive(fd: int, timeout: float | None) -> str:
     return os.read(fd, 64).decode().strip() if ready else ""
 
 
-def _fork(injector: Injector, run: _Run, to_guardian: tuple[int, int], from_guardian: tuple[int, int]) -> int:
+def _fork(injector: Injector, run: Run, to_guardian: tuple[int, int], from_guardian: tuple[int, int]) -> int:
     """Start the guardian (forked twice: init, not gocall, reaps it); its pid."""
     child = os.fork()
     if child == 0:
@@ -147,7 +147,7 @@ def _fork(injector: Injector, run: _Run, to_guardian: tuple[int, int], from_guar
     return int(_receive(from_guardian[0], _ACK_TIMEOUT) or 0)
 
 
-def _guard(injector: Injector, run: _Run, commands: int, answers: int) -> NoReturn:
+def _guard(injector: Injector, run: Run, commands: int, answers: int) -> NoReturn:
     """The guardian: wait for gocall's word, take the thread over, see the call through, leave."""
     thread = injector.thread
     pid, tid = thread.pid, thread.tid

@@ -62,7 +62,7 @@ from ..process.regs import user_regs_struct
 from ..process.threads import Thread
 from ..process.waiting import interrupts, waitpid
 from ..call.lock import Lock
-from ..call.protocol import _Run
+from ..call.protocol import Run
 from ..runtime.layouts import Layout
 from . import pending
 from .alone import live_alone
@@ -118,7 +118,7 @@ class Watch:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self._child, 0)
 
-    def active(self, tid: int, run: _Run, fn: int, parked: user_regs_struct) -> None:
+    def active(self, tid: int, run: Run, fn: int, parked: user_regs_struct) -> None:
         """A run is open on ``tid``: what the guardian needs if gocall dies now. ``parked``: the
         registers of the trap the thread is parked at, used when the guardian finds it spinning;
         ``fn``: the function called (0: none yet)."""
@@ -175,7 +175,7 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     if state == _ACTIVE:
         regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
                                for at in (_SAVED, _READY, _PARKED))  # fmt: skip
-        run = _Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
+        run = Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
                    Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
         _rescue(guardian, run, parked, fn, tid)
 
@@ -211,7 +211,7 @@ def _guard(slot: mmap.mmap, guardian: Guardian, watched: int, session: int) -> N
         os._exit(0)
 
 
-def _rescue(guardian: Guardian, run: _Run, parked: user_regs_struct, fn: int, tid: int) -> None:
+def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, fn: int, tid: int) -> None:
     """Seize the thread the kernel let go, stop it, and see the run through: from the trap it was
     parked at (it spins at ``guardian.spin``), or its callee's return, if the call is still on:
     the goroutine it interrupted (R14 of the saved registers, ABIInternal's g) still waits for

@@ -56,7 +56,7 @@ import contextlib
 import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..call import waits
 from ..call.advance import Advanced
@@ -70,6 +70,7 @@ from ..process.tracee import Caught, Exited, Trapped
 from ..process.waiting import interrupts
 from ..runtime import safepoint
 from ..runtime.layouts import Layout
+from ..runtime.safepoint import Verdict
 from .frame import Known, Stop
 from .stepping import resume_from
 
@@ -85,41 +86,101 @@ _HOLD_MAX = 1.0  # seconds a callee may wait for held threads before their hits 
 _LOOK = 0.001  # seconds between looks at whether the callee waits for a held thread
 
 
+class Kept(NamedTuple):
+    """An evaluation's debugCallV2 run left open at the reported stop (:func:`held`), for the
+    next evaluation there to start its calls in."""
+
+    held: Held
+    group: ThreadGroup
+
+
 @contextlib.contextmanager
 def held(dbg: Debugger, stop: Stop, hops: int = 0) -> Iterator[Held]:
     """The stopped thread as the call engine's held thread (see the module docstring); ``hops``:
-    returns into user code it was run to (a parked goroutine caught: :func:`lent`), for its site."""
+    returns into user code it was run to (a parked goroutine caught: :func:`lent`), for its site.
+
+    At the reported stop (``dbg.stop``, all-stop), the expression's debugCallV2 run is not
+    finished when it ends but kept (``Stop.kept``), and the next evaluation's calls start in
+    it: one trap per call (the callee's return) instead of three, and no register save or
+    restore. Nothing runs between two evaluations at a stop, so the interrupted goroutine
+    cannot change meanwhile: it is parked in debugCallWrap (waiting, "debug call"), with
+    ``asyncSafePoint`` set, which keeps the GC from shrinking (moving) its stack, and
+    debugCallV2's frame on it is scanned conservatively; during the calls it is as during
+    any injected call. The thread's own registers are the call goroutine's then, so
+    whatever else looks at or moves the stop first ends the run (:func:`settle`:
+    Debugger.cont, release, release_others, Process.goroutines, stack, roots,
+    release_kept, an assignment), and the stop's Known registers, which the run restores
+    exactly, stand for the thread's meanwhile (frames/locals read them, not the thread).
+    A condition's stop is not the reported one: its run ends with its evaluation."""
     proc, tracee = dbg.proc, dbg.tracee
-    known, stop.known = stop.known, None  # until this evaluation's calls have restored the thread
-    if known is not None and known.tid == stop.thread.tid:
-        regs, xstate, verdict = known.regs, known.xstate, known.verdict
-    else:
-        regs, xstate = ptrace.getregs(stop.thread.tid), None
-        verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
+    kept, stop.kept = stop.kept, None
     group: ThreadGroup
-    if dbg.nonstop:
-        group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
+    if kept is not None:
+        h, group = kept
+        tracee.threads.pop(h.thread.tid, None)  # as _Tracked took it out: the engine's while calls run
+        tracee.keep_unpreempted(h.thread)
+        verdict = stop.known.verdict if stop.known is not None else None
     else:
-        group = _Tracked(dbg, stop.thread, verdict.g.m if verdict.g is not None else 0)
-    saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not dbg.nonstop
-    try:
-        # Chained: the expression's calls (allocations, pins, the callee) share one debugCallV2 run.
-        h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, hops), group, chain=True, xstate=xstate)
-    finally:
-        proc.engine.stop_the_world = saved
-    if isinstance(group, _Tracked):
-        group.caller = lambda: h.thread
-        tracee.keep_unpreempted(stop.thread)
+        known, stop.known = stop.known, None  # until this evaluation's calls have restored the thread
+        if known is not None and known.tid == stop.thread.tid:
+            regs, xstate, verdict = known.regs, known.xstate, known.verdict
+        else:
+            regs, xstate = ptrace.getregs(stop.thread.tid), None
+            verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
+        if dbg.nonstop:
+            group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
+        else:
+            group = _Tracked(dbg, stop.thread, verdict.g.m if verdict.g is not None else 0)
+        saved, proc.engine.stop_the_world = proc.engine.stop_the_world, not dbg.nonstop
+        try:
+            # Chained: the expression's calls (allocations, pins, the callee) share one debugCallV2 run.
+            h = Held(proc.engine, stop.thread, Advanced(regs, verdict, 0, hops), group, chain=True, xstate=xstate)
+        finally:
+            proc.engine.stop_the_world = saved
+        if isinstance(group, _Tracked):
+            group.caller = lambda: h.thread
+            tracee.keep_unpreempted(stop.thread)
+    keep = False
     try:
         yield h
+        keep = dbg.stop is stop and not dbg.nonstop and verdict is not None and h.open is not None \
+            and h.thread is stop.thread and interrupts.signal is None
     finally:
         try:
-            h.finish()  # an open run: back where the thread stopped, however the expression ended
-            restored = h.restored()
-            if restored is not None and h.thread is stop.thread:
-                stop.known = Known(stop.thread.tid, restored[0], restored[1], verdict)
+            if keep:
+                assert h.open is not None and verdict is not None
+                # The registers the run restores, exactly: the frame's scope reads them meanwhile.
+                stop.known = Known(stop.thread.tid, h.open.regs, h.open.xstate, verdict)
+                stop.note_goroutine(verdict.g.goid if verdict.g is not None else None)
+                stop.kept = Kept(h, group)
+            else:
+                _finish(stop, h, verdict)
         finally:
             _give_back(dbg, stop, h, group)
+
+
+def settle(dbg: Debugger, stop: Stop) -> None:
+    """End the run an evaluation left open at ``stop`` (:func:`held`), if any: the thread back
+    exactly as it stopped, the other threads stopped."""
+    kept, stop.kept = stop.kept, None
+    if kept is None:
+        return
+    h, group = kept
+    verdict = stop.known.verdict if stop.known is not None else None
+    stop.known = None
+    dbg.tracee.threads.pop(h.thread.tid, None)
+    dbg.tracee.keep_unpreempted(h.thread)
+    try:
+        _finish(stop, h, verdict)
+    finally:
+        _give_back(dbg, stop, h, group)
+
+
+def _finish(stop: Stop, h: Held, verdict: Verdict | None) -> None:
+    h.finish()  # an open run: back where the thread stopped, however the expression ended
+    restored = h.restored()
+    if restored is not None and verdict is not None and h.thread is stop.thread:
+        stop.known = Known(stop.thread.tid, restored[0], restored[1], verdict)
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 BREAKPOINT_FUNCS = ("runtime.Breakpoint", "runtime.breakpoint")
 _UNREAD = -1  # Stop._goroutine before it is read (goroutine ids start at 1)
+_FXSAVE_SIZE = 512  # the legacy area at the start of an XSAVE image (user_fpregs_struct's layout)
 _FRAMES_CACHED = 1024  # innermost frames kept by (PC, SP): a hot breakpoint sees the same few
 
 
@@ -81,11 +82,19 @@ class Stop:
     _goroutine: int | None = field(default=_UNREAD, repr=False)
     # Set after an evaluation (stops/calls.py held), dropped by whatever changes the thread's registers.
     known: Known | None = field(default=None, repr=False)
+    # The debugCallV2 run the last evaluation left open (stops/calls.py Kept), ended by settle().
+    kept: Any = field(default=None, repr=False)
 
     def known_regs(self) -> Any:
         """The stopped thread's registers if the last evaluation left them known, else None."""
         known = self.known
         return known.regs if known is not None and known.tid == self.thread.tid else None
+
+    def note_goroutine(self, goid: int | None) -> None:
+        """The stopped goroutine's id, known from elsewhere (stops/calls.py: while an evaluation's
+        run is kept open, the thread's g is the call's goroutine, not the stopped one)."""
+        if self._goroutine == _UNREAD:
+            self._goroutine = goid
 
     @property
     def goroutine(self) -> int | None:
@@ -242,6 +251,11 @@ class Frames:
                             hint="frame 0 is the innermost; see stop.frames")
         if frame != 0:
             return FrameScope(self.scopes, self.proc.mem, f, None, None)
-        tid = stop.thread.tid
+        tid, known = stop.thread.tid, stop.known
+        if known is not None and known.tid == tid:
+            # The thread as the last evaluation restored it, or will (an open run, stops/calls.py held):
+            # the XSAVE image begins with the FXSAVE area PTRACE_GETFPREGS returns.
+            return FrameScope(self.scopes, self.proc.mem, f, regs if regs is not None else known.regs,
+                              lambda: known.xstate[:_FXSAVE_SIZE])
         return FrameScope(self.scopes, self.proc.mem, f, regs if regs is not None else ptrace.getregs(tid),
                           lambda: bytes(ptrace.getfpregs(tid)))
