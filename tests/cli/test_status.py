@@ -176,7 +176,7 @@ def test_waiting_for_a_hit(build_fixture, start_target, go_toolchain: GoToolchai
     seen = on_terminal("call", str(loop.pid), "--break", "main.handle if req.ID == 99", "--timeout", "1.5", "req.ID")
     assert seen.returncode == 2, seen.written
     counts = re.findall(r"waiting for a hit \(\d\.\d s of 1\.5 s\) — ([\d,]+) hits?, ([\d,]+) condition tests? — "
-                        r"main\.handle at main\.handle", seen.written)  # fmt: skip
+                        r"main\.handle \(\S*main\.go:\d+\)", seen.written)  # fmt: skip
     assert counts and all(int(n.replace(",", "")) > 0 for n in counts[-1]), seen.written
     assert not any("waiting for a hit" in line or "still waiting" in line for line in seen.screen), seen.screen
     assert any("no hit within 1.5 s" in line for line in seen.screen), seen.screen
