@@ -292,6 +292,20 @@ def _forks_of(pid: int) -> list[int]:
     return found
 
 
+def test_server_keeps_its_targets_executables_read(runtime, target, start_target, build_fixture):  # type: ignore[no-untyped-def]
+    """After a command, the server reads its target's executable once and keeps it for the next
+    commands' children (binary/kept.py); two programs taking turns each get their own."""
+    other = start_target(build_fixture("breaks"), ["loop"])
+    _started(runtime, target.pid)
+    for i in range(3):
+        assert runtime.run("call", str(target.pid), f"main.Add({i}, 2)")[:2] == (0, f"{i + 2}\n")
+        assert runtime.run("call", str(other.pid), f"main.Double({i})")[:2] == (0, f"{2 * i}\n")
+    log = runtime.log()
+    for pid in (target.pid, other.pid):
+        assert log.count(f"keeping the executable of {pid} read") == 1, log
+    target.assert_healthy()
+
+
 def test_clients_killed_at_once_leave_the_server_serving(runtime, target):  # type: ignore[no-untyped-def]
     """`kill -9` of gocall, as a person would, at random early moments of each command: the
     server relays a hangup to the child each time and keeps serving (a signal relayed before the

@@ -31,6 +31,7 @@ from gocall.binary.buildinfo import BuildInfo, parse_buildinfo
 from gocall.binary.cache import IndexCache, build_id
 from gocall.binary.dwarf import Dwarf
 from gocall.binary.elf import ET_DYN, SHT_NOBITS, ElfHeader, Section, read_elf
+from gocall.binary import kept
 from gocall.binary.gotypes import DECLARED, Signature
 from gocall.binary.pclntab import Pclntab
 from gocall.binary.pie import Relocations, load_bias
@@ -86,7 +87,10 @@ class GoBinary:
 
     @classmethod
     def of_process(cls, pid: int) -> GoBinary:
-        """The executable of process ``pid``, its addresses where that process has them."""
+        """The executable of process ``pid``, its addresses where that process has them (read
+        already when a gocall server kept it: binary/kept.py)."""
+        if (found := kept.find(pid)) is not None:
+            return found
         binary = cls(f"/proc/{pid}/exe")
         if binary.header.e_type == ET_DYN:
             try:

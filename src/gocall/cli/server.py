@@ -68,6 +68,7 @@ class _Command:
     child: int = 0
     pidfd: int = -1
     slot: mmap.mmap = field(default_factory=watch.new_slot)  # shared with the child: its open call (guard/watch.py)
+    target: int = 0  # the PID a ``call PID ...`` names (0: another command)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -178,6 +179,9 @@ class Server:
                 conn.send(b"elsewhere")
                 return conn.close()
             command = _Command(conn, pid)
+            argv = fields[10 : 10 + int(fields[9])]
+            if argv[:1] == ["call"] and len(argv) > 1 and argv[1].isdigit():
+                command.target = int(argv[1])
             # The child starts with the server's handlers and wake-up pipe: a signal relayed to
             # it before _child drops them (a client killed at once: SIGHUP) would be a byte in
             # the server's pipe, read as the server's own SIGTERM/SIGHUP/SIGINT (it left), and
@@ -287,6 +291,8 @@ class Server:
             self.selector.unregister(command.conn)
         del self.commands[command.conn.fileno()]
         command.conn.close()
+        if command.target:  # after the client has its answer: the next command's child finds it read
+            _keep_binary(command.target)
 
 
 def _see_through(slot: mmap.mmap, target: int) -> int:
@@ -320,6 +326,36 @@ def _see_through(slot: mmap.mmap, target: int) -> int:
                                   f"{target} through failed: {type(e).__name__}: {e}\n".encode())
     finally:
         os._exit(0)
+
+
+def _keep_binary(pid: int) -> None:
+    """The executable of ``pid`` read here, once, as each command's Process reads it (its
+    pclntab, the index cache's state, the runtime's layout), and kept for the children forked
+    from now on (binary/kept.py)."""
+    from ..binary import kept
+    from ..binary.elffile import GoBinary
+    from ..binary.support import check_callable
+    from ..runtime import layouts
+
+    if kept.kept(pid):
+        return
+    try:
+        binary = GoBinary.of_process(pid)
+    except Exception:  # noqa: BLE001 (gone, or not a Go binary: the command said so already)
+        return
+    try:
+        binary.pclntab  # noqa: B018 (read now: a cached property)
+        check_callable(binary)
+        layouts.for_go(binary.go_version_tuple, binary.dwarf)
+        if not kept.keep(binary, pid):
+            binary.close()
+            return
+    except Exception as e:  # noqa: BLE001 (what the command would have reported itself)
+        binary.close()
+        _log(f"not keeping the executable of {pid}: {type(e).__name__}: {e}")
+        return
+    gc.freeze()  # as the preloaded modules: not walked by the children's collections
+    _log(f"keeping the executable of {pid} read for the next commands")
 
 
 def _become(fds: list[int], cwd: str, umask: int, ignored: set[int], out: tuple[str, str], inp: tuple[str, str],
