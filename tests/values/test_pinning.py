@@ -31,6 +31,27 @@ def test_string_argument_costs_one_allocation(values_target):  # type: ignore[no
     values_target.assert_healthy()
 
 
+def test_a_call_with_read_only_literals_is_worked_out_once(values_target):  # type: ignore[no-untyped-def]
+    """A call whose string literals point into the executable's ``.rodata`` depends on the binary
+    and the text alone: remembered as a plan (Evaluator.call_plans) and replayed, as calls with
+    numeric constants are. One whose bytes are allocated is worked out again each time: its
+    image points at this evaluation's allocation."""
+    with gocall.attach(values_target.pid) as proc:
+        plans = proc.evaluator.call_plans
+        for expr, want, planned, calls in [
+            ('main.Echo("division by zero")', "division by zero", True, 1),
+            ('main.Concat("", "division by zero")', "division by zero", True, 1),
+            ('main.Echo("gocall-echo-8Qz")', "gocall-echo-8Qz", False, 2),
+            ('main.Concat("division by zero", "gq-9")', "division by zerogq-9", False, 2),
+        ]:
+            for _ in range(3):
+                ev = proc.evaluate(expr)
+                assert ev.error is None and ev.results[0].value == want, (expr, ev)
+                assert ev.calls == calls, (expr, ev.calls)
+            assert any(call.text == expr for call in plans) is planned, expr
+    values_target.assert_healthy()
+
+
 def test_string_literals_of_a_call_share_one_allocation(values_target):  # type: ignore[no-untyped-def]
     """``f("a", "b")``: one mallocgc for both literals' bytes, end to end, then the call; the
     same literal twice, or one the executable holds, needs no more."""

@@ -90,6 +90,7 @@ ArgsSizeUnknown = -0x80000000
 
 _NO_FUNCDATA = 0xFFFFFFFF  # funcdata slot with no data
 _NO_FILE = 0xFFFFFFFF  # cutab slot with no file
+_NAMES_KEPT = 4096  # functions kept by name (Pclntab.func_by_name): expressions name a handful, completion more
 
 
 # _FuncLayout and PcHeader are NamedTuples, not dataclasses: a frozen dataclass costs ~0.5 ms of
@@ -269,6 +270,9 @@ class Pclntab:
         # Answers by PC, kept: listing thousands of goroutines asks about the same few hundred
         # PCs again and again (runtime/listing.py), and each answer costs a varint decode.
         self._funcs_by_pc: dict[int, Func | None] = {}
+        # Answers by name, kept: an expression asks about its callee's name several times (is it a
+        # function, a type; its signature), each a _func record decoded otherwise.
+        self._funcs_by_name: dict[str, Func | None] = {}
         self._values: dict[tuple[int, int, int], int] = {}
 
     def __len__(self) -> int:
@@ -303,6 +307,16 @@ class Pclntab:
 
     def func_by_name(self, name: str) -> Func | None:
         """The function named ``name`` as pclntab spells it (no ``.abi0`` suffix)."""
+        try:
+            return self._funcs_by_name[name]
+        except KeyError:
+            pass
+        if len(self._funcs_by_name) >= _NAMES_KEPT:
+            self._funcs_by_name.clear()
+        found = self._funcs_by_name[name] = self._func_by_name(name)
+        return found
+
+    def _func_by_name(self, name: str) -> Func | None:
         if "_names" in self.__dict__:
             i = self._names.get(name)
         elif name in self._found:

@@ -85,12 +85,24 @@ def call(b: Builder, e: Call) -> Operand:
         b.s.heap.expect([])
     b.escape_check(checks)
     if (not local and isinstance(e.func, Name) and not fn.bound and not fn.closure and ops == [None] * len(ops)
-            and all(isinstance(a, Const) and not isinstance(a.value, str) for a in args)
-            and all(next(pointer_words(t, img), None) is None for t, img, _, _ in checks)):  # fmt: skip
-        # A package function with constant, pointer-free arguments: everything above depends on the
-        # binary and the text alone, so the same call is not worked out again (call_plans).
+            and all(_constant(b, a, t, img) for a, (t, img, _, _) in zip(args, checks, strict=True))):  # fmt: skip
+        # A package function with constant arguments: everything above depends on the binary and
+        # the text alone, so the same call is not worked out again (call_plans).
         b.ev.remember_plan(e, fn, images)
     return _results(e, fn, b.s.call(fn, images, consumes=True))
+
+
+def _constant(b: Builder, a: Expr, t: GoType, img: bytes) -> bool:
+    """Whether argument ``a``'s image ``img`` depends on the binary and the text alone: a constant
+    with no pointer in it, or a string literal passed as a string whose bytes the executable's
+    ``.rodata`` holds (its image points there, read-only for the process's life: call/alloc.py),
+    never one allocated in the target for this evaluation."""
+    if not isinstance(a, Const):
+        return False
+    if isinstance(a.value, str):
+        data = a.value.encode("utf-8", "surrogateescape")
+        return t.kind == Kind.STRING and (not data or b.ev.static_bytes(data) is not None)
+    return next(pointer_words(t, img), None) is None
 
 
 def call_bound(b: Builder, m: Operand) -> Operand:
