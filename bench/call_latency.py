@@ -13,7 +13,10 @@ a method on a global):
   call/batch.py: no SEIZE/INTERRUPT/DETACH per call);
 - gocall at a stop, where Delve makes its calls: a breakpoint on ``main.tick`` (then
   cleared) stops the worker, every thread stopped, then N ``Stop.eval`` calls on it;
-  the injected calls each evaluation makes are counted (``Evaluation.calls``);
+  the injected calls each evaluation makes are counted (``Evaluation.calls``). Evaluations
+  at one stop share a debugCallV2 run (stops/calls.py ``held``: one trap per call); the
+  plain call is also timed with the run ended after each (``Debugger.settle``), what a
+  lone evaluation pays: a breakpoint's condition, the first evaluation at a stop;
 - gocall, CLI: N_CLI runs of ``gocall call PID EXPR``, one process per call (cold
   each time: interpreter, imports, binary, attach, call, detach);
 - Delve: ``dlv attach``, park the worker on ``main.tick``, a warm-up call, then N
@@ -121,9 +124,10 @@ def gocall_api_guarded(target: Target, n: int) -> tuple[Stats, Stats, Stats, Sta
     return out[0], out[1], out[2], out[3]
 
 
-def gocall_at_stop(target: Target, rows: list[Row], n: int) -> None:
+def gocall_at_stop(target: Target, rows: list[Row], n: int) -> Stats | None:
     """Where Delve makes every call: the worker stopped at a breakpoint on ``main.tick`` (then
-    cleared), every thread stopped, N calls on the stopped goroutine (``Stop.eval``)."""
+    cleared), every thread stopped, N calls on the stopped goroutine (``Stop.eval``); then the
+    plain call N times alone (its debugCallV2 run ended after each), returned."""
     with gocall.attach(target.pid) as proc:
         bp = proc.break_at("main.tick")
         stop = proc.wait(10)
@@ -143,6 +147,14 @@ def gocall_at_stop(target: Target, rows: list[Row], n: int) -> None:
             if resumed := proc.debugger.others_resumed - resumed:
                 row.notes["at_stop"] = (f"the other threads were resumed in {resumed} of {n} evaluations (the callee's "
                                         "thread slept: it waited for one of them)")  # fmt: skip
+        if rows[0].at_stop is None:
+            return None
+
+        def alone(expr: str) -> None:
+            stop.eval(expr)
+            proc.debugger.settle()
+
+        return Stats.of(timed(alone, rows[0].expr, n))
 
 
 def timed(evaluate: Callable[[str], object], expr: str, n: int) -> list[float]:
@@ -233,7 +245,7 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
     with running(binary) as target:
         gocall_api(target, rows, n)
         guard_rows = gocall_api_guarded(target, n)
-        gocall_at_stop(target, rows, n)
+        alone = gocall_at_stop(target, rows, n)
         api_rss = self_peak_rss_mb()  # this process: the harness plus gocall, before anything else runs here
         cli_rss = gocall_cli(target, rows, n_cli)
         dlv_rss = delve_calls(target, rows, n)
@@ -262,6 +274,8 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
     print(f"{'plain, sleepy':<20} {cell(sleepy)} {cell(sleepy_batched)}   (gocall API, batched; the worker does "
           f"~0.1 ms of work, then sleeps 1 ms; sleepy/busy {ratio(sleepy, busy) or '-'}, "
           f"batched {ratio(sleepy_batched, rows[0].batched) or '-'})")  # fmt: skip
+    print(f"{'plain, stop, alone':<20} {cell(alone)}   (gocall at a stop, the debugCallV2 run ended after each "
+          f"evaluation: a condition's, a stop's first; Delve/alone {ratio(rows[0].delve, alone) or '-'})")
     print(f"{'plain, ' + newest_version:<20} {cell(newest)}   (gocall API; optimized build, no Delve column)")
     print(f"{'plain, A/B guardian':<20} {cell(guard_rows[0])} {cell(guard_rows[2])}   (gocall API, batched: "
           "without the guardian of guard/watch.py, alternating blocks with:)")
@@ -297,6 +311,7 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
             "gocall_api_sleepy_over_busy[plain call]": ratio(sleepy, rows[0].api),
             "gocall_api_over_seize_floor[plain call]": ratio(rows[0].api, fl),
             "gocall_api_batch_over_batch_floor[plain call]": ratio(rows[0].batched, fl_batch),
+            "delve_over_gocall_at_stop_alone[plain call]": ratio(rows[0].delve, alone),
         },
         "rows": {
             r.label: {
@@ -312,6 +327,7 @@ def main(n: int = 500, n_cli: int = 10) -> dict[str, object]:
         "floor": {mode: f.to_json() for mode, f in floors.items()},
         "gocall_api_plain_sleepy": {"unbatched": sleepy.to_json(), "batched": sleepy_batched.to_json()},
         "gocall_api_plain_newest_go": {"go": newest_version, **newest.to_json()},
+        "gocall_at_stop_plain_alone": alone.to_json() if alone else None,
         "peak_rss_mb": {"gocall_api_process": round(api_rss, 1), "gocall_cli": round(cli_rss, 1),
                         "delve": dlv_rss and round(dlv_rss, 1)},  # fmt: skip
         "target_alive": alive,
