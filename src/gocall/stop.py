@@ -46,7 +46,7 @@ from .errors import GocallError, ProcessError, TargetExited
 from .expr.eval import Evaluation
 from .expr.parse import Assign, parse, parse_statement
 from .process.displaced import DisplacedSteps
-from .process.tracee import Exited, Tracee
+from .process.tracee import Exited, Tracee, Trapped
 from .process.waiting import interrupts, signals_held, take_interrupt
 from .stops import hits, stepping
 from .stops.breakpoint import Breakpoint, resolve
@@ -187,7 +187,15 @@ class Debugger:
     def lend(self, deadline: float) -> contextlib.AbstractContextManager[Held]:
         """A thread for a call while the program runs, breakpoints in (the engine's ``lender``:
         stops/calls.py ``lent``)."""
-        return lent(self, deadline)
+        return lent(self, deadline, self._stopped_meanwhile)
+
+    def _stopped_meanwhile(self, trap: Trapped) -> Stop | None:
+        """A hit while a call waited for a parked goroutine, tested as :meth:`wait` tests it;
+        a stop is this debugger's stop (the call is not made: stops/calls.py)."""
+        stop = hits.stopped(self, trap)
+        if stop is not None:
+            self.stop = stop
+        return stop
 
     # -- ending -----------------------------------------------------------------------
 

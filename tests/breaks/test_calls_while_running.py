@@ -129,20 +129,27 @@ def test_calls_into_a_sleeping_program_with_breakpoints_set(sleepy: Target) -> N
     assert_unharmed(sleepy, pcs)
 
 
-def test_a_hit_while_a_call_waits_for_its_goroutine_is_reported(sleepy: Target) -> None:
+def test_a_hit_while_a_call_waits_for_its_goroutine(sleepy: Target) -> None:
     """A call on a goroutine parked for good (main's, in a channel receive) waits for it with the
-    breakpoints in: the first hit meanwhile, another goroutine's, ends the wait (the call not
-    made, the hitting goroutine named) and is the next wait's stop, held where it hit, not lost."""
-    with gocall.attach(sleepy.pid, timeout=5) as proc:
-        bp = proc.break_at("main.handle")
+    breakpoints in. Another goroutine's hit meanwhile is tested as a wait tests it: a false
+    condition runs on (the call then ends at its timeout, saying what each goroutine waits
+    for); a stop ends the wait, the call not made, and is the program's stop."""
+    with gocall.attach(sleepy.pid, timeout=1) as proc:
+        never = proc.break_at("main.handle if req.ID == 99")
         proc.engine.goroutine = 1
-        with pytest.raises(gocall.GocallError, match=r"a breakpoint at main\.handle was hit by goroutine (\d+) "
-                           r"while the call waited for goroutine 1; the call was not made") as raised:
+        with pytest.raises(gocall.GocallError, match=r"goroutine 1 did not reach Go user code .* goroutine 1: waiting "
+                           r"in runtime\.chanrecv1 called from main\.loop"):
+            proc.eval("main.Double(1)")
+        assert never.tests > 0 and never.hits == 0 and proc.stopped is None
+        proc.clear(never)
+        bp = proc.break_at("main.handle")
+        with pytest.raises(gocall.GocallError, match=r"breakpoint main\.handle stopped goroutine (\d+) at main\.handle "
+                           r"\(.*\) while the call waited for goroutine 1; the call was not made") as raised:
             proc.eval("main.Double(1)")
         proc.engine.goroutine = None
-        stop = proc.wait(5)
+        stop = proc.stopped
         assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp, stop
-        assert str(stop.goroutine) == re.search(r"by goroutine (\d+)", str(raised.value))[1]  # type: ignore[index]
+        assert str(stop.goroutine) == re.search(r"stopped goroutine (\d+)", str(raised.value))[1]  # type: ignore[index]
         assert bp.hits == 1 and stop.eval("main.Double(21)") == 42
         pcs = bp.pcs
         proc.clear(bp)

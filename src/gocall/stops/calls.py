@@ -184,10 +184,12 @@ def _finish(stop: Stop, h: Held, verdict: Verdict | None) -> None:
 
 
 @contextlib.contextmanager
-def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
+def lent(dbg: Debugger, deadline: float, tested: Callable[[Trapped], Stop | None]) -> Iterator[Held]:
     """A thread for a call while the program runs with our breakpoints in (the module
     docstring): all-stop for the length of the block, on the engine's goroutine if one is
-    asked for; then every thread resumed."""
+    asked for; then every thread resumed. ``tested``: what a hit during a wait for a parked
+    goroutine becomes, as the Debugger's wait tests it: None (a false condition, run on), or
+    the program's stop, made the Debugger's."""
     if dbg.nonstop or dbg.stop is not None:
         raise ProcessError("the program is stopped: calls run at the stop",
                            hint="evaluate at the stop (Stop.eval), or continue first")
@@ -206,10 +208,10 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
                 wait = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
                 observer.waiting(wait)
             try:
-                caught = _catch(dbg, goid, min(deadline, time.monotonic() + catch), wait)
+                caught = _catch(dbg, goid, min(deadline, time.monotonic() + catch), wait, tested)
             except BaseException:
-                if tracee.exited is None:
-                    tracee.resume_all()  # but a hit held for the next wait
+                if tracee.exited is None and dbg.stop is None:  # a stop meanwhile stays stopped
+                    tracee.resume_all()
                 raise
             if caught is not None:
                 stop, hops = caught
@@ -232,8 +234,8 @@ def lent(dbg: Debugger, deadline: float) -> Iterator[Held]:
             tracee.resume_all()
 
 
-def _catch(dbg: Debugger, goid: int | None, until: float,
-           wait: waits.AnyGoroutine | waits.OneGoroutine | None) -> tuple[Stop, int] | None:  # fmt: skip
+def _catch(dbg: Debugger, goid: int | None, until: float, wait: waits.AnyGoroutine | waits.OneGoroutine | None,
+           tested: Callable[[Trapped], Stop | None]) -> tuple[Stop, int] | None:  # fmt: skip
     """Every thread stopped, none lendable: wait until ``until`` for a parked goroutine (or
     ``goid``) to come back to user code, as the call engine's catch does (call/engine.py), with
     the hardware breakpoints set by the Tracee that owns the threads (``Tracee.catch``).
@@ -241,11 +243,13 @@ def _catch(dbg: Debugger, goid: int | None, until: float,
     Our breakpoints stay in meanwhile: a hit is a hit. Its thread is stopped on the breakpoint,
     rewound; lent for the call if it may be (it hits the breakpoint again when it runs on after
     the call, and the next wait tests and reports it, once). Otherwise (another goroutine than
-    ``goid``) the hit is held for the next wait to test and report, and the call is not made:
-    the held thread keeps its P, and waiting on with Ps held could starve the goroutine waited
-    for. The program's own ``runtime.Breakpoint()`` is held and reported the same way. Every
-    thread is stopped when this returns, the stop's or not. The stop comes with the returns into
-    user code its goroutine was run to: 1 if it is the one caught."""
+    ``goid``) it is tested as a wait would (``tested``): a false condition's thread runs on over
+    the breakpoint and the wait goes on; a stop is the program's stop (the Debugger's) and the
+    call is not made: held until the call was made instead, the thread would keep its P, and
+    with Ps held the goroutine waited for could starve. The program's own
+    ``runtime.Breakpoint()`` is such a stop too. Every thread is stopped when this returns, the
+    stop's or not. The stop comes with the returns into user code its goroutine was run to: 1 if
+    it is the one caught."""
     proc, tracee = dbg.proc, dbg.tracee
     pcs = proc.engine.resume_points(goid, wait)
     while pcs and time.monotonic() < until and interrupts.signal is None:
@@ -258,14 +262,13 @@ def _catch(dbg: Debugger, goid: int | None, until: float,
         if stop is not None:
             return stop, int(isinstance(event, Caught) and stop.thread is event.thread)
         if isinstance(event, Trapped):
-            tracee.hold(event)
-            bp = dbg.by_pc(event.regs.rip) if event.ours else None
-            what = f"a breakpoint at {bp.location}" if bp is not None else "runtime.Breakpoint()"
-            g = safepoint.check(event.regs, proc.mem, proc.layout, proc.binary.pclntab).g
-            by = f" by goroutine {g.goid}" if g is not None else ""
+            hit = tested(event)
+            if hit is None:
+                continue  # a false condition: its thread runs on, the catch goes on
+            what = f"breakpoint {hit.breakpoint.location}" if hit.breakpoint is not None else "runtime.Breakpoint()"
             which = f"goroutine {goid}" if goid is not None else "a goroutine"
-            raise NoGoroutine(f"{what} was hit{by} while the call waited for {which}; the call was not made",
-                              hint="the hit is reported next: call at the stop, or clear the breakpoint")
+            raise NoGoroutine(f"{what} stopped {hit.where} while the call waited for {which}; the call was not made",
+                              hint="the program is stopped there: call at the stop, or continue")
         # A goroutine caught a few steps short of a safe point, or not ``goid``: the next look
         # finds it where it is then.
     return None
