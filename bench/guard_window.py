@@ -6,18 +6,19 @@ Usage: python bench/guard_window.py [N] [MS]    (defaults 1000 and 0)
 N times: a gocall (Python API, ``guard=True``) attaches to a ``calls`` target (tests/fixtures,
 the newest toolchain) and makes ``main.Sleep(MS)`` calls back to back (MS=0: short calls);
 it is SIGKILLed at a random moment 20-120 ms into them. After each kill the target must be
-alive and untraced; a dead target is counted and restarted. Prints deaths out of N, and the
-calls made per second (so the window per call can be estimated: deaths / N is the fraction of
-a call loop's time in which a kill still hurts: the thread on its way from a resume to gocall's
-collecting its next trap, where the kernel's detach lets it take that SIGTRAP; at the stops
-gocall has collected it waits parked, guard/watch.py).
+alive and untraced; a dead target (or one that stops reporting: a thread held for ever, or its
+in-order checks failing) is counted and restarted. Prints deaths out of N.
 
-Measured (Go 1.27, 2 vCPUs, each pair back to back): 117 deaths of 300 before parking, 121 with
-it (load 20-29); 68 of 200 before, 84 with it (load 7-9): every death a SIGTRAP at one of
-debugCallV2's traps, none in the PAUSE loop, no hang. The uncovered round trips are ~40% of such
-a loop (two scheduling latencies each: the target's thread to reach the trap, gocall to collect
-it; ~25-60 us each on this VM idle), the stops gocall works at a few percent: parking matters
-where gocall lingers at a stop, not in this loop. tests/guard/test_killed.py kills at each stop.
+Measured (Go 1.27, 2 vCPUs, N=300 each, back to back): before the trap net (guard/net.py), with
+parking at every stop, 122 of 300 died (load 7-12), every death a SIGTRAP at one of debugCallV2's
+traps: the resume-to-collect round trips are ~40% of such a loop. With the net and no sweep of
+the other threads, 9 of 300 (load 7-9): 2 SIGTRAPs of a hardware breakpoint of gocall's search
+for a thread (call/advance.py, sigcode 4), the others a thread held by the net for a single
+step's SIGTRAP (si_code 2) or sent into debugCallV2 with the guardian not told yet. With the
+sweep and the run recorded before entering: 1 of 300 (load 11-14), a worker's in-order check
+failing (the runtime's tail run after R12=16 in the instants before the park). With the tail's
+hardware breakpoint instead of the park: 0 of 300 (load 11-14). tests/guard/test_killed.py kills
+at each stop and after each resume.
 """
 
 from __future__ import annotations

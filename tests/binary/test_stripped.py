@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 
 from gocall.binary import GoBinary
-from gocall.binary.stripped import find_allgs, find_firstmoduledata
+from gocall.binary.stripped import find_allgs, find_firstmoduledata, find_test_sigtrap
 
 _MODULEDATA_TEXT = 0xB0  # moduledata.text, every release 1.19-1.27 (facts sheet 3.8)
 
@@ -28,6 +28,7 @@ def test_finders_agree_with_the_symbol_table(gobin: Path) -> None:
     with GoBinary.open(gobin) as full:
         assert find_firstmoduledata(full, _pclntab_address(full)) == full.symbol("runtime.firstmoduledata")
         assert find_allgs(full, full.pclntab) == full.symbol("runtime.allgs") is not None
+        assert find_test_sigtrap(full, full.pclntab) == full.symbol("runtime.testSigtrap") is not None
 
 
 def test_runtime_variables_found_without_symbols(gobin_stripped: Path) -> None:
@@ -42,6 +43,8 @@ def test_runtime_variables_found_without_symbols(gobin_stripped: Path) -> None:
         bss = stripped.section(".bss")
         assert allgs is not None and bss is not None
         assert bss["sh_addr"] <= allgs < bss["sh_addr"] + bss["sh_size"]  # a pointerful zero-initialised var
+        hook = stripped.symbol("runtime.testSigtrap")  # guard/net.py's hook, a func value, nil: in .bss too
+        assert hook is not None and bss["sh_addr"] <= hook < bss["sh_addr"] + bss["sh_size"] and hook % 8 == 0
         add = stripped.pclntab.func_by_name("main.Add")
         assert add is not None and stripped.symbol("main.Add") == add.entry  # functions: from pclntab
         assert stripped.symbol("runtime.noSuchVariable") is None

@@ -36,7 +36,7 @@ from gocall.binary.gotypes import DECLARED, Signature
 from gocall.binary.pclntab import Pclntab
 from gocall.binary.pie import Relocations, load_bias
 from gocall.binary.rtype import find_rtype
-from gocall.binary.stripped import find_allgs, find_firstmoduledata
+from gocall.binary.stripped import find_allgs, find_firstmoduledata, find_test_sigtrap
 from gocall.errors import BinaryError, NotGoBinary, UnsupportedGo
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ _PCLNTAB_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab")
 # runtime.moduledata.text: the same offset in every version 1.19-1.27 (facts sheet 3.8).
 _MODULEDATA_TEXT = 0xB0
 # Runtime variables symbol() finds in stripped binaries too.
-_RECOVERABLE = frozenset({"runtime.firstmoduledata", "runtime.allgs"})
+_RECOVERABLE = frozenset({"runtime.firstmoduledata", "runtime.allgs", "runtime.testSigtrap"})
 _VERSION = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -257,7 +257,8 @@ class GoBinary:
     def _stripped_symbols(self) -> dict[str, int | None]:
         pclntab = self._pclntab_section
         md = None if pclntab is None else find_firstmoduledata(self, int(pclntab["sh_addr"]) + self.bias)
-        return {"runtime.firstmoduledata": md, "runtime.allgs": find_allgs(self, self.pclntab)}
+        return {"runtime.firstmoduledata": md, "runtime.allgs": find_allgs(self, self.pclntab),
+                "runtime.testSigtrap": find_test_sigtrap(self, self.pclntab)}
 
     def symbol_size(self, name: str) -> int | None:
         """``st_size`` of symbol ``name`` (same ``.abi0`` rule as :meth:`symbol`)."""

@@ -17,6 +17,10 @@ into a process, and both can be recovered from what remains:
   by the next two words is the header. Instructions are matched by their encoding
   (REX.W ``MOV``/``LEA``/store with a ``[RIP+disp32]`` ModRM, Intel SDM vol. 2 §2.2.1.6),
   which is how the Go assembler emits every global access on amd64.
+* ``runtime.testSigtrap`` (the hook guard/net.py sets): ``runtime.sighandler`` starts with
+  ``if sig == _SIGTRAP && testSigtrap != nil``, compiled in every release 1.19-1.27 as
+  ``CMPL AX, $5; JNE; MOVQ runtime.testSigtrap(SB), DX``: the first RIP-relative load after a
+  compare with 5 in its code is the variable.
 
 tests/binary/test_stripped.py checks both against the symbol table of the same program
 for every release of the matrix.
@@ -24,17 +28,22 @@ for every release of the matrix.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Protocol
 
 from gocall.binary.pclntab import Pclntab
 
-__all__ = ["find_allgs", "find_firstmoduledata", "find_wait_reason_strings"]
+__all__ = ["find_allgs", "find_firstmoduledata", "find_test_sigtrap", "find_wait_reason_strings"]
 
 _MODULEDATA_SECTIONS = (".go.module", ".noptrdata", ".data")
 # REX.W (+R) prefixes and the opcodes whose ModRM operand may be [RIP+disp32].
 _REX_W = frozenset({0x48, 0x4C})
 _OPCODES = frozenset({0x89, 0x8B, 0x8D})  # MOV r/m,r; MOV r,r/m; LEA
+
+
+# CMP r32, imm8 5 (83 /7 ib, a register operand), then JNE rel8 or rel32.
+_CMP_SIGTRAP = re.compile(rb"\x83[\xf8-\xff]\x05(?:\x75.|\x0f\x85....)", re.DOTALL)
 
 
 class _Sections(Protocol):
@@ -105,3 +114,17 @@ def find_allgs(image: _Code, pclntab: Pclntab) -> int | None:
     targets = set(rip_relative_targets(image.read(f.entry, f.end - f.entry), f.entry))
     headers = sorted(t for t in targets if t % 8 == 0 and t + 8 in targets and t + 16 in targets)
     return headers[0] if headers else None
+
+
+def find_test_sigtrap(image: _Code, pclntab: Pclntab) -> int | None:
+    """Address of ``runtime.testSigtrap``, from the code of ``runtime.sighandler``."""
+    f = pclntab.func_by_name("runtime.sighandler")
+    if f is None:
+        return None
+    code = image.read(f.entry, f.end - f.entry)
+    for cmp in _CMP_SIGTRAP.finditer(code):
+        after = code[cmp.end() : cmp.end() + 7]
+        targets = rip_relative_targets(after, f.entry + cmp.end())
+        if targets and after[1] == 0x8B:  # a load (MOV r, [RIP+disp32]) right after the branch
+            return targets[0]
+    return None

@@ -53,6 +53,7 @@ from ..errors import CallRefused, GocallError, Interrupted, ProcessError
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import FIELD_INDEX, INT_ARG_REGS, user_regs_struct, xmm_set
+from ..process.breakpoints import set_breakpoints
 from ..process.group import ThreadGroup
 from ..process.threads import Thread, TrapStop
 from ..process.waiting import interrupts
@@ -189,10 +190,11 @@ class Injector:
         # (guard/handover.py) on a second interrupt, or at ``callee_timeout`` with ``abandon``.
         self.leave: Leave | None = None
         self.abandon = False
-        # The guardian of guard/watch.py, told of every open run; with it the thread waits at each
-        # trap parked (:meth:`_park`), its real registers in ``_parked``.
+        # The guardian of guard/watch.py, told of every open run; with it the thread waits at the
+        # traps it must not run on from parked (:meth:`_park`), its real registers in ``_parked``.
         self.watch: Watch | None = None
         self._parked: user_regs_struct | None = None
+        self._tail_armed = False  # a hardware breakpoint on debugCallV2's tail (:meth:`_park`)
         # Leave the protocol open after a call returns (R12=1) so that the next call starts in the
         # same frame: 2 round trips and the register save/restore fewer per extra call. The owner
         # must call finish() before releasing the thread (call/engine.py Held).
@@ -223,9 +225,10 @@ class Injector:
         if interrupts.signal is not None:
             raise Interrupted("interrupted before the call started; nothing was changed")
         capacity = max(setup.frame_size, CHAIN_FRAME) if self.chain else setup.frame_size
-        stop = self._enter(regs, capacity)
+        run = Run(regs, xstate, regs, capacity)
+        stop = self._enter(run)
         code = self._check_trap(stop)
-        self._open = run = Run(regs, xstate, stop, capacity)
+        run.ready, self._open = stop, run
         self._park(run, stop)
         self._step(code)
         if code == Code.REFUSED:
@@ -294,7 +297,7 @@ class Injector:
             stop = self._continue()
             code = self._check_trap(stop)
             if code == Code.RESTORE:
-                self._park(run, stop)  # until _restore's last SETREGS: the tail must not run (module docstring)
+                self._park(run, stop, restoring=True)  # until _restore's last SETREGS: the tail must not run
             self._step(code)
             if code == Code.RESTORE:
                 if run.locked is not None and self.lock_layout is not None:
@@ -309,14 +312,30 @@ class Injector:
 
     # -- steps ---------------------------------------------------------------
 
-    def _enter(self, regs: user_regs_struct, frame_size: int) -> user_regs_struct:
+    def _enter(self, run: Run) -> user_regs_struct:
+        regs = run.regs
+        # Killed from here on, gocall leaves the thread to run into the trap net, and the guardian
+        # restores it (guard/net.py); until the SETREGS below it may not have entered at all.
+        watch = self.watch if self.watch is not None and self.watch.net is not None else None
+        if watch is not None:
+            watch.entering(self.thread.tid, run)
+            if watch.tail is not None and self.others is None:
+                # A hardware breakpoint on the runtime's tail after R12=16: a thread let go at that
+                # trap stops there, in the net, instead of running it (see _park). It stays armed
+                # while gocall keeps the thread (a batch): the tail never runs but here; the
+                # thread's detach disarms it (Thread.detach, hw_armed).
+                if self.thread.hw_pcs != (watch.tail,):
+                    set_breakpoints(self.thread, [watch.tail])
+                self._tail_armed = True
         r = regs.copy()
         r.rsp -= 8
         # One write: the argument frame size at SP-16 and the return PC debugCallV2 will RET to
         # at SP; the word between is below SP, where debugCallV2 saves BP first thing.
-        self.mem.write(r.rsp - 16, struct.pack("<QQQ", frame_size, 0, regs.rip))
+        self.mem.write(r.rsp - 16, struct.pack("<QQQ", run.capacity, 0, regs.rip))
         r.rip = self.entry.debug_call_v2
         ptrace.setregs(self.thread.tid, r)
+        if watch is not None:
+            watch.entered()
         return self._continue()
 
     def _start_callee(self, stop: user_regs_struct, setup: CallSetup, g: int) -> None:
@@ -370,6 +389,7 @@ class Injector:
             self._parked = None
             return final
         # Let the runtime's own tail run, then put RFLAGS back: the tail's ADDQ changed them.
+        self._disarm_tail()
         r = regs.copy()
         r.rip, r.rsp = stop.rip, stop.rsp
         r.fs_base, r.gs_base = stop.fs_base, stop.gs_base
@@ -388,23 +408,48 @@ class Injector:
 
     # -- helpers -------------------------------------------------------------
 
-    def _park(self, run: Run, stop: user_regs_struct, fn: int = 0) -> None:
+    def _park(self, run: Run, stop: user_regs_struct, fn: int = 0, restoring: bool = False) -> None:
         """Issue 18: with a guardian watching (guard/watch.py), wait at a trap of debugCallV2 with the
         thread parked in runtime.procyield's PAUSE loop: a kill of gocall resumes it there (a stop
         its tracer has waited for resumes with no signal), spinning until the guardian seizes it
-        and puts ``stop`` back, instead of running on to the next INT3 untraced, a fatal SIGTRAP.
-        One SETREGS: the registers go back at the next resume (:meth:`_unpark`), or the next
-        step's replace them."""
+        and puts ``stop`` back, instead of running on. One SETREGS: the registers go back at the
+        next resume (:meth:`_unpark`), or the next step's replace them.
+
+        With a trap net (guard/net.py) there is no parking: from R12=0 and 1 a thread let go runs
+        into the net at its next INT3; from R12=16 it would run the runtime's tail, which leaves
+        RFLAGS and the X registers changed (module docstring), but the hardware breakpoint armed on
+        the tail's first instruction (:meth:`_enter`) stops it there, in the net too. At R12=16
+        the guardian is told the run is restoring (a thread found running then is restored)."""
         watch = self.watch
-        if watch is None or watch.spin is None or self.others is not None:
+        if watch is None or (watch.net is not None and not restoring):
             return
-        watch.active(self.thread.tid, run, fn, stop)  # first: a thread found spinning has its registers there
+        # First: a thread found spinning has its registers there; at R12=16 the guardian must know
+        # the run is restoring even where the thread cannot be parked (a restored thread, or one
+        # at this trap, is not waited for).
+        watch.active(self.thread.tid, run, fn, stop, restoring)
+        if watch.spin is None or self.others is not None or self._tail_armed:
+            return
         spinning = stop.copy()
         spinning.rip, spinning.rax = watch.spin, 0  # AX counts the loop down: 2^32 PAUSEs, seconds at least
         ptrace.setregs(self.thread.tid, spinning)
         # What to put back: a copy, as ``stop`` becomes the next call's frame (its PC changed) in _call.
         spinning.rip, spinning.rax = stop.rip, stop.rax
         self._parked = spinning
+
+    def let_go(self) -> None:
+        """The thread, restored, is about to be detached: the tail's breakpoint off in one request,
+        without Thread.detach's look for a queued hit (PTRACE_PEEKSIGINFO): the tail did not run, and any hit
+        of call/advance.py's was taken at the run's first resume."""
+        watch, thread = self.watch, self.thread
+        if watch is not None and watch.tail is not None and thread.traced and thread.hw_pcs == (watch.tail,):
+            set_breakpoints(thread, [])
+            thread.hw_armed = False
+
+    def _disarm_tail(self) -> None:
+        """Before the runtime's own tail runs (single-stepped): its breakpoint off."""
+        if self._tail_armed:
+            set_breakpoints(self.thread, [])
+            self._tail_armed = False
 
     def _unpark(self) -> None:
         """The thread's registers back to those of the trap it is parked at (see :meth:`_park`)."""
@@ -455,6 +500,7 @@ class Injector:
         stopped, traced by this process now, its callee running, or ``stop``: at that trap of
         debugCallV2 already. Let the callee return, finish the run, restore the thread."""
         self.thread, self.others, self.watch = thread, None, None
+        self._tail_armed = thread.hw_armed  # guard/watch.py: the tail's breakpoint may be armed
         if stop is None:
             stop = self._continue()
         # The callee's return (R12=1 or 2), or whichever trap the thread was found at, then on

@@ -6,5 +6,7 @@
 * :mod:`.pending`: the calls guardians hold, so that a later gocall leaves their threads alone;
 * :mod:`.alone`: what every guardian does first (lives on alone, whatever gocall does);
 * :mod:`.watch`: gocall killed outright (SIGKILL, OOM): a guardian started with the session's
-  first call sees the callee in flight through (and what it cannot cover).
+  first call sees the run in flight through (and what it cannot cover);
+* :mod:`.net`: the trap net, which holds a thread that reaches debugCallV2's INT3 untraced
+  until that guardian takes it back.
 """

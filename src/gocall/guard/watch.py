@@ -7,32 +7,57 @@ its own: a terminal hangup or a process-group kill does not reach it) that sleep
 gocall. gocall writes what the guardian needs into a slot the two share (an anonymous MAP_SHARED
 mapping made before the fork: plain stores, no system call, no message): the open run's saved
 registers, XSAVE image and lock (Go < 1.21), and the registers of the trap the thread waits at.
-When gocall ends, the guardian reads the slot: idle, it exits; a run open, it seizes the thread,
-puts it back at its trap, finishes debugCallV2 and restores the thread exactly as gocall would
-have (call/protocol.py ``see_through``), detaches, exits. A gocall server's child (cli/server.py)
-forks no guardian: the server, its parent, shares a slot with it and, when the child ends with a
-run open, forks one that does the same (:func:`guarded_by_parent`).
+When gocall ends, the guardian reads the slot: a run open, it seizes the thread, puts it back at
+its trap, finishes debugCallV2 and restores the thread exactly as gocall would have
+(call/protocol.py ``see_through``), detaches; then it looks at the other threads once (below),
+and exits. A gocall server's child (cli/server.py) forks no guardian: the server, its parent,
+shares a slot with it and, when the child ends with a run open (or its net in), forks one that
+does the same (:func:`guarded_by_parent`).
 
 What a kill resumes the thread with (measured, kernel 6.18): a stop its tracer has *waited for*
 resumes with no signal (wait_task_stopped clears the stop's exit_code, which is the signal a
 tracer's death delivers), whatever kind of stop it is; only a stop not collected yet takes its
-SIGTRAP. So at each trap gocall has collected, the thread waits parked (Injector._park, one
-SETREGS): its PC in runtime.procyield's PAUSE loop, where a kill leaves it spinning until the
-guardian seizes it (~1 ms: pidfd wake-up, PTRACE_SEIZE) and puts the trap's registers back.
-Not runtime.abort's ``JMP .``: the runtime turns any signal that lands on abort's PC (a
-preemption SIGURG) into a fatal error.
+SIGTRAP. Either way the thread runs on by itself from a trap, or toward one.
+
+With the trap net (guard/net.py: runtime.testSigtrap pointed at runtime.abort's ``JMP .`` while
+the guardian watches), the next INT3 of debugCallV2 it reaches untraced, or the SIGTRAP it was
+stopped for, leaves it spinning inside the runtime's signal handler; the guardian seizes it
+(~1 ms: pidfd wake-up, PTRACE_SEIZE), lets it out of the handler to run the INT3 again, traced
+now, and finishes the run from that trap. So the thread is not parked at R12=0 and 1: from
+those traps it runs into the net by itself. After R12=16 no INT3 follows, and the runtime's tail
+must not run (it leaves RFLAGS and the X registers changed, below): a hardware breakpoint on the
+tail's first instruction, armed on the thread for the run (call/protocol.py ``_enter``), stops a
+thread let go there, in the net too. The run's state is in the slot before the thread is sent
+into debugCallV2 (``_ENTERING``: a thread found running then, which has not trapped within a
+second, never entered). Once the run is seen through, every other thread nobody traces is seized
+once (``_sweep``): a single step or hardware breakpoint of gocall's search for a thread
+(call/advance.py) outlives its death, as the debug registers and a queued SIGTRAP survive the
+detach; their debug registers are cleared, a thread the net holds for such a SIGTRAP let go on;
+then the net is taken out.
+
+Without a net (no ``runtime.testSigtrap`` found, no room for its funcval, or the hook already
+set), at each trap gocall has collected the thread waits parked (Injector._park, one SETREGS):
+its PC in runtime.procyield's PAUSE loop, where a kill leaves it spinning until the guardian
+seizes it and puts the trap's registers back. Not runtime.abort's ``JMP .`` outside a handler:
+the runtime turns any signal that lands on abort's PC (a preemption SIGURG) into a fatal error.
 
 What is covered, and what is not (bench/guard_window.py measures it):
 
-* covered: every moment gocall holds the thread stopped (a trap collected, the thread parked or
-  restored, or in the PTRACE_EVENT_STOP of an interrupt), and a callee in flight that runs
-  longer than the guardian needs to seize its thread;
-* not covered: each round trip from a resume to gocall collecting the next trap, three per call
-  (into debugCallV2 to R12=0, the callee to R12=1, on to R12=16): the thread runs debugCallV2's
-  code, traps, and waits for gocall to be scheduled and collect the stop. A kill in it delivers
-  the SIGTRAP. Microseconds on an idle machine, milliseconds under load (two scheduling
-  latencies each); no tracer-side work can shorten it, as the kernel delivers that SIGTRAP
-  before any other process can act.
+* with a net: every moment of a run, from just before its thread is sent into debugCallV2 to
+  its restore (a callee in flight however long), and a thread gocall's search for a thread was
+  single-stepping or had hardware breakpoints on;
+* not covered, with a net: the instants between the restore's last SETREGS and the slot marked
+  idle (the thread restored, nothing lost), and a run on a thread of a stop-the-world or
+  breakpoint session (``others``: the tail's breakpoint is not armed where the session's own
+  debug registers are; a kill at R12=16 there lets the tail run); software breakpoints a killed
+  ``gocall run``/shell session left in the text (an untraced INT3 that is not the run's is let
+  go after the net is out, and kills the program as it would have);
+* without a net: each round trip from a resume to gocall collecting the next trap, three per call
+  (into debugCallV2 to R12=0, the callee to R12=1, on to R12=16): a kill in it delivers the
+  SIGTRAP (~40% of the kills of a back-to-back short-call loop).
+
+While the net is in, a SIGTRAP the program raises itself (``runtime.Breakpoint()`` untraced) is
+held by the net until gocall's session ends instead of killing the program then.
 
 Tried and dropped: clearing ``_SigThrow`` of SIGTRAP in the runtime's ``sigtable`` for the
 session, so that the restarted thread ignores the SIGTRAP and debugCallV2 runs to its end by
@@ -55,26 +80,36 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from ..errors import PtraceError
+from ..errors import GocallError, ProcessError, PtraceError
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
-from ..process.threads import Thread
+from ..process.permissions import tracers
+from ..process.threads import Thread, thread_ids
 from ..process.waiting import interrupts, waitpid
 from ..call.lock import Lock
 from ..call.protocol import Run
 from ..runtime.layouts import Layout
 from . import pending
+from .net import Net
 from .alone import live_alone
 
 if TYPE_CHECKING:
     from ..call.protocol import Injector
 
-_ACTIVE = 1  # the slot's state word: 0 idle, _ACTIVE a debugCallV2 run is open on the thread
-# The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the callee's PC; then
-# the saved registers, the frame's registers (where callees start), the registers of the trap the
-# thread is parked at (call/protocol.py Injector._park), and the XSAVE image.
-_HEAD = struct.Struct("<12Q")
+# The slot's state word: 0 idle; _OPEN a debugCallV2 run is open on the thread (it runs toward a
+# trap, or waits at one); _RESTORING it is at the R12=16 trap, parked, or restored already;
+# _ENTERING it is sent into debugCallV2, or about to be (with a trap net only).
+_OPEN, _RESTORING, _ENTERING = 1, 2, 3
+# How long a guardian waits for a thread found _ENTERING to reach its first trap before it takes it
+# for one that never entered (from debugCallV2's entry to its first INT3 nothing blocks).
+_ENTRY_WAIT = 1.0
+# The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the
+# callee's PC, the net installed by this session; then the saved registers, the frame's registers
+# (where callees start), the registers of the trap the thread is parked at (call/protocol.py
+# Injector._park), and the XSAVE image.
+_HEAD = struct.Struct("<13Q")
+_NET_AT = 12 * 8
 _REGS = ctypes.sizeof(user_regs_struct)
 _SAVED, _READY, _PARKED = _HEAD.size, _HEAD.size + _REGS, _HEAD.size + 2 * _REGS
 _XSTATE = _PARKED + _REGS
@@ -88,27 +123,42 @@ SPIN = bytes.fromhex("f390" "83e801" "75f9")
 
 
 class Watch:
-    """gocall's side: the shared slot, and the guardian sleeping on gocall's pidfd and on a pipe
-    whose end :meth:`close` closes (the session is over: the guardian exits). Starting it costs
-    gocall a fork (~2 ms CPU), and no wait: the guardian gets ready on its own. In a gocall
-    server's child the server guards instead (:func:`guarded_by_parent`): no fork."""
+    """gocall's side: the shared slot, the trap net (guard/net.py) if the target has one, and the
+    guardian sleeping on gocall's pidfd and on a pipe whose end :meth:`close` closes (the session
+    is over: the guardian exits). Starting it costs gocall a fork (~2 ms CPU) and, with a net, two
+    writes to the target; no wait: the guardian gets ready on its own. In a gocall server's child
+    the server guards instead (:func:`guarded_by_parent`): no fork."""
 
     def __init__(self, guardian: Guardian) -> None:
         global _parent_slot
         self.spin = guardian.spin  # see Guardian
+        self.tail = guardian.tail
         self.pid = guardian.injector.thread.pid
         self._child = 0
+        self._mem = guardian.injector.mem
+        self._xstate = b""  # the XSAVE image in the slot
         if _parent_slot is not None:  # one session at a time uses it; another forks its own guardian
             self.slot, _parent_slot = _parent_slot, None
-            return
-        self.slot = new_slot()
-        r, self._session = os.pipe()
-        self._child = _fork(self.slot, guardian, r)
-        os.close(r)
+        else:
+            self.slot = new_slot()
+            r, self._session = os.pipe()
+            self._child = _fork(self.slot, guardian, r)
+            os.close(r)
+        # Installed once a guardian is there to take it out if gocall dies now.
+        net = guardian.net
+        self.net = net if net is not None and net.install(self._mem) else None
+        struct.pack_into("<QQ", self.slot, 0, 0, self.pid)
+        struct.pack_into("<Q", self.slot, _NET_AT, self.net is not None)
 
     def close(self) -> None:
-        """The session is over: the guardian exits (and the fork between, long gone, is reaped)."""
+        """The session is over: the net out, the guardian exits (and the fork between, long gone,
+        is reaped)."""
         global _parent_slot
+        if self.net is not None:
+            with contextlib.suppress(GocallError, OSError):  # the target gone: nothing to take out
+                self.net.remove(self._mem)
+            self.net = None
+            struct.pack_into("<Q", self.slot, _NET_AT, 0)
         if not self._child:  # the parent's slot: idle, and free for the next session
             self.idle()
             _parent_slot = self.slot
@@ -118,16 +168,30 @@ class Watch:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self._child, 0)
 
-    def active(self, tid: int, run: Run, fn: int, parked: user_regs_struct) -> None:
+    def active(self, tid: int, run: Run, fn: int, parked: user_regs_struct, restoring: bool = False) -> None:
         """A run is open on ``tid``: what the guardian needs if gocall dies now. ``parked``: the
         registers of the trap the thread is parked at, used when the guardian finds it spinning;
-        ``fn``: the function called (0: none yet)."""
+        ``fn``: the function called (0: none yet); ``restoring``: at the R12=16 trap. The XSAVE
+        image is written again unless the run's was written by :meth:`entering` on this thread
+        (a trap net: three of these per call)."""
+        self._write(_RESTORING if restoring else _OPEN, tid, run, fn, parked, run.xstate is not self._xstate)
+
+    def entering(self, tid: int, run: Run) -> None:
+        """``run`` is about to start on ``tid``: it may or may not have entered debugCallV2."""
+        self._write(_ENTERING, tid, run, 0, run.regs, True)
+
+    def entered(self) -> None:
+        """The thread of :meth:`entering` is sent into debugCallV2."""
+        struct.pack_into("<Q", self.slot, 0, _OPEN)
+
+    def _write(self, state: int, tid: int, run: Run, fn: int, parked: user_regs_struct, xstate: bool) -> None:
         slot, locked = self.slot, run.locked
         slot[_SAVED:_XSTATE] = bytes(run.regs) + bytes(run.ready) + bytes(parked)
-        slot[_XSTATE : _XSTATE + len(run.xstate)] = run.xstate
-        _HEAD.pack_into(slot, 0, _ACTIVE, self.pid, tid, run.g, run.capacity, locked is not None,
+        if xstate:
+            slot[_XSTATE : _XSTATE + len(run.xstate)] = self._xstate = run.xstate
+        _HEAD.pack_into(slot, 0, state, self.pid, tid, run.g, run.capacity, locked is not None,
                         *(locked.m, locked.lockedg, locked.locked_ext, locked.locked_int) if locked else (0,) * 4,
-                        len(run.xstate), fn)  # fmt: skip
+                        len(run.xstate), fn, self.net is not None)  # fmt: skip
 
     def idle(self) -> None:
         """No run is open (the thread is restored, or a handover guardian's)."""
@@ -142,6 +206,8 @@ class Guardian(NamedTuple):
     layout: Layout
     spin: int | None  # runtime.procyield's PAUSE loop, where a thread waits at a protocol stop (None: not found)
     name: Callable[[int], str]  # a function's name from its PC (the binary gocall read)
+    net: Net | None = None  # the trap net (guard/net.py), if the target has room for one
+    tail: int | None = None  # debugCallV2's tail after R12=16 (call/protocol.py Injector._park)
 
 
 # A gocall server's child (cli/server.py) is guarded by the server, its parent: it shares this slot
@@ -163,21 +229,30 @@ def guarded_by_parent(slot: mmap.mmap) -> None:
 
 
 def open_run(slot: mmap.mmap) -> int | None:
-    """The target's pid if a run is open in ``slot`` (its gocall ended mid-call), else None."""
-    state, pid = _HEAD.unpack_from(slot, 0)[:2]
-    return pid if state == _ACTIVE else None
+    """The target's pid if a run is open in ``slot`` (its gocall ended mid-call), or the net its
+    session put in is still there (it was killed), else None."""
+    head = _HEAD.unpack_from(slot, 0)
+    return head[1] if head[0] or head[-1] else None
 
 
 def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     """The run open in ``slot``, if any, seen through and its thread restored (gocall has ended:
-    the kernel has let the thread go)."""
-    state, _, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn = _HEAD.unpack_from(slot, 0)
-    if state == _ACTIVE:
+    the kernel has let the thread go); then every other thread looked at once, and the net
+    taken out (:func:`_sweep`)."""
+    state, pid, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn, net = _HEAD.unpack_from(slot, 0)
+    if not pid:
+        return
+    mem = guardian.injector.mem = Memory(pid)  # a guardian's own: gocall's was closed with its other files
+    if state:
         regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
                                for at in (_SAVED, _READY, _PARKED))  # fmt: skip
         run = Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
-                   Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
-        _rescue(guardian, run, parked, fn, tid)
+                  Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
+        with contextlib.suppress(GocallError, OSError):  # nothing to tell anyone: gocall is gone
+            _rescue(guardian, run, parked, state, fn, tid)
+    # The other threads after the run's; the net out before they run again.
+    with contextlib.suppress(GocallError, OSError):
+        _sweep(pid, tid if state else 0, guardian.net, mem, bool(net))
 
 
 def _fork(slot: mmap.mmap, guardian: Guardian, session: int) -> int:
@@ -211,13 +286,12 @@ def _guard(slot: mmap.mmap, guardian: Guardian, watched: int, session: int) -> N
         os._exit(0)
 
 
-def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, fn: int, tid: int) -> None:
+def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, fn: int, tid: int) -> None:
     """Seize the thread the kernel let go, stop it, and see the run through: from the trap it was
-    parked at (it spins at ``guardian.spin``), or its callee's return, if the call is still on:
-    the goroutine it interrupted (R14 of the saved registers, ABIInternal's g) still waits for
-    it, or the thread stopped at the callee's trap."""
-    injector, layout = guardian.injector, guardian.layout
-    pid = injector.thread.pid
+    parked at (it spins at ``guardian.spin``), from the trap it stopped at, out of the net, or
+    after its callee returns."""
+    injector, layout, mem = guardian.injector, guardian.layout, guardian.injector.mem
+    pid = mem.pid
     interrupts.signal, interrupts.count = None, 0
     try:
         ptrace.seize(tid)
@@ -225,10 +299,43 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, fn: int, tid
         return  # gone (the process died of it already), or someone else's
     thread = Thread(pid, tid)
     thread.traced = True
-    ptrace.interrupt(tid)
-    status = waitpid(tid, _STOP_TIMEOUT)
-    if status is None or os.WIFEXITED(status) or os.WIFSIGNALED(status):
+    thread.hw_armed = True  # the tail's breakpoint (call/protocol.py Injector._park): cleared by the restore or the detach
+    stopped = _stop(thread)
+    if stopped is None:
         return
+    now, trapped = stopped
+    goroutine = mem.u64((run.g or run.regs.r14) + layout.g_goid)
+    pending.record(pending.Pending(pid, tid, goroutine, guardian.name(fn) if fn else "debugCallV2", os.getpid(),
+                                   time.time()))  # fmt: skip
+    try:
+        if guardian.spin is not None and guardian.spin <= now.rip < guardian.spin + len(SPIN):  # in the loop
+            ptrace.setregs(tid, parked)  # back at the trap, as gocall left it
+            injector.see_through(run, thread, parked)
+        elif trapped:
+            injector.see_through(run, thread, now)  # at a trap: the callee returned just now
+        elif guardian.net is not None and guardian.net.holds(now):
+            injector.see_through(run, thread, _first_trap(thread, guardian.net, mem, now, None))
+        elif state == _RESTORING:  # at the R12=16 trap, not parked yet; or restored already: nothing to do
+            if now.rip == parked.rip:
+                injector.see_through(run, thread, now)
+        elif guardian.net is not None:  # it runs toward a trap, or is in the net already
+            trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT if state == _ENTERING else None)
+            if trap is not None:  # else it never entered debugCallV2
+                injector.see_through(run, thread, trap)
+        elif struct.unpack("<I", mem.read(run.regs.r14 + layout.g_atomicstatus, 4))[0] & ~_GSCAN == _GWAITING:
+            injector.see_through(run, thread)
+        thread.detach()
+    finally:
+        pending.forget(pid, tid)
+
+
+def _stop(thread: Thread) -> tuple[user_regs_struct, bool] | None:
+    """Stop the seized, running ``thread``: its registers, and whether it stopped at a trap (an
+    INT3 it ran traced); None if it exited."""
+    ptrace.interrupt(thread.tid)
+    status = waitpid(thread.tid, _STOP_TIMEOUT)
+    if status is None or os.WIFEXITED(status) or os.WIFSIGNALED(status):
+        return None
     thread.stopped = True
     event, sig = status >> 16, os.WSTOPSIG(status)
     # Any stop will do. A signal's stop (a preemption SIGURG, every 10 ms to a thread that spins)
@@ -237,19 +344,89 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, fn: int, tid
     # signal is delivered at the first resume.
     if not event and sig != signal.SIGTRAP:
         thread.deferred.append(sig)
-    mem = injector.mem = Memory(pid)
-    goroutine = mem.u64((run.g or run.regs.r14) + layout.g_goid)
-    pending.record(pending.Pending(pid, tid, goroutine, guardian.name(fn) if fn else "debugCallV2", os.getpid(),
-                                   time.time()))  # fmt: skip
+    return ptrace.getregs(thread.tid), not event and sig == signal.SIGTRAP
+
+
+def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
+                limit: float | None) -> user_regs_struct | None:  # fmt: skip
+    """The registers of the next trap of the run, however the thread gets there: traced now, it
+    stops at its next INT3; but if it took one untraced before it was seized, it was in the signal
+    handler on its way to the net, or in it, and spins there without a stop. So the wait is looked
+    at after 10 ms, then less and less often (a callee may run for ever), for the thread in the net.
+    None if no trap came within ``limit`` seconds."""
+    wait, waited = 0.01, 0.0
+    while True:
+        if net.holds(now):
+            net.release(thread.tid, mem, now, again=True)
+        stop = thread.run_until_trap(wait)
+        if stop is not None:
+            return stop.regs
+        waited += wait
+        wait = min(wait * 4, 1.0)
+        stopped = _stop(thread)
+        if stopped is None:
+            raise ProcessError(f"thread {thread.tid} exited while the call ran")
+        now, trapped = stopped
+        if trapped:
+            return now
+        if limit is not None and waited >= limit and not net.holds(now):
+            return None
+
+
+def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool) -> None:
+    """Every thread but the run's (``skip``) that nobody traces, seized once: a single step or a
+    hardware breakpoint of gocall's (call/advance.py, the search for a thread) outlives its death
+    (the debug registers and a queued SIGTRAP survive the detach): its SIGTRAP, dropped here or
+    held by the net, would be fatal. Each thread's debug registers are cleared (Thread.detach,
+    hw_armed), a thread in the net let out. One found inside a signal handler on its way to the
+    net (SIGTRAP blocked) is let run a moment and looked at again. The net is taken out (if
+    ``ours``) before they run again: a thread it held on an INT3 that is not the run's (the
+    program's own ``runtime.Breakpoint()``) meets it as it would have without gocall."""
+    held = []
     try:
-        now = ptrace.getregs(tid)
-        if guardian.spin is not None and guardian.spin <= now.rip < guardian.spin + len(SPIN):  # in the loop
-            ptrace.setregs(tid, parked)  # back at the trap, as gocall left it
-            injector.see_through(run, thread, parked)
-        elif not event and sig == signal.SIGTRAP:
-            injector.see_through(run, thread, now)  # at a trap: the callee returned just now
-        elif struct.unpack("<I", mem.read(run.regs.r14 + layout.g_atomicstatus, 4))[0] & ~_GSCAN == _GWAITING:
-            injector.see_through(run, thread)
-        thread.detach()
+        traced = tracers(pid)
+        for tid in thread_ids(pid):
+            if tid == skip or traced.get(tid):
+                continue
+            try:
+                ptrace.seize(tid)
+            except PtraceError:
+                continue
+            thread = Thread(pid, tid)
+            thread.traced = thread.hw_armed = True
+            held.append(thread)
+            for _ in range(_HANDLER_LOOKS):
+                stopped = _stop(thread)
+                if stopped is None:
+                    held.pop()
+                    break
+                regs, trapped = stopped
+                if trapped and ptrace.getsiginfo_code(tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
+                    thread.deferred.append(signal.SIGTRAP)  # the program's own: it gets it, as without gocall
+                if net is not None and net.holds(regs):
+                    net.release(tid, mem, regs, again=False)
+                    break
+                if not _in_handler(pid, tid):
+                    break
+                thread.resume()
+                time.sleep(0.002)
     finally:
-        pending.forget(pid, tid)
+        if ours and net is not None:
+            net.remove(mem)
+        for thread in held:
+            with contextlib.suppress(GocallError, OSError):
+                thread.detach()
+
+
+_HANDLER_LOOKS = 50
+
+
+def _in_handler(pid: int, tid: int) -> bool:
+    """Whether the stopped thread runs a signal handler, by its blocked SIGTRAP (SigBlk): the Go
+    runtime blocks every signal in its handlers (and while it creates a thread), nowhere else."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            blocked = next((int(line.split()[1], 16) for line in f if line.startswith("SigBlk:")), 0)
+    except OSError:
+        return False
+    return bool(blocked & 1 << (signal.SIGTRAP - 1))

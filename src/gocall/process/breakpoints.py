@@ -39,7 +39,9 @@ def set_breakpoints(thread: Thread, pcs: Sequence[int]) -> None:
     if len(pcs) > SLOTS:
         raise ProcessError(f"{len(pcs)} hardware breakpoints asked for; x86 has {SLOTS} debug registers")
     tid = thread.tid
-    ptrace.set_debugreg(tid, _DR7, 0)  # disarm first: DR0-3 may only change while unused
+    if thread.hw_armed:
+        ptrace.set_debugreg(tid, _DR7, 0)  # disarm first: DR0-3 may only change while unused
+    thread.hw_pcs = tuple(pcs)
     dr7 = 0
     for n, pc in enumerate(pcs):
         ptrace.set_debugreg(tid, n, pc)

@@ -52,6 +52,7 @@ class Thread:
         self.cloned: list[int] = []
         # Hardware breakpoints were armed on it (process/breakpoints.py): see _disarm.
         self.hw_armed = False
+        self.hw_pcs: tuple[int, ...] = ()  # what process/breakpoints.py armed last
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
