@@ -136,6 +136,39 @@ def test_sigkill_between_a_resume_and_its_trap(target, go_toolchain, resume, del
     _restored(target, p, 10)
 
 
+# A session that arms a hardware breakpoint on a function the worker runs all the time, on every
+# thread, as call/advance.py and the catch of parked goroutines do, then SIGKILLs itself ``delay``
+# seconds later: the debug registers and a hit's uncollected SIGTRAP outlive gocall. The guardian
+# clears every thread's debug registers and lets out a thread the net holds for such a hit.
+_KILLED_ARMED = """
+import os, signal, sys, time, gocall
+from gocall.process.breakpoints import set_breakpoints
+from gocall.process.threads import Thread, thread_ids
+pid, delay = int(sys.argv[1]), float(sys.argv[2])
+with gocall.attach(pid, guard=True) as proc:
+    proc.eval("main.Add(1, 2)")  # the guardian is started
+    pc = proc.engine.binary.pclntab.func_by_name("main.(*walk).verify").entry
+    for tid in thread_ids(pid):
+        t = Thread(pid, tid)
+        t.seize()
+        t.stop()
+        set_breakpoints(t, [pc])
+        t.resume()
+    time.sleep(delay)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("delay", [0, 0.05])
+def test_sigkill_with_hardware_breakpoints_armed(target, go_toolchain, delay):  # type: ignore[no-untyped-def]
+    p = subprocess.Popen([sys.executable, "-c", _KILLED_ARMED, str(target.pid), str(delay)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.wait(60) == -9, p.communicate()[1]
+    _restored(target, p, 10)
+    time.sleep(0.2)  # the worker runs main.(*walk).verify thousands of times a second
+    target.assert_healthy()
+
+
 def _kill_during_the_callee(target: Target, ms: int) -> None:
     p = subprocess.Popen([*GOCALL, "--log", "call", "call", str(target.pid), f"main.Sleep({ms})"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=ALONE)  # fmt: skip
