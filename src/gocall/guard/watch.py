@@ -394,28 +394,34 @@ def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool) -> Non
                 continue
             thread = Thread(pid, tid)
             thread.traced = thread.hw_armed = True
-            held.append(thread)
-            for _ in range(_HANDLER_LOOKS):
-                stopped = _stop(thread)
-                if stopped is None:
-                    held.pop()
-                    break
-                regs, trapped = stopped
-                if trapped and ptrace.getsiginfo_code(tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
-                    thread.deferred.append(signal.SIGTRAP)  # the program's own: it gets it, as without gocall
-                if net is not None and net.holds(regs):
-                    net.release(tid, mem, regs, again=False)
-                    break
-                if not _in_handler(pid, tid):
-                    break
-                thread.resume()
-                time.sleep(0.002)
+            held.append(thread)  # detached below whatever happens here: its debug registers cleared then
+            with contextlib.suppress(GocallError, OSError):  # one thread's trouble does not end the sweep
+                _look_at(thread, net, mem)
     finally:
         if ours and net is not None:
             net.remove(mem)
         for thread in held:
             with contextlib.suppress(GocallError, OSError):
                 thread.detach()
+
+
+def _look_at(thread: Thread, net: Net | None, mem: Memory) -> None:
+    """Stop a seized thread of the sweep; drop a SIGTRAP of gocall's it stopped for, let it out of
+    the net, or wait for it to get there if it is in a signal handler (see :func:`_sweep`)."""
+    for _ in range(_HANDLER_LOOKS):
+        stopped = _stop(thread)
+        if stopped is None:
+            return
+        regs, trapped = stopped
+        if trapped and ptrace.getsiginfo_code(thread.tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
+            thread.deferred.append(signal.SIGTRAP)  # the program's own: it gets it, as without gocall
+        if net is not None and net.holds(regs):
+            net.release(thread.tid, mem, regs, again=False)
+            return
+        if not _in_handler(thread.pid, thread.tid):
+            return
+        thread.resume()
+        time.sleep(0.002)
 
 
 _HANDLER_LOOKS = 50
