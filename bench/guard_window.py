@@ -17,8 +17,10 @@ for a thread (call/advance.py, sigcode 4), the others a thread held by the net f
 step's SIGTRAP (si_code 2) or sent into debugCallV2 with the guardian not told yet. With the
 sweep and the run recorded before entering: 1 of 300 (load 11-14), a worker's in-order check
 failing (the runtime's tail run after R12=16 in the instants before the park). With the tail's
-hardware breakpoint instead of the park: 0 of 300 (load 11-14). tests/guard/test_killed.py kills
-at each stop and after each resume.
+hardware breakpoint instead of the park: 0 of 300 (load 11-14); then N=1000: 1 of 1000 (load
+2.5-8), a SIGTRAP of a hardware breakpoint of the catch of parked goroutines (sigcode 4, at a
+resume point in main.report), cause not pinned down. tests/guard/test_killed.py kills at each
+stop, after each resume, and with hardware breakpoints armed.
 """
 
 from __future__ import annotations
