@@ -27,6 +27,7 @@ from .runtime import layouts
 
 if TYPE_CHECKING:
     from .call.waits import Observer
+    from .process.regs import user_regs_struct
     from .runtime.roots import FrameRoots
     from .runtime.unwind import Frame
     from .runtime.gselect import Filter, Group
@@ -61,7 +62,14 @@ class Process:
         needs none of it, and every module is cold-start time)."""
         from .runtime.view import RuntimeView
 
-        return RuntimeView(self.pid, self.binary, self.mem, self.layout)
+        view = RuntimeView(self.pid, self.binary, self.mem, self.layout)
+        view.traced = self._traced
+        return view
+
+    def _traced(self, tid: int) -> AbstractContextManager[user_regs_struct] | None:
+        """A thread the debugger traces (every thread while breakpoints are in) held still for the
+        runtime view, which cannot seize such a thread itself; None for any other thread."""
+        return self._debugger.still(tid) if self._debugger is not None else None
 
     def __enter__(self) -> Process:
         return self

@@ -55,6 +55,7 @@ from .stops.frame import Frames, FrameVariables, Stop
 
 if TYPE_CHECKING:
     from .call.engine import Held
+    from .process.regs import user_regs_struct
     from .stops.host import Process
 
 __all__ = ["Breakpoint", "Debugger", "Exited", "Stop"]
@@ -166,6 +167,16 @@ class Debugger:
         if self.stop is not None and self.stop.kept is not None:
             with signals_held():
                 settle(self, self.stop)
+
+    def still(self, tid: int) -> contextlib.AbstractContextManager[user_regs_struct] | None:
+        """Thread ``tid`` held still for a look at its registers if it is one of ours (the runtime
+        view's ``traced``), else None: at a stop as the stop has them (the debugCallV2 run an
+        evaluation kept open ended first); a running one is stopped meanwhile (Tracee.still)."""
+        t = self.tracee.threads.get(tid)
+        if t is None:
+            return None
+        self.settle()
+        return self.tracee.still(t)
 
     def evaluate_at(self, stop: Stop, expr: str, frame: int, unsafe: bool) -> Evaluation:
         try:

@@ -156,3 +156,39 @@ def test_a_hit_while_a_call_waits_for_its_goroutine(sleepy: Target) -> None:
         proc.cont()
         assert not proc.traced
     assert_unharmed(sleepy, pcs)
+
+
+def test_goroutines_stack_and_roots_with_breakpoints_set(build_fixture, start_target) -> None:
+    """With breakpoints in, every thread is the debugger's: the runtime view asks it for a running
+    goroutine's registers. Before, it seized the thread itself (EPERM, taken for a thread cloned
+    traced), waited for a stop the debugger's thread never reports (at a stop: every thread is
+    stopped already) and failed after 5 s with 'thread N did not stop' (goroutines, stack, roots
+    and the shell's commands at every stop); while the program ran it would have taken the
+    debugger's stops and detached its thread, with our INT3s in the text."""
+    spin = start_target(build_fixture("breaks", ("-gcflags=all=-N -l",)), ["spin", "3"])  # hot not inlined
+    with gocall.attach(spin.pid) as proc:
+        never = proc.break_at("main.IsNeg")  # never hit: the spinners run on, every thread traced
+        spinners = [i for i in proc.goroutines() if i.go is not None and i.go.function == "main.spin"]
+        assert len(spinners) == 3, spinners
+        running = [i for i in spinners if i.goroutine.state == "running"]
+        assert running, "a spinner runs on a thread"  # 3 spinners, 2 cores: one at least
+        for i in running:  # read from the thread the debugger stopped for it, not from g.sched
+            assert i.current is not None and i.current.function in ("main.hot", "main.spin.func1"), i
+        proc.clear(never)
+        bp = proc.break_at("main.hot")
+        stop = proc.wait(10)
+        assert isinstance(stop, gocall.Stop) and stop.breakpoint is bp, stop
+        for evaluated in (False, True):  # and after an evaluation, whose debugCallV2 run is kept open
+            if evaluated:
+                assert stop.eval("main.Double(n)") == 2 * stop.eval("n") and stop.kept is not None
+            mine = next(i for i in proc.goroutines() if i.goid == stop.goroutine)
+            assert mine.goroutine.state == "running" and mine.current is not None, mine
+            assert mine.current.function == "main.hot" and stop.kept is None, mine
+            assert [fr.function for fr in proc.stack(stop.goroutine)][:2] == ["main.hot", "main.spin.func1"]
+            assert proc.roots(stop.goroutine)[0].frame.function == "main.hot"
+        assert stop.eval("main.Double(3)") == 6
+        pcs = bp.pcs
+        proc.clear(bp)
+        proc.cont()
+        assert not proc.traced
+    assert_unharmed(spin, pcs, counter="Calls")

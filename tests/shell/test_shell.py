@@ -235,6 +235,29 @@ def test_roots_as_gocall_roots_prints_them(loop) -> None:  # type: ignore[no-unt
     assert untraced(loop.pid)
 
 
+_AT_A_STOP = "break main.handle\ncontinue\ngoroutines\nstack\nroots\nmain.Double(req.ID)\ngoroutines\nclear all\ncontinue\n"
+
+
+def test_goroutines_stack_and_roots_at_a_stop(loop) -> None:  # type: ignore[no-untyped-def]
+    """At a stop every thread is the debugger's: goroutines and roots failed there after 5 s
+    each ('thread N did not stop': the runtime view tried to seize and stop the stopped goroutine's
+    thread itself), also after an evaluation (its debugCallV2 run kept open). Now they show the
+    stopped goroutine where it stopped, read from its thread."""
+    r = subprocess.run([*GOCALL, "attach", str(loop.pid), "--json"], input=_AT_A_STOP, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o.get("error") for o in out] == [None] * len(_AT_A_STOP.splitlines()), out
+    goid = out[1]["result"]["goroutine"]
+    for listing in (out[2]["result"], out[6]["result"]):  # before and after the evaluation
+        (mine,) = [g for g in listing if g["goid"] == goid]
+        assert mine["status"] == "running" and mine["current"]["function"] == "main.handle", mine
+    assert out[3]["result"][0]["function"] == "main.handle"
+    (roots,) = out[4]["result"]
+    assert roots["goid"] == goid and roots["frames"][0]["function"] == "main.handle", roots
+    assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
+
+
 def test_run_interactive_script_kills_on_exit(build_fixture) -> None:  # type: ignore[no-untyped-def]
     binary = build_fixture("breaks")
     r = subprocess.run([*GOCALL, "run", "-i", "--break", "main.add", "--", str(binary), "inspect"],

@@ -15,15 +15,16 @@ to it at once. What comes out of :meth:`Tracee.wait` is a thread stopped on an I
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..errors import GocallError, PtraceError, TargetExited
+from ..errors import GocallError, ProcessError, PtraceError, TargetExited
 from . import breakpoints, launch, ptrace
 from .group import detach_strays
 from .memory import Memory
@@ -252,14 +253,67 @@ class Tracee:
                 nap(deadline)
                 continue
             tid, status = got
-            event = self._handle(tid, status, stopping=True)
-            if isinstance(event, Trapped) and not event.ours:
-                self._pending.append(event)
+            self._stopping(tid, status)
             now = self.threads.get(tid)
             if now is None or now.stopped:
                 waiting.discard(tid)
             # A thread created meanwhile starts traced, reporting an event stop of its own: wait for it too.
             waiting.update(n for n, nt in self.threads.items() if not nt.stopped and nt is not but)
+
+    @contextlib.contextmanager
+    def still(self, t: Thread) -> Iterator[user_regs_struct]:
+        """``t`` stopped for a look at its registers, then let run again. A running ``t`` is
+        stopped as :meth:`stop_all` stops it (a breakpoint it hits meanwhile is hit again when
+        it runs; the program's own INT3 waits for :meth:`wait`), or kept in the signal stop it
+        stands in (while no wait() runs, a thread that gets a signal, SIGURG every 10 ms for a
+        goroutine that runs long, waits for its tracer to hand it over): the goroutine's
+        registers still, where handing the signal over first would show the signal handler's.
+        The signal is handed over when the look is done."""
+        if t.stopped:
+            yield ptrace.getregs(t.tid)
+            return
+        sig = self._halt(t)
+        try:
+            yield ptrace.getregs(t.tid)
+        finally:
+            if t.tid in self.threads and not self.is_pending(t):
+                self._cont(t, sig)
+
+    def _halt(self, t: Thread) -> int:
+        """Stop the running ``t`` (see :meth:`still`); the signal of the signal stop it is kept in, or 0."""
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        nap = _Nap()
+        interrupted = False
+        got = self._poll([t.tid])  # a stop it stands in already needs no interrupt
+        while True:
+            if got is not None:
+                status = got[1]
+                if os.WIFSTOPPED(status) and not status >> 16 and os.WSTOPSIG(status) != signal.SIGTRAP:
+                    t.stopped = True
+                    return os.WSTOPSIG(status)
+                self._stopping(*got)
+                if t.tid not in self.threads:
+                    raise TargetExited(f"thread {t.tid} of process {self.pid} exited")
+                if t.stopped:
+                    return 0
+            if not interrupted:
+                interrupted = True
+                try:
+                    ptrace.interrupt(t.tid)
+                except PtraceError:
+                    pass  # exiting: its exit status comes
+            if time.monotonic() >= deadline or self.exited is not None:
+                raise ProcessError(f"thread {t.tid} did not stop within {_STOP_TIMEOUT:g} s",
+                                   hint="the machine may be overloaded: try again")
+            got = self._poll([t.tid])
+            if got is None:
+                nap(deadline)
+
+    def _stopping(self, tid: int, status: int) -> None:
+        """A wait status of a thread being stopped: the program's own INT3 is kept for :meth:`wait`."""
+        event = self._handle(tid, status, stopping=True)
+        if isinstance(event, Trapped) and not event.ours:
+            self._pending.append(event)
 
     def keep_unpreempted(self, t: Thread | None) -> None:
         """Keep back the SIGURGs of thread ``t`` (the Go runtime's asynchronous preemption

@@ -5,12 +5,15 @@ the program runs, as the runtime's own racy readers do (``forEachGRace``): a par
 goroutine's stack does not move while it stays parked, and a goroutine that changes
 state meanwhile is simply shown as it was. Only a goroutine *running* on a thread needs
 that thread's registers; :meth:`RuntimeView.thread_regs` stops that one thread for a
-few microseconds (PTRACE_SEIZE + INTERRUPT, GETREGS, DETACH) and nothing else.
+few microseconds (PTRACE_SEIZE + INTERRUPT, GETREGS, DETACH) and nothing else. A thread
+this process traces already (every one while breakpoints are in: stop.py) is asked of
+its tracer instead (:attr:`RuntimeView.traced`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from functools import cached_property
 
 from ..binary import GoBinary
@@ -19,6 +22,7 @@ from ..binary.stripped import find_wait_reason_strings
 from ..errors import GocallError, NoGoroutine, ProcessError, SymbolNotFound
 from ..process.memory import Memory
 from ..process.namespaces import host_tid
+from ..process.regs import user_regs_struct
 from ..process.threads import Thread
 from ..process.waiting import signals_held
 from .goroutines import Goroutine, Status, allgs, allgs_slice, read_goroutine, thread_g, wait_reasons
@@ -62,6 +66,11 @@ class RuntimeView:
         self.binary = binary
         self.mem = mem
         self.layout = layout
+        # A thread a tracer of this process holds (the Debugger's; session.py sets this), held still
+        # by it for a look at its registers; None for a thread it does not hold. Such a thread cannot
+        # be seized again, and waiting for its stop here would take (or wait for ever for) a stop
+        # its tracer collects.
+        self.traced: Callable[[int], AbstractContextManager[user_regs_struct] | None] | None = None
 
     def _symbol(self, name: str, hint: str = "goroutines, stacks and roots need a binary not stripped with -s") -> int:
         addr = self.binary.symbol(name)
@@ -121,19 +130,26 @@ class RuntimeView:
         if tid is None:
             return None
         with signals_held():
+            held = self.traced(tid) if self.traced is not None else None
+            if held is not None:
+                with held as regs:
+                    return self._on_stack(g, regs)
             thread = Thread(self.pid, tid)
             try:
                 thread.seize()
             except GocallError:
                 return None  # gone, or traced by someone else (e.g. a gocall call in flight)
             try:
-                regs = thread.stop()
-                tg = thread_g(self.mem, self.layout, regs.fs_base)
-                if tg.g is None or tg.g.addr != g.g.addr or not g.g.stack_lo < regs.rsp <= g.g.stack_hi:
-                    return None  # on g0/gsignal, or already running another goroutine
-                return regs.rip, regs.rsp
+                return self._on_stack(g, thread.stop())
             finally:
                 thread.detach()
+
+    def _on_stack(self, g: Goroutine, regs: user_regs_struct) -> tuple[int, int] | None:
+        """(rip, rsp) of ``regs`` if their thread runs ``g`` on its own stack."""
+        tg = thread_g(self.mem, self.layout, regs.fs_base)
+        if tg.g is None or tg.g.addr != g.g.addr or not g.g.stack_lo < regs.rsp <= g.g.stack_hi:
+            return None  # on g0/gsignal, or already running another goroutine
+        return regs.rip, regs.rsp
 
     def frames(self, g: Goroutine, stop_running: bool = True) -> list[Frame]:
         """The physical frames of ``g``, innermost first."""
