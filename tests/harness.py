@@ -23,10 +23,11 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 __all__ = ["FIXTURES", "READY_TIMEOUT", "Target", "TargetFailed", "tracer_pids"]
 
@@ -53,6 +54,16 @@ def tracer_pids(pid: int) -> dict[int, int]:
         except (OSError, StopIteration):
             continue  # the thread ended since the listing
     return out
+
+
+def main_parked(proc: Any, timeout: float = 10.0) -> None:
+    """Wait until goroutine 1 of ``proc`` (a :class:`gocall.Process` on tests/fixtures/breaks in
+    loop mode) is parked for good in its channel receive. The fixture says 'ready' just before:
+    until it parks, its write's return is Go user code a call may be caught in (syscall.write)."""
+    deadline = time.monotonic() + timeout
+    while (state := proc.runtime.goroutine(1).state) != "chan receive":
+        assert time.monotonic() < deadline, f"goroutine 1 is still {state!r} after {timeout:g} s"
+        time.sleep(0.005)
 
 
 class TargetFailed(AssertionError):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import gocall
-from harness import Target
+from harness import Target, main_parked
 
 from .test_attach import assert_unharmed
 
@@ -101,6 +101,7 @@ def test_calls_into_a_sleeping_program_with_breakpoints_set(sleepy: Target) -> N
     goroutine is caught for itself. Before, such a call waited for a running goroutine until
     its timeout ("parked goroutines are not waited for then")."""
     with gocall.attach(sleepy.pid, timeout=5) as proc:
+        main_parked(proc)
         bp = proc.break_at("main.handle")
         for i in range(3):
             assert proc.eval(f"main.Double({i})") == 2 * i
@@ -135,6 +136,7 @@ def test_a_hit_while_a_call_waits_for_its_goroutine(sleepy: Target) -> None:
     condition runs on (the call then ends at its timeout, saying what each goroutine waits
     for); a stop ends the wait, the call not made, and is the program's stop."""
     with gocall.attach(sleepy.pid, timeout=1) as proc:
+        main_parked(proc)
         never = proc.break_at("main.handle if req.ID == 99")
         proc.engine.goroutine = 1
         with pytest.raises(gocall.GocallError, match=r"goroutine 1 did not reach Go user code .* goroutine 1: waiting "

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import gocall
-from harness import Target, tracer_pids
+from harness import Target, main_parked, tracer_pids
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ def sleeper(build_fixture, start_target) -> Target:  # type: ignore[no-untyped-d
 def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target) -> None:
     caught = 0
     with gocall.attach(sleeper.pid, timeout=5) as proc:
+        main_parked(proc)
         before = proc.eval("Total")
         for i in range(40):
             assert proc.eval(f"main.Double({i})") == 2 * i
