@@ -192,6 +192,14 @@ class Target:
                 return self._checks, self._bad
         raise TargetFailed(f"wanted checks >= {min_checks} within {timeout:.1f}s\n{self._describe()}")
 
+    def wait_line(self, line: str, timeout: float = 5.0) -> int:
+        """Wait until the program has written ``line`` (read by the reader thread); its index in
+        :attr:`lines`. Raises :class:`TargetFailed` on timeout or if the process's stdout ends."""
+        with self._cond:
+            if self._cond.wait_for(lambda: line in self.lines or self._eof, timeout) and line in self.lines:
+                return self.lines.index(line)
+        raise TargetFailed(f"wanted the line {line!r} within {timeout:.1f}s\n{self._describe()}")
+
     def assert_healthy(self, reports: int = 3, timeout: float = 5.0) -> None:
         """Check the worker is still running and unharmed.
 
