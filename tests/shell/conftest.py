@@ -5,6 +5,7 @@ there too); commands print to stdout (capfd)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -27,6 +28,12 @@ UNTIL_STOPPED = "<no key until the program is stopped>"
 UNTIL_BREAKPOINT = "<no key until a breakpoint is set>"
 
 
+class Shown(str):
+    """No key until the screen shows a match of this regular expression (a completion menu
+    drawn): keys sent on a timer alone can reach a busy line editor together, a Tab and the
+    Ctrl-C after it read in one go, and the menu between them is never drawn."""
+
+
 @pytest.fixture
 def history_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "state" / "history"
@@ -46,7 +53,12 @@ def drive(tmp_path: Path, history_file: Path) -> Callable[[gocall.Process, Keys]
             def feed() -> None:
                 for delay, text in keys:
                     time.sleep(delay)
-                    if callable(text):
+                    if isinstance(text, Shown):
+                        deadline = time.monotonic() + 30
+                        f.flush()
+                        while not re.search(text, screen.read_text()) and time.monotonic() < deadline:
+                            time.sleep(0.01)
+                    elif callable(text):
                         text()  # a look at the target while the shell waits for keys
                     elif text == UNTIL_STOPPED:
                         deadline = time.monotonic() + 30

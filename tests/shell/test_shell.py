@@ -25,7 +25,7 @@ from gocall.shell.completion import GoCompleter
 from gocall.shell.output import Output
 from gocall.shell.state import ShellState
 
-from .conftest import (SIGINT, SIGINT_IN_CALL, UNTIL_BREAKPOINT, UNTIL_STOPPED, text_as_in_file, traced_by_us,
+from .conftest import (SIGINT, SIGINT_IN_CALL, UNTIL_BREAKPOINT, UNTIL_STOPPED, Shown, text_as_in_file, traced_by_us,
                        untraced)
 
 GOCALL = [sys.executable, "-m", "gocall.cli.main"]
@@ -65,8 +65,11 @@ def test_tab_at_a_stop_through_the_line_editor(build_fixture, drive) -> None:  #
     fields and methods, a pointer's method, a local, goroutine ids, a package's function."""
     with gocall.launch([str(build_fixture("breaks")), "inspect"]) as proc:
         assert isinstance(proc.wait(30), gocall.Stop)
-        keys = ["req.Ta\t", "pp.Sc\t", "p.\t", "fla\t", "goroutine \t", "main.Doub\t"]
-        screen = drive(proc, [(0.3, k) for step in keys for k in (step, "\x03")] + [(0.3, "exit\r")])
+        # Each Tab, then what it draws (a menu, or the one completion inline), then Ctrl-C.
+        keys = [("req.Ta\t", r"field \[\]string"), ("pp.Sc\t", r"pp\.Scale"), ("p.\t", r"String\s+method"),
+                ("fla\t", "flag"), ("goroutine \t", r"\b1\s+goroutine"), ("main.Doub\t", r"main\.Double")]
+        screen = drive(proc, [(0.3, k) for step, shown in keys for k in (step, Shown(shown), "\x03")]
+                       + [(0.3, "exit\r")])  # fmt: skip
     lines = screen.splitlines()
     assert any("Tags" in line and "field []string" in line for line in lines), screen  # the menu, with meta
     assert any("Tag" in line and "method" in line for line in lines), screen
