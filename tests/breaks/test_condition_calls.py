@@ -83,18 +83,21 @@ def test_calls_at_a_reported_stop_keep_breakpoints_in(build_fixture, capfd) -> N
             assert stop.eval("IsNeg(n)") is False
             assert stop.eval("HotNeg(n)") is False  # its callee runs into the breakpoint: stepped over
         assert bp.skipped == 20
-        assert not tracee.holding()  # no other thread ran during those calls
+        # No other thread ran during those calls, unless the callee's thread slept: the
+        # debugCallV2 path takes runtime locks (sched.lock) a stopped thread may hold, and the
+        # callee's thread then sleeps on that futex (seen in 1 of ~25 runs beside spinners) and
+        # the others are resumed, as for any callee that needs them.
+        assert not tracee.holding() or proc.debugger.others_resumed > 0
         assert all(t.stopped for t in tracee.threads.values())
-        assert proc.debugger.others_resumed == 0
-        # The callee's thread sleeps: the others are resumed, hit the breakpoint and are held
-        # (on a loaded machine they may get no CPU within one millisecond: a few tries).
-        for _ in range(10):
+        resumed = proc.debugger.others_resumed
+        # The callee's thread sleeps: the others are resumed, hit the breakpoint and are held.
+        # On a loaded machine they may get no CPU within one millisecond: again until one is held.
+        deadline = time.monotonic() + 60
+        while not tracee.holding() and time.monotonic() < deadline:
             assert stop.eval("time.Sleep(1000000)") is None
             assert all(t.stopped for t in tracee.threads.values())  # stopped again after the call
-            if tracee.holding():
-                break
         assert tracee.holding()  # other goroutines' hits during such a call, not yet tested
-        assert proc.debugger.others_resumed >= 1
+        assert proc.debugger.others_resumed >= max(resumed, 1)
         end = proc.wait(300)
         assert isinstance(end, gocall.Exited) and end.code == 0, end
     assert capfd.readouterr().out == want
