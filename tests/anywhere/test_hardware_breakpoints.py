@@ -13,6 +13,7 @@ pause), and the goroutine must go on calling hot, unharmed, after the detach.
 from __future__ import annotations
 
 import ctypes
+import subprocess
 import signal
 import time
 from collections.abc import Iterator
@@ -118,3 +119,28 @@ def test_detach_takes_a_hit_queued_behind_an_interrupt(spin) -> None:  # type: i
         thread.detach()
         assert not _queued(target.pid, thread.tid, signal.SIGTRAP)
     _runs_on(target, calls)
+
+
+def test_signal_readers_agree_with_proc() -> None:
+    """ptrace.queued_signals reads a thread's whole private queue, past one request's 16 entries,
+    and ptrace.blocked_signals its mask: the readers process/tracee.py and guard/watch.py use
+    where they parsed /proc's SigPnd and SigBlk before. A real process (sleep), stopped, with 20
+    real-time signals and a SIGTRAP queued to it, and SIGUSR2 blocked."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        with signals_held():
+            ptrace.seize(sleeper.pid)
+            ptrace.interrupt(sleeper.pid)
+            waitpid(sleeper.pid)
+            mask = ctypes.c_uint64(1 << (signal.SIGUSR2 - 1))
+            ptrace.ptrace(PTRACE_SETSIGMASK, sleeper.pid, ctypes.sizeof(mask), ctypes.addressof(mask))
+            sent = [signal.SIGRTMIN + i % 8 for i in range(20)] + [signal.SIGTRAP]
+            for sig in sent:
+                ptrace.tgkill(sleeper.pid, sleeper.pid, sig)
+            queued = ptrace.queued_signals(sleeper.pid)
+            assert sorted(queued) == sorted(sent)
+            assert all(_queued(sleeper.pid, sleeper.pid, sig) for sig in sent)
+            assert ptrace.blocked_signals(sleeper.pid) == 1 << (signal.SIGUSR2 - 1)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

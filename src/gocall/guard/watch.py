@@ -418,7 +418,7 @@ def _look_at(thread: Thread, net: Net | None, mem: Memory) -> None:
         if net is not None and net.holds(regs):
             net.release(thread.tid, mem, regs, again=False)
             return
-        if not _in_handler(thread.pid, thread.tid):
+        if not _in_handler(thread.tid):
             return
         thread.resume()
         time.sleep(0.002)
@@ -427,12 +427,10 @@ def _look_at(thread: Thread, net: Net | None, mem: Memory) -> None:
 _HANDLER_LOOKS = 50
 
 
-def _in_handler(pid: int, tid: int) -> bool:
+def _in_handler(tid: int) -> bool:
     """Whether the stopped thread runs a signal handler, by its blocked SIGTRAP (SigBlk): the Go
     runtime blocks every signal in its handlers (and while it creates a thread), nowhere else."""
     try:
-        with open(f"/proc/{pid}/task/{tid}/status") as f:
-            blocked = next((int(line.split()[1], 16) for line in f if line.startswith("SigBlk:")), 0)
-    except OSError:
-        return False
-    return bool(blocked & 1 << (signal.SIGTRAP - 1))
+        return bool(ptrace.blocked_signals(tid) & 1 << (signal.SIGTRAP - 1))
+    except PtraceError:
+        return False  # gone: nothing left to let out

@@ -195,14 +195,19 @@ class ptrace_peeksiginfo_args(ctypes.Structure):
 _SIGINFO_INTS = 32  # sizeof(siginfo_t) is 128 bytes; si_signo first
 
 
-def queued_signals(tid: int, most: int = 16) -> list[int]:
+def queued_signals(tid: int) -> list[int]:
     """The signal numbers queued for the stopped thread ``tid`` itself (its private queue, not
-    the process's shared one), oldest first, at most ``most``: one request where /proc's
-    SigPnd costs an open, a read and a parse."""
-    args = ptrace_peeksiginfo_args(0, 0, most)  # flags 0: the thread's own queue
+    the process's shared one, as /proc's SigPnd), oldest first: one request per 16 queued
+    signals where SigPnd costs an open, a read and a parse."""
+    most = 16
+    found: list[int] = []
     buf = (ctypes.c_int * (_SIGINFO_INTS * most))()
-    n = ptrace(PTRACE_PEEKSIGINFO, tid, ctypes.addressof(args), ctypes.addressof(buf))
-    return [int(buf[i * _SIGINFO_INTS]) for i in range(n)]
+    while True:
+        args = ptrace_peeksiginfo_args(len(found), 0, most)  # flags 0: the thread's own queue
+        n = ptrace(PTRACE_PEEKSIGINFO, tid, ctypes.addressof(args), ctypes.addressof(buf))
+        found += (int(buf[i * _SIGINFO_INTS]) for i in range(n))
+        if n < most:
+            return found
 
 
 def blocked_signals(tid: int) -> int:

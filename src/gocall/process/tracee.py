@@ -489,11 +489,9 @@ class Tracee:
         if self.breaks.classify(rip) is Trap.FOREIGN:
             return False
         try:
-            with open(f"/proc/{self.pid}/task/{t.tid}/status") as f:
-                pending = next((int(line.split()[1], 16) for line in f if line.startswith("SigPnd:")), 0)
-        except OSError:
-            return False
-        return bool(pending & 1 << (signal.SIGTRAP - 1))
+            return signal.SIGTRAP in ptrace.queued_signals(t.tid)  # blocked or not: an INT3's is forced
+        except PtraceError:
+            return False  # gone (exit_group): no trap left to deliver
 
     def _cont(self, t: Thread, sig: int) -> None:
         if not sig and t.deferred:
