@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -78,6 +79,9 @@ def test_build_key_covers_source_and_flags(go_toolchain: GoToolchain, hello_src:
     changed = go_toolchain.build_cached(hello_src, cache_dir=cache)
     assert len({plain, debug, changed}) == 3
     assert subprocess.run([str(changed)], capture_output=True, text=True, check=True).stdout == "ho\n"
+    # The same files elsewhere: the binary names its source's directory, so it is another build.
+    moved = shutil.copytree(hello_src, tmp_path / "elsewhere")
+    assert go_toolchain.build_cached(moved, cache_dir=cache) not in {plain, debug, changed}
 
 
 def test_default_cache_dir_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

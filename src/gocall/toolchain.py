@@ -310,13 +310,15 @@ def _read_version(goroot: Path, go: Path) -> str:
 
 
 def _build_key(src: Path, version: str, flags: Iterable[str]) -> str:
-    """sha256 over the sources (relative names and contents), the Go version and the flags."""
+    """sha256 over the sources (relative names and contents), their directory, the Go version and
+    the flags. The directory because the binary records it (file names in pclntab and DWARF): a
+    build cached from another checkout, since removed, names source that is no longer there."""
     h = hashlib.sha256()
     files = sorted(p for p in src.rglob("*") if p.is_file() and (p.suffix == ".go" or p.name in ("go.mod", "go.sum")))
     if not any(p.name == "go.mod" for p in files):
         raise ToolchainError(f"{src} has no go.mod", "add one saying 'module <name>' and 'go 1.19'")
     fields = [field for path in files for field in (str(path.relative_to(src)).encode(), path.read_bytes())]
-    fields += [field.encode() for field in (version, *flags)]
+    fields += [field.encode() for field in (str(src), version, *flags)]
     for field in fields:
         # Length-prefixed, so no two different trees hash alike.
         h.update(len(field).to_bytes(8, "little"))
