@@ -11,6 +11,7 @@ the worker or the reporter); the rest of the program runs all along (another cal
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -63,6 +64,11 @@ def assert_held_then_released(target: Target, guardian: int) -> None:
     for command in ("doctor", "goroutines"):  # both say which call holds the thread
         r = subprocess.run([*GOCALL, command, str(target.pid)], capture_output=True, text=True, timeout=60)
         assert said in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([*GOCALL, "goroutines", "--json", str(target.pid)], capture_output=True, text=True, timeout=60)
+    callee = [g for g in json.loads(r.stdout) if g["goid"] == found.goroutine]  # listed, not hidden as the runtime's
+    assert [g["pending"] for g in callee] == [{"thread": tid, "function": "main.Hang", "guardian": guardian,
+                                               "since": found.since}], r.stdout + r.stderr  # fmt: skip
+    assert callee[0]["user"]["function"] == "main.Hang"
     os.kill(target.pid, signal.SIGUSR2)  # Hang returns
     assert gone(guardian, 10), "the guardian did not finish the call"
     assert set(tracer_pids(target.pid).values()) == {0}

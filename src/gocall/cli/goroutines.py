@@ -57,9 +57,11 @@ def _where(loc: Location | None) -> dict[str, Any] | None:
     return None if loc is None else {"function": loc.function, "file": loc.file, "line": loc.line, "pc": loc.pc}
 
 
-def info_json(i: GoroutineInfo) -> dict[str, Any]:
-    """One goroutine as ``gocall goroutines --json`` prints it (every field of :class:`GoroutineInfo`)."""
+def info_json(i: GoroutineInfo, held: Sequence[pending.Pending] = ()) -> dict[str, Any]:
+    """One goroutine as ``gocall goroutines --json`` prints it (every field of :class:`GoroutineInfo`,
+    and the call a guardian holds for it, from ``held``)."""
     g = i.goroutine
+    call = next((p for p in held if p.goroutine == g.goid), None)
     loc = i.location
     return {
         "goid": g.goid,
@@ -78,6 +80,8 @@ def info_json(i: GoroutineInfo) -> dict[str, Any]:
         "created_by": None if i.created_by is None else {
             "function": i.created_by.function, "file": i.created_by.file, "line": i.created_by.line,
             "goroutine": g.parent_goid or None},
+        "pending": None if call is None else {"thread": call.tid, "function": call.function,
+                                              "guardian": call.guardian, "since": call.since},
     }
 
 
@@ -173,7 +177,9 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
             "location" (what runtime.Stack shows first), "user", "current", "go", "start":
               {"function", "file", "line", "pc"} | null,
             "labels": {K: V}, "created_by": {"function", "file", "line", "goroutine"} | null,
-            "stack": [{"function", "file", "line"}, ...] (with -t)}, ...]
+            "stack": [{"function", "file", "line"}, ...] (with -t),
+            "pending": {"thread", "function", "guardian", "since"} | null (a call left to a
+              guardian, running on this goroutine: see gocall doctor)}, ...]
     with --group: [{"group", "count", "goids"}, ...]
     """
     try:
@@ -199,7 +205,7 @@ def goroutines(pid: int, with_: tuple[str, ...], without: tuple[str, ...], group
             console.message(line)
         return
     if as_json:
-        console.json([info_json(i) | ({"stack": [{"function": sf.function, "file": sf.file, "line": sf.line}
+        console.json([info_json(i, held) | ({"stack": [{"function": sf.function, "file": sf.file, "line": sf.line}
                                                  for sf in stacks[i.goid]]} if depth > 0 else {})
                       for i in chosen.goroutines])
         return

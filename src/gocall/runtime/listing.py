@@ -255,7 +255,15 @@ class Lister:
 
 def _system(g: Goroutine, start: Location | None) -> bool:
     """runtime.isSystemGoroutine, roughly: started by the runtime (not runtime.main), or a g kept
-    for C threads calling into Go (``_Gdeadextra``: the runtime's tracebacks skip those too)."""
+    for C threads calling into Go (``_Gdeadextra``: the runtime's tracebacks skip those too).
+    Unlike the runtime, a debugger's call (debugCallWrap's goroutine, started at debugCallWrap1)
+    is listed as the program's: it runs the program's code, and a call left to a guardian is
+    what a person looks for in the listing."""
     if g.status == Status.DEADEXTRA:
         return True
-    return start is not None and start.function.startswith("runtime.") and start.function != "runtime.main"
+    if start is None or start.function in _NOT_SYSTEM:
+        return False
+    return start.function.startswith("runtime.")
+
+
+_NOT_SYSTEM = frozenset({"runtime.main", "runtime.debugCallWrap1"})
