@@ -20,7 +20,7 @@ def test_goroutines_stack_roots_commands(runtime_target) -> None:
     by_fn = {g["location"]["function"]: g for g in listing if g["location"]}
     assert by_fn["main.selecting"]["state"] == "select" and by_fn["main.selecting"]["thread"] is None
     assert set(listing[0]) == {"goid", "status", "state", "m", "thread", "system", "location", "created_by",
-                               "user", "current", "go", "start", "labels"}
+                               "user", "current", "go", "start", "labels", "pending"}
     text = _gocall("goroutines", pid)
     assert text.splitlines()[0].split() == ["GOID", "STATE", "THREAD", "LOCATION"] and "\x1b[" not in text
 
