@@ -6,26 +6,25 @@
         proc.eval("main.Add(1, 2)")      # 3
 """
 
-from .errors import (
-    Abandoned,
-    ArgumentError,
-    CallRefused,
-    ExprError,
-    GocallError,
-    GoError,
-    GoPanic,
-    Interrupted,
-    NoGoroutine,
-    SymbolNotFound,
-    TargetExited,
-)
-
 # Not typing's: importing typing is ~3 ms of a `gocall call` handed to the server, whose client
 # loads this package and little else (cli/handoff.py); mypy reads any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .errors import (
+        Abandoned,
+        ArgumentError,
+        CallRefused,
+        ExprError,
+        GocallError,
+        GoError,
+        GoPanic,
+        Interrupted,
+        NoGoroutine,
+        SymbolNotFound,
+        TargetExited,
+    )
     from .fleet import call_many
     from .session import Evaluation, Process, attach, launch
     from .stop import Breakpoint, Exited, Stop
@@ -33,10 +32,14 @@ if TYPE_CHECKING:
 # Names load on first use: breakpoints and stops (stop.py and the tracee it needs) because
 # `gocall call` never needs them, every module imported costing a cold start time
 # (bench/cold_attach.py); the session too, so that the `gocall` command can set the
-# interpreter up for a short-lived process (gocall.cli.main) before the first heavy import.
+# interpreter up for a short-lived process (gocall.cli.main) before the first heavy import;
+# the errors because a `gocall call` handed to the server (cli/handoff.py) raises none in its
+# client, whose every import is start-up time (~0.5 ms for errors.py's 30 classes).
 _LAZY = {"Breakpoint": "stop", "Exited": "stop", "Stop": "stop",
          "Evaluation": "session", "Process": "session", "attach": "session", "launch": "session",
-         "call_many": "fleet"}  # fmt: skip
+         "call_many": "fleet",
+         **dict.fromkeys(("Abandoned", "ArgumentError", "CallRefused", "ExprError", "GocallError", "GoError",
+                          "GoPanic", "Interrupted", "NoGoroutine", "SymbolNotFound", "TargetExited"), "errors")}  # fmt: skip
 
 
 def __getattr__(name: str) -> "Any":

@@ -336,7 +336,7 @@ def test_client_loads_almost_nothing(runtime, shared_target):  # type: ignore[no
     assert (client.returncode, client.stdout) == (0, "3\n")
     python = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True)
     assert _imported(client.stderr) - _imported(python.stderr) == {
-        "gocall", "gocall.errors", "gocall.cli", "gocall.cli.handoff", "_socket", "gc", "atexit"}
+        "gocall", "gocall.cli", "gocall.cli.handoff", "_socket", "gc", "atexit"}
 
 
 def _imported(importtime: str) -> set[str]:

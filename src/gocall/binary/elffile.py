@@ -70,6 +70,7 @@ class GoBinary:
     def __init__(self, path: str | os.PathLike[str], bias: int = 0) -> None:
         self.path = os.fspath(path)
         self.bias = bias  # runtime address - linked address (non-zero for a loaded PIE only)
+        self._looked_up: dict[str, tuple[int, int] | None] = {}  # _lookup's answers (each a scan of .strtab)
         self._file = open(self.path, "rb")
         try:
             self._map = self._map_file()
@@ -200,6 +201,11 @@ class GoBinary:
         """
         if "_symtab" in self.__dict__:
             return self._symtab.get(name)
+        if name not in self._looked_up:
+            self._looked_up[name] = self._search(name)
+        return self._looked_up[name]
+
+    def _search(self, name: str) -> tuple[int, int] | None:
         symtab = self._sections.get(".symtab")
         if symtab is None:
             return None

@@ -328,10 +328,16 @@ def _see_through(slot: mmap.mmap, target: int) -> int:
         os._exit(0)
 
 
+# The symbols every call looks up in .symtab (a scan of .strtab each, ~0.1 ms on the small
+# benchmark binary): the module data for runtime types (runtime/view.py, expr/eval.py) and the
+# trap net's hook and its abort (guard/net.py).
+_CALL_SYMBOLS = ("runtime.firstmoduledata", "runtime.testSigtrap", "runtime.abort")
+
+
 def _keep_binary(pid: int) -> None:
     """The executable of ``pid`` read here, once, as each command's Process reads it (its
-    pclntab, the index cache's state, the runtime's layout), and kept for the children forked
-    from now on (binary/kept.py)."""
+    pclntab, the index cache's state, the runtime's layout, the symbols a call looks up), and
+    kept for the children forked from now on (binary/kept.py)."""
     from ..binary import kept
     from ..binary.elffile import GoBinary
     from ..binary.support import check_callable
@@ -345,6 +351,8 @@ def _keep_binary(pid: int) -> None:
         return
     try:
         binary.pclntab  # noqa: B018 (read now: a cached property)
+        for name in _CALL_SYMBOLS:
+            binary.symbol(name)
         check_callable(binary)
         layouts.for_go(binary.go_version_tuple, binary.dwarf)
         if not kept.keep(binary, pid):
