@@ -59,16 +59,18 @@ class Runtime:
         return p.returncode, out, err, p.pid
 
     def servers(self) -> list[int]:
-        """PIDs of the servers for this directory's socket."""
-        found = []
+        """PIDs of the servers for this directory's socket (not their children: the command
+        running, the spare waiting for the next, which have the server's command line)."""
+        found = {}
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
+                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
                 continue
             if os.fsencode(self.socket) in argv:  # python -m gocall.cli.server SOCKET (or the stale one's -c)
-                found.append(int(pid))
-        return found
+                found[int(pid)] = parent
+        return [pid for pid, parent in found.items() if parent not in found]
 
     def wait_listening(self, timeout: float = 30.0) -> int:
         """The PID of the server, once it accepts connections."""
@@ -290,6 +292,31 @@ def _forks_of(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(d))
     return found
+
+
+def _spare(server: int) -> int:
+    """The child the server forked ahead of its next command, once it has one (and only it)."""
+    deadline = time.monotonic() + 30
+    while len(forks := _forks_of(server)) != 1:
+        assert time.monotonic() < deadline, forks
+        time.sleep(0.02)
+    return forks[0]
+
+
+def test_commands_run_in_a_spare_forked_ahead(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """Between commands the server has a child forked for the next one, which runs it (the
+    fork off the command's path); one killed while it waits is replaced, and a command never
+    depends on it."""
+    server = _started(runtime, shared_target.pid)
+    for i in range(3):
+        spare = _spare(server)
+        assert runtime.run("call", str(shared_target.pid), f"main.Add({i}, 2)")[:2] == (0, f"{i + 2}\n")
+        _wait_gone(spare)  # it ran the command (or was let go for one that finds the executable kept)
+    os.kill(spare := _spare(server), signal.SIGKILL)
+    _wait_gone(spare)
+    assert runtime.run("call", str(shared_target.pid), "main.Add(5, 2)")[:2] == (0, "7\n")
+    assert runtime.servers() == [server] and runtime.log().count(": exit 0") == 4, runtime.log()
+    assert _spare(server) != spare
 
 
 def test_server_keeps_its_targets_executables_read(runtime, target, start_target, build_fixture):  # type: ignore[no-untyped-def]

@@ -10,7 +10,9 @@ forked per command (cli/handoff.py is the client, and says why).
 * A request whose fingerprint (handoff.fingerprint: the interpreter and gocall's source
   files) is not the server's own is answered ``stale``: the server stops listening, lets its
   lock go and leaves once its running commands end, and the client starts a new one.
-* Each command runs in a forked child, as ``gocall`` would run it from the client's shell:
+* Each command runs in a forked child, as ``gocall`` would run it from the client's shell (a
+  spare forked ahead of the request and waiting for it, so that the fork, ~1.3 ms of the
+  server's CPU, is off the command's path; forked for the request if there is none):
   the client's stdin/stdout/stderr, argv, environment, working directory and umask, signal
   dispositions as a new Python's (the ones the client ignores ignored), then cli/main.py's
   ``main``. The server relays the client's signals to it (``signal N``), sends SIGHUP if the
@@ -39,6 +41,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..guard import watch
@@ -72,6 +75,17 @@ class _Command:
     started: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _Spare:
+    """A child forked before its request: it waits on its end of ``sock`` for one (the client's
+    message and descriptors, as the server received them), then runs it as :meth:`Server._child`."""
+
+    pid: int
+    pidfd: int
+    sock: socket.socket  # the server's end
+    slot: mmap.mmap
+
+
 class Server:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -84,6 +98,8 @@ class Server:
         self.lock_fd = -1
         self.bound: tuple[int, int] | None = None  # the socket file's (st_dev, st_ino), to remove only ours
         self.wakeup: tuple[int, ...] = ()  # the pipe signals wake the loop through (on_signals)
+        self.spare: _Spare | None = None
+        self.retired: set[int] = set()  # pidfds of spares let go, until reaped
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -115,6 +131,7 @@ class Server:
         another server can start while this one's running commands end."""
         if self.listener is None:
             return
+        self.retire_spare()
         self.selector.unregister(self.listener)
         self.listener.close()
         self.listener = None
@@ -144,6 +161,8 @@ class Server:
     def run(self) -> None:
         last = time.monotonic()
         while self.listener is not None or self.commands:
+            if self.spare is None and self.listener is not None and not self.commands:
+                self.fork_spare()  # between commands: not competing with one for a CPU
             timeout = None if self.commands else max(0.0, last + self.idle - time.monotonic())
             events = self.selector.select(timeout)
             if not events and not self.commands:
@@ -178,22 +197,17 @@ class Server:
             if fields[1] != self.namespaces:
                 conn.send(b"elsewhere")
                 return conn.close()
-            command = _Command(conn, pid)
             argv = fields[10 : 10 + int(fields[9])]
-            if argv[:1] == ["call"] and len(argv) > 1 and argv[1].isdigit():
-                command.target = int(argv[1])
-            # The child starts with the server's handlers and wake-up pipe: a signal relayed to
-            # it before _child drops them (a client killed at once: SIGHUP) would be a byte in
-            # the server's pipe, read as the server's own SIGTERM/SIGHUP/SIGINT (it left), and
-            # be lost for the child. Held until each side has its own handling.
-            signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVE_SIGNALS)
-            try:
-                command.child = os.fork()
-                if command.child == 0:
-                    self._child(command, fields, fds)  # never returns
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
-            command.pidfd = os.pidfd_open(command.child)
+            target = int(argv[1]) if argv[:1] == ["call"] and len(argv) > 1 and argv[1].isdigit() else 0
+            if (spare := self.take_spare(msg, fds)) is not None:
+                command = _Command(conn, pid, spare.pid, spare.pidfd, spare.slot, target)
+            else:
+                command = _Command(conn, pid, target=target)
+                with _signals_held():
+                    command.child = os.fork()
+                    if command.child == 0:
+                        self._child(command.slot, lambda: (fields, fds))  # never returns
+                command.pidfd = os.pidfd_open(command.child)
             conn.send(b"started %d" % command.child)
         except (OSError, ValueError, IndexError) as e:
             _log(f"bad request: {type(e).__name__}: {e}")
@@ -206,22 +220,28 @@ class Server:
         self.selector.register(conn, selectors.EVENT_READ, self.relay)
         self.selector.register(command.pidfd, selectors.EVENT_READ, self.reap)
 
-    def _child(self, command: _Command, fields: list[str], fds: list[int]) -> None:
-        """In the forked child: become the client's ``gocall`` and run the command. Every socket
-        of the server's is closed (its own connection too: the client must see the server's end
-        as the connection's)."""
+    def _child(self, slot: mmap.mmap, request: Callable[[], tuple[list[str], list[int]]]) -> None:
+        """In a forked child: let go of everything of the server's (its own connection too: the
+        client must see the server's end as the connection's), take the request (a spare waits
+        for it here), become the client's ``gocall`` and run the command. Never returns."""
         code: object = 1
         try:
-            _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
-            argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
             self.selector.close()
-            for sock in [self.listener, command.conn, *(c.conn for c in self.commands.values())]:
+            for sock in [self.listener, *(c.conn for c in self.commands.values())]:
                 if sock is not None:
                     sock.close()
             for c in self.commands.values():
-                os.close(c.pidfd)
-                c.slot.close()
-            watch.guarded_by_parent(command.slot)
+                if c.pidfd >= 0:
+                    os.close(c.pidfd)
+                if c.slot is not slot:
+                    c.slot.close()
+            if self.spare is not None:  # (a spare's end held here would keep it waiting)
+                self.spare.sock.close()
+                os.close(self.spare.pidfd)
+                self.spare.slot.close()
+            for pidfd in self.retired:
+                os.close(pidfd)
+            watch.guarded_by_parent(slot)
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)
             signal.set_wakeup_fd(-1)
@@ -233,6 +253,9 @@ class Server:
             for signum in _LEAVE_SIGNALS - {signal.SIGINT}:
                 signal.signal(signum, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
+            fields, fds = request()
+            _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
+            argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
             _become(fds, cwd, int(umask), {int(s) for s in ignored.split(",") if s}, (out_enc, out_err),
                     (in_enc, in_err), env)  # fmt: skip
             sys.argv = ["gocall", *argv]
@@ -244,11 +267,74 @@ class Server:
             code = e.code
         except KeyboardInterrupt:  # a Ctrl-C before main() took signals over: nothing was done yet
             code = 130
+        except _NoRequest:  # a spare let go (or its server gone): it ends unseen
+            os._exit(0)
         except BaseException as e:  # noqa: BLE001 (the child must never return into the server)
             with contextlib.suppress(Exception):
                 sys.stderr.write(f"gocall: the server's child failed: {type(e).__name__}: {e}\n")
         finally:
             os._exit(_finish(code))
+
+    # -- the spare ----------------------------------------------------------------------------
+
+    def fork_spare(self) -> None:
+        """Fork the child the next command will run in, before its request (see _Spare)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        slot = watch.new_slot()
+        try:
+            with _signals_held():
+                pid = os.fork()
+                if pid == 0:
+                    ours.close()
+                    self._child(slot, lambda: _wait_request(theirs))  # never returns
+            pidfd = os.pidfd_open(pid)
+        except OSError as e:
+            _log(f"no spare child: {type(e).__name__}: {e}")
+            ours.close()
+            slot.close()
+            return
+        finally:
+            theirs.close()
+        self.spare = _Spare(pid, pidfd, ours, slot)
+        self.selector.register(pidfd, selectors.EVENT_READ, self.reap_spare)
+
+    def take_spare(self, msg: bytes, fds: list[int]) -> _Spare | None:
+        """The spare, given the request ``msg`` and its descriptors; None if there is none or it
+        cannot take it (it died: then reaped and the command is forked for)."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        try:
+            spare.sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
+        except OSError as e:
+            _log(f"the spare child {spare.pid} took no request ({type(e).__name__}: {e}): forking for it")
+            spare.sock.close()
+            self.retired.add(spare.pidfd)
+            return None
+        spare.sock.close()
+        self.selector.unregister(spare.pidfd)  # reaped as the command's child from now on
+        return spare
+
+    def retire_spare(self) -> None:
+        """Let the spare go (it leaves when its end of the pair closes): the server leaves, or
+        keeps a new executable that a child forked now would find read (binary/kept.py)."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            spare.sock.close()
+            spare.slot.close()
+            self.retired.add(spare.pidfd)
+
+    def reap_spare(self, pidfd: int) -> None:
+        """A spare ended (let go, or killed by someone) before it had a request."""
+        self.selector.unregister(pidfd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        os.close(pidfd)
+        if self.spare is not None and self.spare.pidfd == pidfd:
+            self.spare.sock.close()
+            self.spare.slot.close()
+            self.spare = None
+        self.retired.discard(pidfd)
 
     def relay(self, conn: socket.socket) -> None:
         """A message from the client: a signal for the child, or its end (SIGHUP: as if its
@@ -291,8 +377,8 @@ class Server:
             self.selector.unregister(command.conn)
         del self.commands[command.conn.fileno()]
         command.conn.close()
-        if command.target:  # after the client has its answer: the next command's child finds it read
-            _keep_binary(command.target)
+        if command.target and _keep_binary(command.target):  # after the client has its answer
+            self.retire_spare()  # the next command's child, forked after this, finds it read
 
 
 def _see_through(slot: mmap.mmap, target: int) -> int:
@@ -334,21 +420,52 @@ def _see_through(slot: mmap.mmap, target: int) -> int:
 _CALL_SYMBOLS = ("runtime.firstmoduledata", "runtime.testSigtrap", "runtime.abort")
 
 
-def _keep_binary(pid: int) -> None:
+class _NoRequest(Exception):
+    """A spare's end of its pair closed before a request came."""
+
+
+def _wait_request(sock: socket.socket) -> tuple[list[str], list[int]]:
+    """In a spare: the request the server passes on (its fields, and the client's stdin, stdout
+    and stderr); :class:`_NoRequest` if let go first."""
+    msg, ancdata, _, _ = sock.recvmsg(_MAX_REQUEST, socket.CMSG_SPACE(3 * 4))
+    sock.close()
+    if not msg:
+        raise _NoRequest
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
+    return [os.fsdecode(f) for f in msg.split(b"\0")], fds
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Around a fork: the child starts with the server's handlers and wake-up pipe, and a signal
+    relayed to it before _child drops them (a client killed at once: SIGHUP) would be a byte in
+    the server's pipe, read as the server's own SIGTERM/SIGHUP/SIGINT (it left), and be lost for
+    the child. Held until each side has its own handling."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVE_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
+
+
+def _keep_binary(pid: int) -> bool:
     """The executable of ``pid`` read here, once, as each command's Process reads it (its
     pclntab, the index cache's state, the runtime's layout, the symbols a call looks up), and
-    kept for the children forked from now on (binary/kept.py)."""
+    kept for the children forked from now on (binary/kept.py); whether it is newly kept."""
     from ..binary import kept
     from ..binary.elffile import GoBinary
     from ..binary.support import check_callable
     from ..runtime import layouts
 
     if kept.kept(pid):
-        return
+        return False
     try:
         binary = GoBinary.of_process(pid)
     except Exception:  # noqa: BLE001 (gone, or not a Go binary: the command said so already)
-        return
+        return False
     try:
         binary.pclntab  # noqa: B018 (read now: a cached property)
         for name in _CALL_SYMBOLS:
@@ -357,13 +474,14 @@ def _keep_binary(pid: int) -> None:
         layouts.for_go(binary.go_version_tuple, binary.dwarf)
         if not kept.keep(binary, pid):
             binary.close()
-            return
+            return False
     except Exception as e:  # noqa: BLE001 (what the command would have reported itself)
         binary.close()
         _log(f"not keeping the executable of {pid}: {type(e).__name__}: {e}")
-        return
+        return False
     gc.freeze()  # as the preloaded modules: not walked by the children's collections
     _log(f"keeping the executable of {pid} read for the next commands")
+    return True
 
 
 def _become(fds: list[int], cwd: str, umask: int, ignored: set[int], out: tuple[str, str], inp: tuple[str, str],
