@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,10 +185,10 @@ class Run:
     pid: int = 0
 
 
-def run_measured(cmd: Sequence[str]) -> Run:
-    """Run ``cmd``; wall time from spawn to exit, CPU time from wait4."""
+def run_measured(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> Run:
+    """Run ``cmd`` (in ``env``, default ours); wall time from spawn to exit, CPU time from wait4."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     assert proc.stdout is not None
     out = proc.stdout.read()  # ends when the child exits (EOF)
     _, status, usage = os.wait4(proc.pid, 0)
