@@ -102,8 +102,8 @@ def namespaces() -> str:
 
 
 def hand_over(argv: list[str]) -> None:
-    """Run ``gocall ARGV`` in the server and end this process as it ends; return (having
-    started a server for next time when there was none) if it cannot."""
+    """Run ``gocall ARGV`` in the server and end this process as it ends; return if it cannot
+    (a server then started for next time as this process leaves, when there was none)."""
     if os.environ.get(SWITCH) == "0":
         return
     directory = runtime_dir()
