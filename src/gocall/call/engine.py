@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..binary import GoBinary
-from ..errors import (AttachDenied, CallRefused, GocallError, Interrupted, NoGoroutine, PtraceError, SymbolNotFound,
+from ..errors import (CallRefused, GocallError, Interrupted, NoGoroutine, PtraceError, SymbolNotFound,
                       TargetExited)
 from ..process import ptrace
 from ..process.memory import Memory
@@ -136,6 +136,7 @@ class CallEngine:
         self._points: dict[tuple[int, int, int, int], sched.ResumePoint | None] = {}  # see _resume_point
         self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
         self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
+        self._passed: list[int] | None = None  # threads others hold, once a seize was refused (_passes_over)
         self.running_skipped = 0  # goroutines the last resume_points left out as running
         # Set while stop.py's tracee traces every thread (breakpoints in): seizing a thread for a
         # call would fail half-way and kill the program, so the tracee lends one of its own
@@ -240,6 +241,7 @@ class CallEngine:
         """A thread stopped where a call may be made, on ``goroutine`` if one is asked for; what
         is awaited meanwhile is told to the observer, if any."""
         goid, observer = self.goroutine, self.observer
+        self._passed = None
         if observer is None:
             return self._find_goroutine(deadline) if goid is not None else self._find_any(deadline)
         self._wait = waits.OneGoroutine(goid, deadline) if goid is not None else waits.AnyGoroutine(deadline)
@@ -317,6 +319,15 @@ class CallEngine:
         held = [tid for tid, tracer in tracers(self.pid).items() if tracer != me]
         return held if held and len(held) < len(thread_ids(self.pid)) else []
 
+    def _passes_over(self, tid: int) -> bool:
+        """Whether thread ``tid``, whose seize was refused, is one to pass over (a guardian's or
+        another tracer's, see _guarded and _theirs). Asked only after a refusal, and remembered
+        for the rest of the find: reading every thread's TracerPid and the guardians' files before
+        each look cost a mostly sleeping program's call ~0.5 ms of its ~2.5 (bench/README)."""
+        if self._passed is None or tid not in self._passed:
+            self._passed = [*self._guarded(), *self._theirs()]
+        return tid in self._passed
+
     def _wanted(self, found: Advanced) -> bool:
         """Whether a thread a batch kept runs the goroutine asked for (any, or ``goroutine``)."""
         g = found.verdict.g
@@ -385,16 +396,10 @@ class CallEngine:
             thread.seize()
         except TargetExited:
             return None  # the thread ended between listing and seizing
-        except PtraceError:
-            from ..guard import pending
-
-            if pending.find(self.pid, tid) is None:
+        except PtraceError:  # AttachDenied too
+            if not self._passes_over(tid):
                 raise
-            return None  # a guardian holds it: a call left running (guard/handover.py)
-        except AttachDenied:
-            if tid not in self._theirs():
-                raise
-            return None  # another tracer's (the last call's thread, kept by another gocall since)
+            return None  # a guardian's (a call left running) or another tracer's (another gocall's batch)
         try:
             regs = thread.stop()
             return thread, regs, safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
@@ -505,9 +510,15 @@ class CallEngine:
         from ..process import breakpoints  # waiting for parked goroutines only
         from ..process.group import ThreadGroup
 
-        group = ThreadGroup(self.pid, exclude=[*self._guarded(), *self._theirs()])
+        group = ThreadGroup(self.pid, exclude=self._passed or ())
         try:
-            group.seize_all()
+            try:
+                group.seize_all()
+            except PtraceError as e:  # AttachDenied too: a thread a guardian or another tracer holds
+                if not self._passes_over(e.tid):
+                    raise
+                group.exclude.update(self._passed or ())
+                group.seize_all()
             group.arm_running(pcs)
             while time.monotonic() < deadline and interrupts.signal is None:
                 got = group.wait_trap(deadline - time.monotonic())
@@ -573,7 +584,7 @@ class CallEngine:
         cleared when it runs, rewritten when it parks). A point walked over a stack that changed
         under it, remembered, was the catch's for every later call: a sleepy program's worker got
         no breakpoint and each catch waited its whole slice (0.5 s, ~0.5% of calls, bench/README)."""
-        pc, sp = sched.sched(self.mem, self.layout, g)
+        pc, sp = g.sched_pc, g.sched_sp  # read with its status
         if sp == 0:  # g.sched is cleared while it runs (gogo): its status was read a moment before
             return _MOVING
         key = (g.addr, g.goid, pc, sp)
@@ -642,8 +653,8 @@ class CallEngine:
         """The threads that may be running Go code: those the kernel has running or runnable
         (state R). One asleep in the kernel (a futex, a timer, epoll, a blocking syscall) is not
         seized: its goroutine, if any, is caught when it returns into user code (_catch_parked)."""
-        theirs = self._theirs()
-        tids = [tid for tid in thread_ids(self.pid) if task_state(self.pid, tid) == b"R" and tid not in theirs]
+        passed = self._passed or ()  # known once a seize was refused (_passes_over)
+        tids = [tid for tid in thread_ids(self.pid) if task_state(self.pid, tid) == b"R" and tid not in passed]
         if self._preferred_tid in tids:
             tids.remove(self._preferred_tid)
             tids.insert(0, self._preferred_tid)

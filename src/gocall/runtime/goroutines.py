@@ -50,6 +50,8 @@ class G(NamedTuple):
     stack_lo: int
     stack_hi: int
     m: int
+    sched_pc: int  # g.sched.pc and .sp, read with the rest: where it resumes when not running
+    sched_sp: int  # (0 while it runs); read again for an answer of the moment (runtime/sched.py)
 
     @property
     def status_name(self) -> str:
@@ -60,13 +62,14 @@ class G(NamedTuple):
 
 
 def read_g(mem: Memory, layout: Layout, addr: int) -> G:
-    raw = mem.read(addr, max(layout.g_goid, layout.g_atomicstatus, layout.g_m) + 8)
+    raw = mem.read(addr, max(layout.g_goid, layout.g_atomicstatus, layout.g_m, layout.g_sched_pc, layout.g_sched_sp) + 8)
 
     def word(off: int) -> int:
         return int(struct.unpack_from("<Q", raw, off)[0])
 
     status = int(struct.unpack_from("<I", raw, layout.g_atomicstatus)[0]) & ~_GSCAN
-    return G(addr, word(layout.g_goid), status, word(layout.g_stack_lo), word(layout.g_stack_hi), word(layout.g_m))
+    return G(addr, word(layout.g_goid), status, word(layout.g_stack_lo), word(layout.g_stack_hi), word(layout.g_m),
+             word(layout.g_sched_pc), word(layout.g_sched_sp))
 
 
 class ThreadG(NamedTuple):
@@ -231,7 +234,7 @@ def read_goroutine(mem: Memory, layout: Layout, addr: int, reasons: list[str]) -
     st, names = _g_struct(layout)
     f = dict(zip(names, st.unpack(mem.read(addr, st.size))))
     status = f["status"] & ~_GSCAN
-    g = G(addr, f["goid"], status, f["stack_lo"], f["stack_hi"], f["m"])
+    g = G(addr, f["goid"], status, f["stack_lo"], f["stack_hi"], f["m"], f["sched_pc"], f["sched_sp"])
     waitreason = f["waitreason"]
     state = _STATUS_WORDS.get(status, "???")
     if status in (Status.WAITING, Status.LEAKED) and 0 < waitreason < len(reasons):
