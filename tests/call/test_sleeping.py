@@ -1,17 +1,20 @@
 """Non-stop calls into a mostly sleeping program (issue 14 part 3): no thread runs Go code when
 the call starts, so the engine catches a parked goroutine where it returns into user code
-(call/engine.py ``_catch_parked``: hardware breakpoints on every thread, each armed and let run
-again as its stop comes in, ThreadGroup.arm_running), makes the call there, and leaves every
+(call/engine.py ``_catch_parked``: hardware breakpoints on every thread, ThreadGroup.arm_running:
+perf breakpoint events on running threads where the kernel allows them, else debug registers, each
+thread armed and let run again as its stop comes in), makes the call there, and leaves every
 thread untraced and disarmed. Against tests/fixtures/breaks in ``loop 5`` mode (four goroutines
 handling a request, then sleeping 5 ms), on every Go release."""
 
 from __future__ import annotations
 
+import errno
 import time
 
 import pytest
 
 import gocall
+from gocall.process import perfbreak
 from harness import Target, main_parked, tracer_pids
 
 
@@ -20,7 +23,11 @@ def sleeper(build_fixture, start_target) -> Target:  # type: ignore[no-untyped-d
     return start_target(build_fixture("breaks"), ["loop", "5"])
 
 
-def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target) -> None:
+@pytest.mark.parametrize("events", [True, False], ids=["perf-events", "debug-registers"])
+def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target, events: bool,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    if not events:  # as where perf_event_open is refused (perf_event_paranoid 3, seccomp, Linux < 5.13)
+        monkeypatch.setattr(perfbreak, "_refused", errno.EACCES)
     caught = 0
     with gocall.attach(sleeper.pid, timeout=5) as proc:
         main_parked(proc)

@@ -528,7 +528,9 @@ class CallEngine:
                     self._points.clear()
                     break
                 thread, trap = got
-                breakpoints.set_breakpoints(thread, [])
+                thread.close_events()
+                if not thread.events_only:
+                    breakpoints.set_breakpoints(thread, [])
                 found = advance(thread, trap.regs, self.mem, self.layout, self.binary.pclntab,
                                 min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)  # fmt: skip
                 if found is not None:

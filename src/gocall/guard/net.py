@@ -102,7 +102,7 @@ class Net:
             if mem.read(trap, 1) != _INT3:
                 raise ProcessError(f"thread {tid} took a SIGTRAP at {trap + 1:#x}, after no INT3; left in the net")
             mem.write_u64(uc + _UC_RIP, trap)
-        elif code in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
+        elif code in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):  # PERF: a catch's, process/perfbreak.py
             # An execution breakpoint is a fault, and the kernel set RF in the frame's RFLAGS so
             # that the instruction runs once without it (arch/x86/kernel/hw_breakpoint.c): kept
             # to go on, cleared to fault again. No single step either way.

@@ -413,7 +413,7 @@ def _look_at(thread: Thread, net: Net | None, mem: Memory) -> None:
         if stopped is None:
             return
         regs, trapped = stopped
-        if trapped and ptrace.getsiginfo_code(thread.tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT):
+        if trapped and ptrace.getsiginfo_code(thread.tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):
             thread.deferred.append(signal.SIGTRAP)  # the program's own: it gets it, as without gocall
         if net is not None and net.holds(regs):
             net.release(thread.tid, mem, regs, again=False)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..errors import PtraceError, TargetExited
-from . import breakpoints, ptrace
+from . import breakpoints, perfbreak, ptrace
 from .threads import Thread, TrapStop, exiting, thread_ids, traced_by_us
 from .waiting import waitany
 
@@ -80,8 +80,13 @@ class ThreadGroup:
         none waits for the others' stops: stop_all, arm, resume_all held the whole program
         stopped until the slowest had stopped (~2.8 ms of a catch at load 9, the program's
         wake-up delayed as long; call/engine.py _catch_parked). A thread armed and running
-        may hit a breakpoint while later ones are armed: its stop waits for wait_trap."""
+        may hit a breakpoint while later ones are armed: its stop waits for wait_trap.
+
+        A running thread is armed through perf events (process/perfbreak.py) where the kernel
+        allows them: not stopped at all. Debug registers are the way for the others."""
         todo = [t for t in self.threads.values() if not t.hw_armed]
+        self._each(lambda t: self._arm_events(t, pcs) if t in todo and not t.stopped else None)
+        todo = [t for t in todo if not t.hw_armed]
         self._each(lambda t: ptrace.interrupt(t.tid) if t in todo and not t.stopped else None)
 
         def arm(t: Thread) -> None:
@@ -94,6 +99,17 @@ class ThreadGroup:
         self._each(arm)
         if self.adopt():  # created meanwhile (a new M): traced from its start, armed in turn
             self.arm_running(pcs)
+
+    @staticmethod
+    def _arm_events(t: Thread, pcs: Sequence[int]) -> None:
+        """Perf breakpoints at ``pcs`` on running ``t``, or none when refused."""
+        for pc in pcs:
+            fd = perfbreak.open_breakpoint(t.tid, pc)
+            if fd is None:
+                t.close_events()
+                return
+            t.events.append(fd)
+        t.hw_armed = t.events_only = True
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
         """The first SIGTRAP stop of a running thread of the group (others' signals are passed through)."""
@@ -144,6 +160,8 @@ class ThreadGroup:
         """
         self.adopt()
         leader_last = sorted(self.threads.values(), key=lambda t: t.tid == self.pid)
+        for t in leader_last:
+            t.close_events()  # no hit from now on (one queued already is taken by its detach)
         # Every running thread interrupted before any is waited for (as stop_all does): most sleep
         # in the kernel, and their wake-ups overlap instead of adding up.
         sent: set[int] = set()

@@ -179,6 +179,7 @@ def set_debugreg(tid: int, n: int, value: int) -> None:
 # si_code of SIGTRAP (include/uapi/asm-generic/siginfo.h): our single steps and hardware breakpoints.
 TRAP_TRACE: Final = 2
 TRAP_HWBKPT: Final = 4
+TRAP_PERF: Final = 6  # a perf breakpoint event's, process/perfbreak.py
 
 
 def getsiginfo_code(tid: int) -> int:

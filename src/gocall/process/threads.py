@@ -53,6 +53,8 @@ class Thread:
         # Hardware breakpoints were armed on it (process/breakpoints.py): see _disarm.
         self.hw_armed = False
         self.hw_pcs: tuple[int, ...] = ()  # what process/breakpoints.py armed last
+        self.events_only = False  # armed through perf events only, its debug registers untouched (perfbreak.py)
+        self.events: list[int] = []  # perf breakpoint events armed on it (process/perfbreak.py), their fds
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
@@ -171,7 +173,14 @@ class Thread:
 
     def _ours(self, sig: int) -> bool:
         """A SIGTRAP caused by our single steps or hardware breakpoints (not for the program)."""
-        return sig == signal.SIGTRAP and ptrace.getsiginfo_code(self.tid) in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT)
+        return sig == signal.SIGTRAP and ptrace.getsiginfo_code(self.tid) in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT,
+                                                                               ptrace.TRAP_PERF)
+
+    def close_events(self) -> None:
+        """Take out the perf breakpoints armed on it (process/perfbreak.py), running or not; a hit's
+        SIGTRAP may still be queued (``hw_armed``: taken by the detach)."""
+        while self.events:
+            os.close(self.events.pop())
 
     def _take_deferred(self) -> int:
         return self.deferred.pop(0) if self.deferred else 0
@@ -183,6 +192,7 @@ class Thread:
         first. A signal that arrives meanwhile is handed over with the detach;
         deferred ones are sent again, so none is lost.
         """
+        self.close_events()
         if not self.traced:
             return
         pending = list(self.deferred)
@@ -218,7 +228,9 @@ class Thread:
         over with the detach. A blocked SIGTRAP cannot be taken so (Go blocks signals only in
         its handlers and while creating a thread, never where our breakpoints are).
         """
-        breakpoints.set_breakpoints(self, [])
+        if not self.events_only:
+            breakpoints.set_breakpoints(self, [])
+        self.events_only = False
         while signal_pending(self.tid, signal.SIGTRAP):
             log.debug("thread %d: a SIGTRAP is queued (a hardware breakpoint hit); taken before the detach", self.tid)
             ptrace.cont(self.tid, 0)
