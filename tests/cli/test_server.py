@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from gocall.cli import handoff
+from gocall.cli.server import _MOST_LOST
 from harness import tracer_pids
 
 _ENTRY = "import sys; from gocall.cli import main; sys.argv[0] = 'gocall'; main()"  # as the console script
@@ -317,6 +318,16 @@ def test_commands_run_in_a_spare_forked_ahead(runtime, shared_target):  # type: 
     assert runtime.run("call", str(shared_target.pid), "main.Add(5, 2)")[:2] == (0, "7\n")
     assert runtime.servers() == [server] and runtime.log().count(": exit 0") == 4, runtime.log()
     assert _spare(server) != spare
+    # Spares that keep ending unasked are not forked again and again: commands fork for themselves.
+    for _ in range(_MOST_LOST - 1):
+        os.kill(spare := _spare(server), signal.SIGKILL)
+        _wait_gone(spare)
+    deadline = time.monotonic() + 30
+    while runtime.log().count("ended before a command") < _MOST_LOST:
+        assert time.monotonic() < deadline, runtime.log()
+        time.sleep(0.02)
+    assert runtime.run("call", str(shared_target.pid), "main.Add(6, 2)")[:2] == (0, "8\n")
+    assert _forks_of(server) == [] and runtime.servers() == [server], runtime.log()
 
 
 def test_server_keeps_its_targets_executables_read(runtime, target, start_target, build_fixture):  # type: ignore[no-untyped-def]

@@ -49,6 +49,7 @@ from ..guard.alone import live_alone
 from . import handoff
 
 IDLE_SECONDS = 600.0
+_MOST_LOST = 3  # spare children ending unasked before the server stops forking them (Server.reap_spare)
 _LOG_LIMIT = 1 << 20
 _MAX_REQUEST = 1 << 20  # argv and environment (the client falls back if its request is larger)
 # Loaded before listening, so that no command loads them: the call path, and what a call loads
@@ -100,6 +101,7 @@ class Server:
         self.wakeup: tuple[int, ...] = ()  # the pipe signals wake the loop through (on_signals)
         self.spare: _Spare | None = None
         self.retired: set[int] = set()  # pidfds of spares let go, until reaped
+        self.lost_spares = 0  # spares that ended unasked: after _MOST_LOST, commands fork for themselves
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -161,7 +163,8 @@ class Server:
     def run(self) -> None:
         last = time.monotonic()
         while self.listener is not None or self.commands:
-            if self.spare is None and self.listener is not None and not self.commands:
+            if self.spare is None and self.listener is not None and not self.commands \
+                    and self.lost_spares < _MOST_LOST:
                 self.fork_spare()  # between commands: not competing with one for a CPU
             timeout = None if self.commands else max(0.0, last + self.idle - time.monotonic())
             events = self.selector.select(timeout)
@@ -331,9 +334,11 @@ class Server:
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
         os.close(pidfd)
         if self.spare is not None and self.spare.pidfd == pidfd:
+            _log(f"the spare child {self.spare.pid} ended before a command")
             self.spare.sock.close()
             self.spare.slot.close()
             self.spare = None
+            self.lost_spares += 1  # (one that cannot even wait would otherwise be forked again at once, forever)
         self.retired.discard(pidfd)
 
     def relay(self, conn: socket.socket) -> None:
