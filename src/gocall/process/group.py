@@ -201,6 +201,7 @@ class ThreadGroup:
     def _drop(self, t: Thread) -> None:
         self.threads.pop(t.tid, None)
         t.traced = False
+        t.close_events()  # an exited thread's perf events hold their fds until closed
 
 
 def detach_strays(pid: int, keep: Sequence[int] = ()) -> None:
