@@ -99,7 +99,13 @@ class Process:
             from .stop import Debugger
 
             self.engine.release_kept()  # a batch's thread (call/batch.py): the tracee takes every thread
-            self._debugger = Debugger(self, Tracee.attach(self.pid))
+            # With ``guard``, the guardian is there before the first INT3 (guard/watch.py): a kill
+            # of gocall puts every byte back, and sees a call at a stop, or a kept run, through.
+            watch = self.engine.start_watch() if self.engine.guard else None
+            tracee = Tracee.attach(self.pid)
+            if watch is not None:
+                tracee.breaks.record = watch.breakpoint
+            self._debugger = Debugger(self, tracee)
             self.engine.lender = self._debugger.lend  # calls while it runs: on a thread it lends
         return self._debugger
 

@@ -16,6 +16,11 @@ callee), puts it back at its trap, finishes the call and restores it.
   SIGTRAP; the trap net (guard/net.py) holds it until the guardian takes it back. These fail
   without the net.
 
+* with breakpoints in (a session that traces every thread: process/tracee.py), while the program
+  runs, at a reported stop, with a debugCallV2 run kept open at the stop, in a callee called at
+  the stop and at each of that call's traps, and in a call made while the program runs: see
+  ``test_sigkill_with_breakpoints_in``.
+
 bench/guard_window.py kills at random moments of a call loop.
 """
 
@@ -196,3 +201,88 @@ def test_sigkill_during_a_2s_callee(start_target, go_toolchain):  # type: ignore
     with ThreadPoolExecutor(len(targets)) as pool:
         for _ in range(10 if go_toolchain.release in _EDGES else 5):
             list(pool.map(lambda t: _kill_during_the_callee(t, 2000), targets))
+
+
+# ``kill -9`` of a gocall session with breakpoints in.
+#
+# A session with breakpoints traces every thread (process/tracee.py) and has INT3s in the text.
+# Killed outright, the kernel detaches every thread and they run: one that reaches an INT3 of ours
+# (or stood on one, rewound, at a stop) died of SIGTRAP, and a debugCallV2 run left open at a stop
+# (stops/calls.py ``held``: kept between evaluations) or a call made at a stop reached its next
+# INT3 untraced. Now the guardian of guard/watch.py, started before the first breakpoint goes in,
+# holds the table of breakpoints (process/swbreak.py ``record``): it puts every original byte
+# back, lets the threads the trap net caught on them run the original instruction, and sees the
+# run through as for a call made without breakpoints. Each case below killed the target before
+# (checked against 2cd767b: the target died of SIGTRAP, or an INT3 was left in the text).
+#
+# The session is a Python script (``gocall.attach(pid, guard=True)``) that kills itself at an exact
+# moment; the breakpoint is on ``main.(*forest).check``, which the worker runs all the time.
+# Afterwards: the target alive and untraced, the worker's checks going on and intact (its registers
+# and stack pointers are checked by the worker itself: tests/fixtures/calls), no 0xCC left at any
+# breakpoint address.
+_PREFIX = """
+import os, signal, sys, threading, time, gocall
+pid = int(sys.argv[1])
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+proc = gocall.attach(pid, guard=True)
+bp = proc.break_at("main.(*forest).check")
+print(" ".join(map(str, bp.pcs)), flush=True)
+"""
+
+_CASES = {
+    # Breakpoints in, the program running: the worker traps on it again and again, its stops
+    # collected or not when gocall dies.
+    "running": "time.sleep(0.2); die()",
+    # A hit held: the reported stop, the worker stopped on the breakpoint, rewound to it.
+    "at a stop": "stop = proc.wait(10); assert isinstance(stop, gocall.Stop), stop; die()",
+    # An evaluation's debugCallV2 run kept open at the stop (the shell keeps it up to 5 s).
+    "kept run": """
+stop = proc.wait(10)
+assert isinstance(stop, gocall.Stop), stop
+assert stop.eval("main.Add(1, 2)") == 3
+assert stop.kept is not None
+die()
+""",
+    # A call at a stop killed in its callee (main.Sleep: 300 ms).
+    "callee at a stop": """
+stop = proc.wait(10)
+assert isinstance(stop, gocall.Stop), stop
+threading.Timer(0.15, die).start()
+stop.eval("main.Sleep(300)")
+""",
+    # A call at a stop killed at each of its protocol's traps.
+    **{f"at {step}": f"""
+stop = proc.wait(10)
+assert isinstance(stop, gocall.Stop), stop
+stop.eval("main.Add(1, 2)")
+proc.debugger.settle()
+proc.engine.protocol_hook = lambda s: die() if s == {step!r} else None
+stop.eval("main.Add(main.Add(1, 2), 3)")
+proc.debugger.settle()  # the kept run finished: R12=16 and the restore
+""" for step in ("enter", "FRAME_READY", "RETURNED", "RESTORE")},
+    # A call while the program runs with breakpoints in (a thread lent by the Tracee: stops/calls.py lent).
+    "call while running": """
+proc.engine.protocol_hook = lambda s: die() if s == "RETURNED" else None
+proc.eval("main.Add(1, 2)")
+""",
+}
+
+
+def _no_int3(target: Target, pcs: list[int]) -> None:
+    with open(f"/proc/{target.pid}/mem", "rb") as mem:
+        for pc in pcs:
+            mem.seek(pc)
+            assert mem.read(1) != b"\xcc", f"an INT3 of gocall's is left at {pc:#x}"
+
+
+@pytest.mark.parametrize("case", list(_CASES))
+def test_sigkill_with_breakpoints_in(target, go_toolchain, case):  # type: ignore[no-untyped-def]
+    p = subprocess.Popen([sys.executable, "-c", _PREFIX + _CASES[case], str(target.pid)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == -9, err
+    pcs = [int(pc) for pc in out.split()]
+    assert pcs
+    _restored(target, p, 10)
+    _no_int3(target, pcs)

@@ -187,8 +187,8 @@ class CallEngine:
                 yield lent
             return
         with signals_held():
-            if self.guard and self.watch is None:
-                self.watch = self._start_watch()
+            if self.guard:
+                self.start_watch()
             deadline = deadline or time.monotonic() + self.timeout
             batch = self._batch if self._batch is not None and not self.stop_the_world else None
             kept = batch.take() if batch is not None else None
@@ -261,12 +261,15 @@ class CallEngine:
         signum = interrupts.signal if interrupts.count > 1 else None
         return leave(injector, run, goroutine, f.name if f is not None else f"{fn:#x}", signum)
 
-    def _start_watch(self) -> Watch:
-        """The guardian of guard/watch.py, forked before any thread is seized (the program is not
-        held while it starts)."""
-        from ..guard.watch import Watch
+    def start_watch(self) -> Watch:
+        """The guardian of guard/watch.py, started once; forked before any thread is seized (the
+        program is not held while it starts)."""
+        if self.watch is None:
+            from ..guard.watch import Watch
 
-        return Watch(self.guardian())
+            with signals_held():
+                self.watch = Watch(self.guardian())
+        return self.watch
 
     def guardian(self) -> Guardian:
         """What a guardian needs to finish a call of this process's (guard/watch.py): an injector

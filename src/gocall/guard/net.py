@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Container
 from dataclasses import dataclass
 
 from ..binary.elffile import GoBinary
@@ -87,9 +88,12 @@ class Net:
         """Whether a stopped thread with ``regs`` spins in the net."""
         return bool(regs.rip == self.spin)
 
-    def release(self, tid: int, mem: Memory, regs: user_regs_struct, again: bool) -> bool:
+    def release(self, tid: int, mem: Memory, regs: user_regs_struct, again: bool,
+                retired: Container[int] = ()) -> bool:  # fmt: skip
         """Let thread ``tid`` (stopped, in the net, ``regs``) out: at the next resume it returns
         from the signal handler and runs its INT3 again (a trap it took by running on untraced).
+        An INT3 at an address in ``retired`` was a breakpoint of gocall's whose byte is back
+        (guard/watch.py): the original instruction runs there instead, no trap.
         The SIGTRAP of a single step or hardware breakpoint of gocall's: with ``again`` (the tail
         breakpoint of call/protocol.py, still armed), the instruction faults again; else it goes
         on (call/advance.py's, the thread's debug registers cleared by the caller). Whether the
@@ -97,9 +101,10 @@ class Net:
         # The hook's arguments, in AX and BX (ABIInternal), unchanged: abort's JMP touches nothing.
         code = struct.unpack("<i", mem.read(regs.rax + _SI_CODE, 4))[0]
         uc = mem.u64(regs.rbx + _SIGCTXT_CTXT)
+        trap = 0
         if code == SI_KERNEL:  # an INT3: the frame's RIP is after it
             trap = mem.u64(uc + _UC_RIP) - 1
-            if mem.read(trap, 1) != _INT3:
+            if trap not in retired and mem.read(trap, 1) != _INT3:
                 raise ProcessError(f"thread {tid} took a SIGTRAP at {trap + 1:#x}, after no INT3; left in the net")
             mem.write_u64(uc + _UC_RIP, trap)
         elif code in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):  # PERF: a catch's, process/perfbreak.py
@@ -113,7 +118,7 @@ class Net:
         out = regs.copy()
         out.rip, out.rsp, out.rax = mem.u64(regs.rsp), regs.rsp + 8, 1  # return true
         ptrace.setregs(tid, out)
-        return bool(code == SI_KERNEL or (again and code == ptrace.TRAP_HWBKPT))
+        return bool((code == SI_KERNEL and trap not in retired) or (again and code == ptrace.TRAP_HWBKPT))
 
 
 def find(binary: GoBinary, mem: Memory) -> Net | None:

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import mmap
 import os
 import select
@@ -97,6 +98,8 @@ from .alone import live_alone
 if TYPE_CHECKING:
     from ..call.protocol import Injector
 
+log = logging.getLogger("gocall.call")
+
 # The slot's state word: 0 idle; _OPEN a debugCallV2 run is open on the thread (it runs toward a
 # trap, or waits at one); _RESTORING it is at the R12=16 trap, parked, or restored already;
 # _ENTERING it is sent into debugCallV2, or about to be (with a trap net only).
@@ -113,7 +116,14 @@ _NET_AT = 12 * 8
 _REGS = ctypes.sizeof(user_regs_struct)
 _SAVED, _READY, _PARKED = _HEAD.size, _HEAD.size + _REGS, _HEAD.size + 2 * _REGS
 _XSTATE = _PARKED + _REGS
-_SIZE = _XSTATE + 16384
+# Then the table of gocall's software breakpoints (process/swbreak.py): a count, then (address,
+# original byte) pairs, appended before each INT3 goes in and never rewritten, so that a kill
+# mid-write leaves it as it was. Every address ever used, removed ones too: a byte put back
+# already is left as it is.
+_BREAKS = _XSTATE + 16384
+_BREAK = struct.Struct("<QQ")
+_MAX_BREAKS = 4096
+_SIZE = _BREAKS + 8 + _MAX_BREAKS * _BREAK.size
 _STOP_TIMEOUT = 5.0
 _CLOSED = b"."
 _GWAITING, _GSCAN = 4, 0x1000  # runtime/runtime2.go: the interrupted goroutine while the call runs
@@ -137,6 +147,7 @@ class Watch:
         self._child = 0
         self._mem = guardian.injector.mem
         self._xstate = b""  # the XSAVE image in the slot
+        self._breaks = 0  # entries in the slot's breakpoint table
         if _parent_slot is not None:  # one session at a time uses it; another forks its own guardian
             self.slot, _parent_slot = _parent_slot, None
         else:
@@ -149,6 +160,7 @@ class Watch:
         self.net = net if net is not None and net.install(self._mem) else None
         struct.pack_into("<QQ", self.slot, 0, 0, self.pid)
         struct.pack_into("<Q", self.slot, _NET_AT, self.net is not None)
+        struct.pack_into("<Q", self.slot, _BREAKS, 0)
 
     def close(self) -> None:
         """The session is over: the net out, the guardian exits (and the fork between, long gone,
@@ -159,6 +171,7 @@ class Watch:
                 self.net.remove(self._mem)
             self.net = None
             struct.pack_into("<Q", self.slot, _NET_AT, 0)
+        struct.pack_into("<Q", self.slot, _BREAKS, 0)  # the session's breakpoints are out (Debugger.release)
         if not self._child:  # the parent's slot: idle, and free for the next session
             self.idle()
             _parent_slot = self.slot
@@ -192,6 +205,21 @@ class Watch:
         _HEAD.pack_into(slot, 0, state, self.pid, tid, run.g, run.capacity, locked is not None,
                         *(locked.m, locked.lockedg, locked.locked_ext, locked.locked_int) if locked else (0,) * 4,
                         len(run.xstate), fn, self.net is not None)  # fmt: skip
+
+    def breakpoint(self, addr: int, original: bytes) -> None:
+        """An INT3 of gocall's goes in at ``addr`` over ``original`` (process/swbreak.py
+        ``SoftwareBreakpoints.record``): if gocall dies with it in, the guardian puts the byte back
+        and lets a thread that trapped on it run the original instruction. Told once per address,
+        before the INT3 is written; nothing per hit or step."""
+        n = self._breaks
+        if n >= _MAX_BREAKS:
+            if n == _MAX_BREAKS:
+                log.warning("more than %d breakpoint addresses: a kill of gocall would leave the later ones in", n)
+            self._breaks = n + 1
+            return
+        _BREAK.pack_into(self.slot, _BREAKS + 8 + n * _BREAK.size, addr, original[0])
+        self._breaks = n + 1
+        struct.pack_into("<Q", self.slot, _BREAKS, n + 1)  # after the entry: the table is whole at any moment
 
     def idle(self) -> None:
         """No run is open (the thread is restored, or a handover guardian's)."""
@@ -232,7 +260,20 @@ def open_run(slot: mmap.mmap) -> int | None:
     """The target's pid if a run is open in ``slot`` (its gocall ended mid-call), or the net its
     session put in is still there (it was killed), else None."""
     head = _HEAD.unpack_from(slot, 0)
-    return head[1] if head[0] or head[-1] else None
+    return head[1] if head[0] or head[-1] or _breakpoints(slot) else None
+
+
+def _breakpoints(slot: mmap.mmap) -> dict[int, int]:
+    """gocall's breakpoints as the slot has them: address -> original byte."""
+    (n,) = struct.unpack_from("<Q", slot, _BREAKS)
+    return dict(_BREAK.unpack_from(slot, _BREAKS + 8 + i * _BREAK.size) for i in range(min(n, _MAX_BREAKS)))
+
+
+def _put_back(mem: Memory, breaks: dict[int, int]) -> None:
+    """The original bytes under gocall's INT3s back, first thing: every thread runs already."""
+    for addr, byte in breaks.items():
+        if mem.read(addr, 1) == b"\xcc":
+            mem.write(addr, bytes([byte]))
 
 
 def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
@@ -243,16 +284,24 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     if not pid:
         return
     mem = guardian.injector.mem = Memory(pid)  # a guardian's own: gocall's was closed with its other files
+    breaks = _breakpoints(slot)
+    with contextlib.suppress(GocallError, OSError):  # nothing to tell anyone: gocall is gone
+        _put_back(mem, breaks)
     if state:
         regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
                                for at in (_SAVED, _READY, _PARKED))  # fmt: skip
         run = Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
                   Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
-        with contextlib.suppress(GocallError, OSError):  # nothing to tell anyone: gocall is gone
-            _rescue(guardian, run, parked, state, fn, tid)
+        if breaks:
+            # Threads that ran into our INT3s before the bytes were back spin in the net, their Ps
+            # held: out first, the run may wait for them (a callee's GC stops the world).
+            with contextlib.suppress(GocallError, OSError):
+                _sweep(pid, tid, guardian.net, mem, False, breaks)
+        with contextlib.suppress(GocallError, OSError):
+            _rescue(guardian, run, parked, state, fn, tid, breaks)
     # The other threads after the run's; the net out before they run again.
     with contextlib.suppress(GocallError, OSError):
-        _sweep(pid, tid if state else 0, guardian.net, mem, bool(net))
+        _sweep(pid, tid if state else 0, guardian.net, mem, bool(net), breaks)
 
 
 def _fork(slot: mmap.mmap, guardian: Guardian, session: int) -> int:
@@ -286,10 +335,12 @@ def _guard(slot: mmap.mmap, guardian: Guardian, watched: int, session: int) -> N
         os._exit(0)
 
 
-def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, fn: int, tid: int) -> None:
+def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, fn: int, tid: int,
+            breaks: dict[int, int]) -> None:  # fmt: skip
     """Seize the thread the kernel let go, stop it, and see the run through: from the trap it was
     parked at (it spins at ``guardian.spin``), from the trap it stopped at, out of the net, or
-    after its callee returns."""
+    after its callee returns. ``breaks``: gocall's breakpoints, their bytes back (the callee may
+    have run into one before)."""
     injector, layout, mem = guardian.injector, guardian.layout, guardian.injector.mem
     pid = mem.pid
     interrupts.signal, interrupts.count = None, 0
@@ -314,12 +365,17 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
         elif trapped:
             injector.see_through(run, thread, now)  # at a trap: the callee returned just now
         elif guardian.net is not None and guardian.net.holds(now):
-            injector.see_through(run, thread, _first_trap(thread, guardian.net, mem, now, None))
+            # Out of the net: to trap again (an INT3 of the run's, the tail's breakpoint), or at a
+            # breakpoint of gocall's, its byte back. There, at R12=16 (a run with the other threads
+            # held: no tail breakpoint), the thread ran the runtime's tail: nothing left to restore.
+            if guardian.net.release(tid, mem, now, again=True, retired=breaks) or state != _RESTORING:
+                now = ptrace.getregs(tid)
+                injector.see_through(run, thread, _first_trap(thread, guardian.net, mem, now, None, breaks))
         elif state == _RESTORING:  # at the R12=16 trap, not parked yet; or restored already: nothing to do
             if now.rip == parked.rip:
                 injector.see_through(run, thread, now)
         elif guardian.net is not None:  # it runs toward a trap, or is in the net already
-            trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT if state == _ENTERING else None)
+            trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT if state == _ENTERING else None, breaks)
             if trap is not None:  # else it never entered debugCallV2
                 injector.see_through(run, thread, trap)
         elif struct.unpack("<I", mem.read(run.regs.r14 + layout.g_atomicstatus, 4))[0] & ~_GSCAN == _GWAITING:
@@ -348,7 +404,7 @@ def _stop(thread: Thread) -> tuple[user_regs_struct, bool] | None:
 
 
 def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
-                limit: float | None) -> user_regs_struct | None:  # fmt: skip
+                limit: float | None, breaks: dict[int, int]) -> user_regs_struct | None:  # fmt: skip
     """The registers of the next trap of the run, however the thread gets there: traced now, it
     stops at its next INT3; but if it took one untraced before it was seized, it was in the signal
     handler on its way to the net, or in it, and spins there without a stop. So the wait is looked
@@ -357,7 +413,7 @@ def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
     wait, waited = 0.01, 0.0
     while True:
         if net.holds(now):
-            net.release(thread.tid, mem, now, again=True)
+            net.release(thread.tid, mem, now, again=True, retired=breaks)
         stop = thread.run_until_trap(wait)
         if stop is not None:
             return stop.regs
@@ -373,7 +429,7 @@ def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
             return None
 
 
-def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool) -> None:
+def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool, breaks: dict[int, int]) -> None:
     """Every thread but the run's (``skip``) that nobody traces, seized once: a single step or a
     hardware breakpoint of gocall's (call/advance.py, the search for a thread) outlives its death
     (the debug registers and a queued SIGTRAP survive the detach): its SIGTRAP, dropped here or
@@ -381,7 +437,9 @@ def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool) -> Non
     hw_armed), a thread in the net let out. One found inside a signal handler on its way to the
     net (SIGTRAP blocked) is let run a moment and looked at again. The net is taken out (if
     ``ours``) before they run again: a thread it held on an INT3 that is not the run's (the
-    program's own ``runtime.Breakpoint()``) meets it as it would have without gocall."""
+    program's own ``runtime.Breakpoint()``) meets it as it would have without gocall. A thread
+    it held on one of gocall's breakpoints (``breaks``, their bytes back) is let out to run the
+    original instruction at the breakpoint's address."""
     held = []
     try:
         traced = tracers(pid)
@@ -396,7 +454,7 @@ def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool) -> Non
             thread.traced = thread.hw_armed = True
             held.append(thread)  # detached below whatever happens here: its debug registers cleared then
             with contextlib.suppress(GocallError, OSError):  # one thread's trouble does not end the sweep
-                _look_at(thread, net, mem)
+                _look_at(thread, net, mem, breaks)
     finally:
         if ours and net is not None:
             net.remove(mem)
@@ -405,7 +463,7 @@ def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool) -> Non
                 thread.detach()
 
 
-def _look_at(thread: Thread, net: Net | None, mem: Memory) -> None:
+def _look_at(thread: Thread, net: Net | None, mem: Memory, breaks: dict[int, int]) -> None:
     """Stop a seized thread of the sweep; drop a SIGTRAP of gocall's it stopped for, let it out of
     the net, or wait for it to get there if it is in a signal handler (see :func:`_sweep`)."""
     for _ in range(_HANDLER_LOOKS):
@@ -416,7 +474,7 @@ def _look_at(thread: Thread, net: Net | None, mem: Memory) -> None:
         if trapped and ptrace.getsiginfo_code(thread.tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):
             thread.deferred.append(signal.SIGTRAP)  # the program's own: it gets it, as without gocall
         if net is not None and net.holds(regs):
-            net.release(thread.tid, mem, regs, again=False)
+            net.release(thread.tid, mem, regs, again=False, retired=breaks)
             return
         if not _in_handler(thread.tid):
             return

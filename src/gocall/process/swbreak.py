@@ -15,7 +15,7 @@ removed after a thread trapped on them but before gocall saw the trap.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import ProcessError
 from .memory import Memory
@@ -38,6 +38,9 @@ class SoftwareBreakpoints:
         self.mem = mem
         self._saved: dict[int, bytes] = {}  # address -> the original byte
         self._ever: set[int] = set()
+        # Told each new address and its byte before the INT3 goes in: the guardian of
+        # guard/watch.py, which puts the bytes back if gocall is killed with them in.
+        self.record: Callable[[int, bytes], None] | None = None
 
     def __contains__(self, addr: int) -> bool:
         return addr in self._saved
@@ -51,6 +54,8 @@ class SoftwareBreakpoints:
         original = self.mem.read(addr, 1)
         if original == INT3:
             raise ProcessError(f"there is an INT3 at {addr:#x} already", hint="another debugger may be attached")
+        if addr not in self._ever and self.record is not None:
+            self.record(addr, original)
         self._saved[addr] = original
         self._ever.add(addr)
         self.mem.write(addr, INT3)
