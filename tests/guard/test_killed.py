@@ -38,6 +38,7 @@ import pytest
 import gocall
 from gocall.cli.handoff import SWITCH
 from gocall.process.threads import task_state
+from gocall.stops.breakpoint import resolve
 from gocall.toolchain import known_toolchains
 from harness import Target, tracer_pids
 
@@ -284,5 +285,29 @@ def test_sigkill_with_breakpoints_in(target, go_toolchain, case):  # type: ignor
     assert p.returncode == -9, err
     pcs = [int(pc) for pc in out.split()]
     assert pcs
+    _restored(target, p, 10)
+    _no_int3(target, pcs)
+
+
+def test_sigkill_of_the_shell_with_a_run_kept_at_a_stop(target, go_toolchain):  # type: ignore[no-untyped-def]
+    """``gocall attach`` (the shell, guarded) killed at its prompt: stopped at a breakpoint, the
+    last evaluation's debugCallV2 run kept open (stops/calls.py: until the next command, or 5 s
+    idle at an interactive prompt). Before, the target died of SIGTRAP."""
+    p = subprocess.Popen([*GOCALL, "attach", str(target.pid)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=ALONE)  # fmt: skip
+    assert p.stdin is not None and p.stdout is not None
+    p.stdin.write("break main.(*forest).check\ncontinue\nmain.Add(1, 2)\n")
+    p.stdin.flush()  # and left open: the shell waits at its next line, the run kept
+    said = []
+    for line in p.stdout:
+        said.append(line)
+        if line.strip() == "3":
+            break
+    else:
+        raise AssertionError(f"the shell ended before the evaluation: {''.join(said)[-2000:]}")
+    with gocall.attach(target.pid) as look:  # the breakpoint's addresses, from the binary only
+        pcs = [site.pc for site in resolve(look, "main.(*forest).check")]
+    p.kill()
+    p.communicate(timeout=30)
     _restored(target, p, 10)
     _no_int3(target, pcs)

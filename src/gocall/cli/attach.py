@@ -40,7 +40,7 @@ def attach(pid: int, as_json: bool, keep_going: bool, vi: bool | None) -> None:
 
     console = Console()
     try:
-        with attach_process(pid) as proc:
+        with attach_process(pid, guard=True) as proc:
             status = run(proc, as_json=as_json, keep_going=keep_going, vi=vi)
     except GocallError as e:
         console.error(str(e))

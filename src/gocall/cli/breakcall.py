@@ -42,7 +42,7 @@ def call_at_break(console: Console, pid: int, breaks: tuple[str, ...], exprs: tu
     """The whole command; its exit status (0 evaluated, 1 an error, 2 timed out, 128 + n on signal n:
     130 for Ctrl-C). ``prepare`` sets the process up first (--goroot, --source, --declare)."""
     try:
-        with console.live_status(quiet) as status, attach(pid) as proc:
+        with console.live_status(quiet) as status, attach(pid, guard=True) as proc:
             proc.observer = status
             if prepare is not None:
                 prepare(proc)
