@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 18: how often ``kill -9`` of gocall still kills the target (guard/watch.py's window).
 
-Usage: python bench/guard_window.py [N] [MS]    (defaults 1000 and 0)
+Usage: python bench/guard_window.py [N] [MS] [stop]    (defaults 1000 and 0)
 
 N times: a gocall (Python API, ``guard=True``) attaches to a ``calls`` target (tests/fixtures,
 the newest toolchain) and makes ``main.Sleep(MS)`` calls back to back (MS=0: short calls);
@@ -21,6 +21,11 @@ hardware breakpoint instead of the park: 0 of 300 (load 11-14); then N=1000: 1 o
 2.5-8), a SIGTRAP of a hardware breakpoint of the catch of parked goroutines (sigcode 4, at a
 resume point in main.report), cause not pinned down. tests/guard/test_killed.py kills at each
 stop, after each resume, and with hardware breakpoints armed.
+
+With ``stop``: the caller works at stops instead (a breakpoint on ``main.(*forest).check``,
+which the worker runs all the time: wait for the hit, two evaluations of ``main.Add(1, 2)`` at
+the stop, the run kept open between them, continue; again and again), so that the kill lands
+on a hit being collected, a step over the breakpoint, a call at the stop, a kept run, or its end.
 """
 
 from __future__ import annotations
@@ -53,6 +58,18 @@ with gocall.attach(int(sys.argv[1]), **guard) as proc:
             print(n, flush=True)
 """
 
+AT_STOPS = """
+import sys, gocall
+with gocall.attach(int(sys.argv[1]), guard=True) as proc:
+    proc.break_at("main.(*forest).check")
+    print("ready", flush=True)
+    while True:
+        stop = proc.wait(10)
+        assert isinstance(stop, gocall.Stop), stop
+        stop.eval("main.Add(1, 2)")
+        stop.eval("main.Add(1, 2)")
+"""
+
 
 def _healthy(target: Target) -> bool:
     """Alive, reporting, and no thread traced (a killed target may linger as a zombie, its traced
@@ -76,6 +93,7 @@ def _healthy(target: Target) -> bool:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     ms = sys.argv[2] if len(sys.argv) > 2 else "0"
+    at_stops = sys.argv[3:4] == ["stop"]
     toolchain = known_toolchains()[0]
     binary = toolchain.build_cached(FIXTURES / "calls", ())
     deaths = 0
@@ -83,7 +101,8 @@ def main() -> None:
     start = time.monotonic()
     try:
         for i in range(n):
-            p = subprocess.Popen([sys.executable, "-c", CALLER, str(target.pid), ms], stdout=subprocess.PIPE,
+            p = subprocess.Popen([sys.executable, "-c", AT_STOPS if at_stops else CALLER, str(target.pid), ms],
+                                 stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
             assert p.stdout is not None
             if p.stdout.readline().strip() != "ready":
@@ -108,8 +127,9 @@ def main() -> None:
                 print(f"{i + 1} trials, {deaths} deaths ({time.monotonic() - start:.0f} s)", file=sys.stderr)
     finally:
         target.kill()
-    print(f"{toolchain.version}: SIGKILL of gocall at a random moment of back-to-back "
-          f"{'short calls' if ms == '0' else f'main.Sleep({ms}) calls'}: {deaths} targets died out of {n}")
+    what = "stops and calls at them" if at_stops else "short calls" if ms == "0" else f"main.Sleep({ms}) calls"
+    print(f"{toolchain.version}: SIGKILL of gocall at a random moment of back-to-back {what}: "
+          f"{deaths} targets died out of {n}")
 
 
 if __name__ == "__main__":

@@ -319,11 +319,13 @@ class Injector:
         watch = self.watch if self.watch is not None and self.watch.net is not None else None
         if watch is not None:
             watch.entering(self.thread.tid, run)
-            if watch.tail is not None and self.others is None:
+            if watch.tail is not None:
                 # A hardware breakpoint on the runtime's tail after R12=16: a thread let go at that
                 # trap stops there, in the net, instead of running it (see _park). It stays armed
-                # while gocall keeps the thread (a batch): the tail never runs but here; the
-                # thread's detach disarms it (Thread.detach, hw_armed).
+                # while gocall keeps the thread (a batch, a stop): the tail never runs but here;
+                # the thread's detach disarms it (Thread.detach, hw_armed), and a Tracee's catch
+                # of parked goroutines replaces it (the next run arms it again). While gocall
+                # lives it never fires: Injector._restore disarms it before stepping the tail.
                 if self.thread.hw_pcs != (watch.tail,):
                     set_breakpoints(self.thread, [watch.tail])
                 self._tail_armed = True
