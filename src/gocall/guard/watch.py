@@ -46,12 +46,23 @@ What is covered, and what is not (bench/guard_window.py measures it):
 * with a net: every moment of a run, from just before its thread is sent into debugCallV2 to
   its restore (a callee in flight however long), and a thread gocall's search for a thread was
   single-stepping or had hardware breakpoints on;
+* with a net, breakpoints in (a session with ``guard`` that set breakpoints: ``gocall attach``,
+  ``gocall call --break``, ``attach(pid, guard=True)``; the guardian is started before the first
+  INT3 goes in, session.py ``Process.debugger``): every INT3 gocall wrote is in the slot's table
+  (``Watch.breakpoint``, appended before the INT3 is written; nothing per hit or step). The
+  guardian puts every original byte back first, lets a thread the net caught on one of them run
+  the original instruction (Net.release ``retired``), then sees through a run of a call at a
+  stop, of a call lent a thread while the program runs, or kept open at a stop between two
+  evaluations (stops/calls.py ``held``) like any other: the tail's breakpoint is armed on those
+  runs too (call/protocol.py ``_enter``);
 * not covered, with a net: the instants between the restore's last SETREGS and the slot marked
-  idle (the thread restored, nothing lost), and a run on a thread of a stop-the-world or
-  breakpoint session (``others``: the tail's breakpoint is not armed where the session's own
-  debug registers are; a kill at R12=16 there lets the tail run); software breakpoints a killed
-  ``gocall run``/shell session left in the text (an untraced INT3 that is not the run's is let
-  go after the net is out, and kills the program as it would have);
+  idle (the thread restored, nothing lost); a thread between the kill and its first trap for more
+  than ``_ENTRY_WAIT`` (taken for one that never entered); a thread in a displaced step over a
+  breakpoint (process/displaced.py) when gocall dies: it runs the copy into the INT3 after it,
+  which is neither the run's nor a breakpoint's, and is left in the net; a signal of the
+  program's whose stop gocall had collected and not passed on yet (the kernel's detach drops it:
+  mostly a preemption SIGURG); ``gocall run``'s program, killed with gocall by design
+  (PTRACE_O_EXITKILL); a session without ``guard``;
 * without a net: each round trip from a resume to gocall collecting the next trap, three per call
   (into debugCallV2 to R12=0, the callee to R12=1, on to R12=16): a kill in it delivers the
   SIGTRAP (~40% of the kills of a back-to-back short-call loop).
