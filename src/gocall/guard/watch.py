@@ -58,8 +58,9 @@ What is covered, and what is not (bench/guard_window.py measures it):
 * not covered, with a net: the instants between the restore's last SETREGS and the slot marked
   idle (the thread restored, nothing lost); a thread between the kill and its first trap for more
   than ``_ENTRY_WAIT`` (taken for one that never entered); a thread in a displaced step over a
-  breakpoint (process/displaced.py) when gocall dies: it runs the copy into the INT3 after it,
-  which is neither the run's nor a breakpoint's, and is left in the net; a signal of the
+  breakpoint (process/displaced.py) when gocall dies: a signal pending then (the preemption
+  SIGURG, nearly always) lands on a PC in the padding, which the runtime throws on ("invalid
+  pc-encoded table"; 4 of 4 kills there, both releases); a signal of the
   program's whose stop gocall had collected and not passed on yet (the kernel's detach drops it:
   mostly a preemption SIGURG); ``gocall run``'s program, killed with gocall by design
   (PTRACE_O_EXITKILL); a session without ``guard``;
