@@ -41,7 +41,7 @@ from ..process.memory import Memory
 from ..process.namespaces import host_tid
 from ..process.permissions import tracers
 from ..process.regs import user_regs_struct
-from ..process.threads import Thread, task_state, thread_ids
+from ..process.threads import TaskStat, Thread, task_state, thread_ids
 from ..process.waiting import interrupts, signals_held
 from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
@@ -131,6 +131,7 @@ class CallEngine:
         self.observer: waits.Observer | None = None  # told what the engine waits for (call/waits.py)
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
+        self._preferred_stat: TaskStat | None = None  # its /proc stat file, kept open
         self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
         self._points: dict[tuple[int, int, int, int], sched.ResumePoint | None] = {}  # see _resume_point
@@ -306,6 +307,9 @@ class CallEngine:
         if self.watch is not None:
             self.watch.close()
             self.watch = None
+        if self._preferred_stat is not None:
+            self._preferred_stat.close()
+            self._preferred_stat = None
 
     def _guarded(self) -> list[int]:
         """Threads guardians hold (calls left running, guard/pending.py): not ours to seize."""
@@ -377,15 +381,24 @@ class CallEngine:
         if tid is None:
             return None
         # A remembered thread id may since have exited and been reused by another process: it must
-        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed). One
+        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed); its
+        # stat file, kept open, is read both times, and fails once that thread is gone. One
         # asleep in the kernel runs no user code: not seized (waking it costs a mostly sleeping
         # program's call ~0.2-0.8 ms). (A kept thread failing to stop in Batch.take, once blamed
         # on this skip, was the batch's SIGCHLD handler dropping a stop: issue 19, call/batch.py.)
-        task = f"/proc/{self.pid}/task/{tid}"
-        if task_state(self.pid, tid) != b"R" or (got := self._look(tid)) is None:
+        stat = self._preferred_stat
+        if stat is None or stat.tid != tid:
+            if stat is not None:
+                stat.close()
+            try:
+                stat = self._preferred_stat = TaskStat(self.pid, tid)
+            except OSError:
+                self._preferred_stat = None
+                return None
+        if stat.state() != b"R" or (got := self._look(tid)) is None:
             return None
         thread, regs, verdict = got
-        if verdict.ok and os.path.exists(task):
+        if verdict.ok and stat.state() is not None:
             return thread, Advanced(regs, verdict, 0, 0)
         thread.detach()
         return None

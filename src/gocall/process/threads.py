@@ -319,10 +319,37 @@ def task_state(pid: int, tid: int | None = None) -> bytes | None:
     command name in parentheses (b"R", b"S", b"Z"...); None when it is gone from /proc."""
     path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
-        with open(path, "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0]
+        # os.open and one read: a buffered open() adds 6 system calls (fstat, ioctl, lseek...),
+        # and this is read before every unbatched call (CallEngine._look_preferred).
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            line = os.read(fd, 4096)  # pid, comm (at most 64 bytes) and 50 numbers: well under a page
+        finally:
+            os.close(fd)
+        return line.rpartition(b")")[2].split()[0]
     except (OSError, IndexError):
         return None
+
+
+class TaskStat:
+    """A thread's /proc/PID/task/TID/stat kept open, its state letter re-read with one pread:
+    ~5 µs, where opening the path again costs ~11 µs more (/proc's lookup) before every
+    unbatched call (CallEngine._look_preferred). The file stays the thread's: once it has
+    exited, reads fail, even if its id is reused."""
+
+    def __init__(self, pid: int, tid: int) -> None:
+        self.tid = tid
+        self._file = open(f"/proc/{pid}/task/{tid}/stat", "rb", buffering=0)  # closed with the object too
+
+    def state(self) -> bytes | None:
+        """The state letter (as :func:`task_state`); None once the thread is gone."""
+        try:
+            return os.pread(self._file.fileno(), 4096, 0).rpartition(b")")[2].split()[0]
+        except (OSError, IndexError):
+            return None
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def exiting(pid: int, tid: int | None = None) -> bool:
