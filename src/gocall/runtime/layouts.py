@@ -57,6 +57,12 @@ class Layout(NamedTuple):
     # The P a call at a stop runs on (stops/calls.py gives its callee a fresh time slice).
     m_p: int = 0xD0  # m.p (puintptr); 0xC8 in 1.25
     p_schedtick: int = 0x10  # p.schedtick (uint32)
+    # Whether the runtime itself could preempt the thread (canPreemptM, runtime/preempt.go):
+    # runtime/safepoint.py refuses a call where it could not. 8 less each in 1.25.
+    m_mallocing: int = 0xF0  # m.mallocing (int32)
+    m_preemptoff: int = 0xF8  # m.preemptoff (string: a reason while preemption is off)
+    m_locks: int = 0x108  # m.locks (int32)
+    p_status: int = 0x4  # p.status (uint32: _Prunning 1, _Pgcstop 3 in a stop-the-world)
 
 
 # (major, minor) -> offsets. Go 1.20 has not been measured (no toolchain here).
@@ -90,7 +96,8 @@ _LAYOUTS: dict[tuple[int, int], Layout] = {
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE0, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274, g_labels=0x158, m_p=0xC8),
+                    m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274, g_labels=0x158, m_p=0xC8,
+                    m_mallocing=0xE8, m_preemptoff=0xF0, m_locks=0x100),
     (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
@@ -138,6 +145,10 @@ _DWARF_NAMES = {
     "g_labels": ("runtime.g", "labels"),
     "m_p": ("runtime.m", "p"),
     "p_schedtick": ("runtime.p", "schedtick"),
+    "m_mallocing": ("runtime.m", "mallocing"),
+    "m_preemptoff": ("runtime.m", "preemptoff"),
+    "m_locks": ("runtime.m", "locks"),
+    "p_status": ("runtime.p", "status"),
 }
 
 

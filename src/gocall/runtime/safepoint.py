@@ -5,7 +5,17 @@ stack, from unknown or runtime functions and at unsafe points. Checking the
 same conditions from outside first saves a refused injection (two extra
 round trips), and adds checks the runtime cannot make for us: the thread is
 not inside a system call, the goroutine has room for debugCallV2's frame,
-and the PC is not in assembly (no unsafe-point tables there).
+the PC is not in assembly (no unsafe-point tables there), and the runtime
+itself could preempt the thread (:func:`_unpreemptible`).
+
+That last check is missing from debugCallCheck, which looks at the PC's function alone: the
+runtime calls into other packages' code where it must not be preempted. gcStart stops the
+world, then calls sync.poolCleanup (runtime.clearpools); a call injected there runs while the
+world is stopped, on a P in _Pgcstop, and the first time the callee blocks (a mutex, a GC of its
+own) the scheduler throws "releasep: invalid p state" (seen in bench/soak.py, 4 of ~60,000 calls
+on 1.19 and 1.27). The runtime's own test for interrupting a goroutine anywhere is canPreemptM
+(runtime/preempt.go, asynchronous preemption): no runtime locks held (m.locks), not allocating
+(m.mallocing), preemption not turned off (m.preemptoff), and its P running.
 """
 
 from __future__ import annotations
@@ -32,6 +42,9 @@ class Verdict(NamedTuple):
     reason: str | None
     g: G | None = None
     function: str | None = None
+    # Refused for the thread's state (_unpreemptible), which debugCallCheck does not look at: an
+    # injection there would be accepted, so a caller that injects without asking (a stop) must refuse.
+    unpreemptible: bool = False
 
     @property
     def ok(self) -> bool:
@@ -59,7 +72,36 @@ def check(regs: user_regs_struct, mem: Memory, layout: Layout, pclntab: Pclntab)
     found = by_pc.get(regs.rip)
     if found is None:
         found = by_pc[regs.rip] = _at_pc(pclntab, regs.rip)
+    if found[0] is None and (why := _unpreemptible(mem, layout, g.m)) is not None:
+        return Verdict(f"goroutine {g.goid} is in {found[1]} {why}, where the runtime itself would not interrupt it",
+                       g, found[1], unpreemptible=True)  # fmt: skip
     return Verdict(found[0], g, found[1])
+
+
+_P_RUNNING = 1  # runtime._Prunning
+
+
+def _unpreemptible(mem: Memory, layout: Layout, m: int) -> str | None:
+    """Why the runtime could not preempt the thread of M ``m`` now (canPreemptM), or None.
+    One read of the M's fields (m.p to m.locks lie within 64 bytes) and one of its P's status."""
+    lo = min(layout.m_p, layout.m_mallocing, layout.m_preemptoff, layout.m_locks)
+    raw = mem.read(m + lo, max(layout.m_p + 8, layout.m_mallocing + 4, layout.m_preemptoff + 16, layout.m_locks + 4) - lo)
+
+    def field(offset: int, size: int) -> int:
+        return int.from_bytes(raw[offset - lo:offset - lo + size], "little")
+
+    if field(layout.m_locks, 4):
+        return "holding runtime locks"
+    if field(layout.m_mallocing, 4):
+        return "inside the allocator"
+    if field(layout.m_preemptoff + 8, 8):  # the string's length: a reason is set
+        return "with preemption turned off"
+    p = field(layout.m_p, 8)
+    if p == 0:
+        return "without a P"
+    if mem.u32(p + layout.p_status) != _P_RUNNING:
+        return "while the world is stopped"
+    return None
 
 
 # The verdict's part that depends on the PC alone is a fact of the binary: cached per binary,

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..call import waits
 from ..call.advance import Advanced
 from ..call.engine import Held
-from ..errors import Interrupted, NoGoroutine, ProcessError, TargetExited
+from ..errors import CallError, Interrupted, NoGoroutine, ProcessError, TargetExited
 from ..process import ptrace
 from ..process.group import ThreadGroup
 from ..process.memory import Memory
@@ -127,6 +127,11 @@ def held(dbg: Debugger, stop: Stop, hops: int = 0) -> Iterator[Held]:
         else:
             regs, xstate = ptrace.getregs(stop.thread.tid), None
             verdict = safepoint.check(regs, proc.mem, proc.layout, proc.binary.pclntab)
+        if verdict.unpreemptible:
+            stop.known = known
+            raise CallError(f"no call here: {verdict.reason}", hint="continue to a stop where the runtime is not in "
+                            "the middle of its own work: a call injected here would run while it cannot be scheduled, "
+                            "and could crash the program")  # fmt: skip
         if dbg.nonstop:
             group = ThreadGroup(tracee.pid, exclude=[stop.thread.tid])
         else:
