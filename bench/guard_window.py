@@ -19,10 +19,7 @@ sweep and the run recorded before entering: 1 of 300 (load 11-14), a worker's in
 failing (the runtime's tail run after R12=16 in the instants before the park). With the tail's
 hardware breakpoint instead of the park: 0 of 300 (load 11-14); then N=1000: 1 of 1000 (load
 2.5-8), a SIGTRAP of a hardware breakpoint of the catch of parked goroutines (sigcode 4, at a
-resume point in main.report), cause not pinned down. Session 7 (go1.27.3, N=300 each): the tail's
-hardware breakpoint, 0 of 300 (load 1-12); its replacement where no other thread is held, the R12=16 stop left uncollected until
-the thread is parked on that INT3 (call/protocol.py Injector._park), 0 of 300 (load 8-15).
-tests/guard/test_killed.py kills at each
+resume point in main.report), cause not pinned down. tests/guard/test_killed.py kills at each
 stop, after each resume, and with hardware breakpoints armed.
 
 With ``stop``: the caller works at stops instead (a breakpoint on ``main.(*forest).check``,

@@ -142,40 +142,6 @@ def test_sigkill_between_a_resume_and_its_trap(target, go_toolchain, resume, del
     _restored(target, p, 10)
 
 
-# A session that SIGKILLs itself at the R12=16 stop of its second evaluation, before gocall parks
-# the thread on that INT3 ("stop": the stop not collected yet, the PC after the INT3) or after it
-# parked it but before it collected the stop ("parked": the PC on the INT3): either way the kernel's
-# detach delivers the stop's SIGTRAP, which the trap net holds (call/protocol.py Injector._park).
-# Were the stop collected first, the thread would run the runtime's tail (RFLAGS, X registers).
-_KILLED_AT_RESTORE = """
-import os, signal, sys, gocall
-from gocall.call.protocol import Injector
-from gocall.process.threads import Thread
-moment = sys.argv[2]
-with gocall.attach(int(sys.argv[1]), guard=True) as proc:
-    proc.eval("main.Add(1, 2)")
-    park, collect = Injector._park, Thread.collect
-    def parking(self, run, stop, fn=0, restoring=False):
-        if restoring and moment == "stop":
-            os.kill(os.getpid(), signal.SIGKILL)
-        park(self, run, stop, fn, restoring)
-    def collecting(self):
-        if moment == "parked":
-            os.kill(os.getpid(), signal.SIGKILL)
-        collect(self)
-    Injector._park, Thread.collect = parking, collecting
-    proc.eval("main.Add(1, 2)")
-"""
-
-
-@pytest.mark.parametrize("moment", ["stop", "parked"])
-def test_sigkill_at_the_restore_stop_before_it_is_collected(target, go_toolchain, moment):  # type: ignore[no-untyped-def]
-    p = subprocess.Popen([sys.executable, "-c", _KILLED_AT_RESTORE, str(target.pid), moment],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    assert p.wait(60) == -9, p.communicate()[1]
-    _restored(target, p, 10)
-
-
 # A session that arms a hardware breakpoint on a function the worker runs all the time, on every
 # thread, as call/advance.py and the catch of parked goroutines do, then SIGKILLs itself ``delay``
 # seconds later: the debug registers and a hit's uncollected SIGTRAP outlive gocall. The guardian

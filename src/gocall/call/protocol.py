@@ -293,12 +293,8 @@ class Injector:
         run, self._open = self._open, None
         if run is None:
             return
-        # With a trap net and no other thread held, the R12=16 stop is left uncollected until the
-        # thread is parked on its INT3 (:meth:`_park`): killed before, it takes the stop's SIGTRAP
-        # into the net. (With others held, the tail's hardware breakpoint covers it: :meth:`_enter`.)
-        keep = self.watch is not None and self.watch.net is not None and self.others is None
         while True:
-            stop = self._continue(keep)
+            stop = self._continue()
             code = self._check_trap(stop)
             if code == Code.RESTORE:
                 self._park(run, stop, restoring=True)  # until _restore's last SETREGS: the tail must not run
@@ -323,12 +319,9 @@ class Injector:
         watch = self.watch if self.watch is not None and self.watch.net is not None else None
         if watch is not None:
             watch.entering(self.thread.tid, run)
-            if watch.tail is not None and self.others is not None:
-                # With other threads held (a stop, stop-the-world: their waits collect every stop),
-                # a hardware breakpoint on the runtime's tail after R12=16: a thread let go at that
-                # trap stops there, in the net, instead of running it (see _park). Without, the
-                # R12=16 stop is left uncollected instead (finish): no debug register, whose every
-                # DR7 write is a perf event change and an IPI to the thread's CPU. It stays armed
+            if watch.tail is not None:
+                # A hardware breakpoint on the runtime's tail after R12=16: a thread let go at that
+                # trap stops there, in the net, instead of running it (see _park). It stays armed
                 # while gocall keeps the thread (a batch, a stop): the tail never runs but here;
                 # the thread's detach disarms it (Thread.detach, hw_armed), and a Tracee's catch
                 # of parked goroutines replaces it (the next run arms it again). While gocall
@@ -424,15 +417,11 @@ class Injector:
         and puts ``stop`` back, instead of running on. One SETREGS: the registers go back at the
         next resume (:meth:`_unpark`), or the next step's replace them.
 
-        With a trap net (guard/net.py) there is no parking at R12=0 and 1: a thread let go there
-        runs into the net at its next INT3. From R12=16 it would run the runtime's tail, which
-        leaves RFLAGS and the X registers changed (module docstring). With other threads held, the
-        hardware breakpoint armed on the tail's first instruction (:meth:`_enter`) stops it there,
-        in the net too. Without, the stop is not collected yet (:meth:`finish`), so a kill makes
-        the thread take its SIGTRAP into the net; the thread is parked on the INT3 itself (its PC
-        moved back one byte), and only then is the stop collected: killed after, it runs the INT3
-        again, untraced, into the net. At R12=16 the guardian is told the run is restoring (a
-        thread found running then is restored)."""
+        With a trap net (guard/net.py) there is no parking: from R12=0 and 1 a thread let go runs
+        into the net at its next INT3; from R12=16 it would run the runtime's tail, which leaves
+        RFLAGS and the X registers changed (module docstring), but the hardware breakpoint armed on
+        the tail's first instruction (:meth:`_enter`) stops it there, in the net too. At R12=16
+        the guardian is told the run is restoring (a thread found running then is restored)."""
         watch = self.watch
         if watch is None or (watch.net is not None and not restoring):
             return
@@ -440,16 +429,7 @@ class Injector:
         # the run is restoring even where the thread cannot be parked (a restored thread, or one
         # at this trap, is not waited for).
         watch.active(self.thread.tid, run, fn, stop, restoring)
-        if self.others is not None or self._tail_armed:
-            return
-        if watch.net is not None:
-            at_trap = stop.copy()
-            at_trap.rip -= 1
-            ptrace.setregs(self.thread.tid, at_trap)
-            self.thread.collect()
-            self._parked = stop.copy()
-            return
-        if watch.spin is None:
+        if watch.spin is None or self.others is not None or self._tail_armed:
             return
         spinning = stop.copy()
         spinning.rip, spinning.rax = watch.spin, 0  # AX counts the loop down: 2^32 PAUSEs, seconds at least
@@ -479,10 +459,10 @@ class Injector:
             ptrace.setregs(self.thread.tid, self._parked)
             self._parked = None
 
-    def _continue(self, keep: bool = False) -> user_regs_struct:
-        """Resume to the next trap; ``keep``: its stop left uncollected (see :meth:`finish`)."""
+    def _continue(self) -> user_regs_struct:
+        """Resume to the next trap."""
         self._unpark()
-        stop = self.thread.run_until_trap(keep=True) if keep else self._resume_and_wait(None)
+        stop = self._resume_and_wait(None)
         assert stop is not None
         return stop.regs
 

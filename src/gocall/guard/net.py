@@ -105,9 +105,7 @@ class Net:
         if code == SI_KERNEL:  # an INT3: the frame's RIP is after it
             trap = mem.u64(uc + _UC_RIP) - 1
             if trap not in retired and mem.read(trap, 1) != _INT3:
-                if mem.read(trap + 1, 1) != _INT3:
-                    raise ProcessError(f"thread {tid} took a SIGTRAP at {trap + 1:#x}, after no INT3; left in the net")
-                trap += 1  # the R12=16 stop's SIGTRAP, taken parked on its INT3 (call/protocol.py Injector._park)
+                raise ProcessError(f"thread {tid} took a SIGTRAP at {trap + 1:#x}, after no INT3; left in the net")
             mem.write_u64(uc + _UC_RIP, trap)
         elif code in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):  # PERF: a catch's, process/perfbreak.py
             # An execution breakpoint is a fault, and the kernel set RF in the frame's RFLAGS so

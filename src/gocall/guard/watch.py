@@ -25,12 +25,9 @@ stopped for, leaves it spinning inside the runtime's signal handler; the guardia
 (~1 ms: pidfd wake-up, PTRACE_SEIZE), lets it out of the handler to run the INT3 again, traced
 now, and finishes the run from that trap. So the thread is not parked at R12=0 and 1: from
 those traps it runs into the net by itself. After R12=16 no INT3 follows, and the runtime's tail
-must not run (it leaves RFLAGS and the X registers changed, below): with no other thread held,
-gocall leaves that stop uncollected (a kill makes the thread take its SIGTRAP, into the net) until
-the thread is parked on the INT3 itself, which it runs again, into the net, if let go after
-(call/protocol.py ``Injector._park``); with others held, a hardware breakpoint on the tail's first
-instruction, armed on the thread for the run (call/protocol.py ``_enter``), stops a thread let go
-there, in the net too. The run's state is in the slot before the thread is sent
+must not run (it leaves RFLAGS and the X registers changed, below): a hardware breakpoint on the
+tail's first instruction, armed on the thread for the run (call/protocol.py ``_enter``), stops a
+thread let go there, in the net too. The run's state is in the slot before the thread is sent
 into debugCallV2 (``_ENTERING``: a thread found running then, which has not trapped within a
 second, never entered). Once the run is seen through, every other thread nobody traces is seized
 once (``_sweep``): a single step or hardware breakpoint of gocall's search for a thread
@@ -120,8 +117,7 @@ log = logging.getLogger("gocall.call")
 # _ENTERING it is sent into debugCallV2, or about to be (with a trap net only).
 _OPEN, _RESTORING, _ENTERING = 1, 2, 3
 # How long a guardian waits for a thread found _ENTERING to reach its first trap before it takes it
-# for one that never entered (from debugCallV2's entry to its first INT3 nothing blocks); and, with
-# a net, for one found _RESTORING away from its trap before it takes it for restored already.
+# for one that never entered (from debugCallV2's entry to its first INT3 nothing blocks).
 _ENTRY_WAIT = 1.0
 # The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the
 # callee's PC, the net installed by this session; then the saved registers, the frame's registers
@@ -387,16 +383,12 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
             if guardian.net.release(tid, mem, now, again=True, retired=breaks) or state != _RESTORING:
                 now = ptrace.getregs(tid)
                 injector.see_through(run, thread, _first_trap(thread, guardian.net, mem, now, None, breaks))
-        elif state == _RESTORING and (now.rip == parked.rip or guardian.net is None):
-            if now.rip == parked.rip:  # at the R12=16 trap, not parked yet; else restored already: nothing to do
+        elif state == _RESTORING:  # at the R12=16 trap, not parked yet; or restored already: nothing to do
+            if now.rip == parked.rip:
                 injector.see_through(run, thread, now)
-        elif guardian.net is not None:
-            # It runs toward a trap, or is in the net or on its way there (in the signal handler:
-            # restoring, the uncollected R12=16 stop's SIGTRAP, call/protocol.py Injector._park), or
-            # waits to run R12=16's INT3 again. No trap within _ENTRY_WAIT: it never entered
-            # debugCallV2 (entering), or was restored already (restoring).
-            trap = _first_trap(thread, guardian.net, mem, now, None if state == _OPEN else _ENTRY_WAIT, breaks)
-            if trap is not None:
+        elif guardian.net is not None:  # it runs toward a trap, or is in the net already
+            trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT if state == _ENTERING else None, breaks)
+            if trap is not None:  # else it never entered debugCallV2
                 injector.see_through(run, thread, trap)
         elif struct.unpack("<I", mem.read(run.regs.r14 + layout.g_atomicstatus, 4))[0] & ~_GSCAN == _GWAITING:
             injector.see_through(run, thread)

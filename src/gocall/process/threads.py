@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from ..errors import ProcessError, PtraceError, TargetExited
 from . import breakpoints, ptrace
 from .regs import user_regs_struct
-from . import waiting
 from .waiting import waitpid
 
 log = logging.getLogger("gocall.ptrace")
@@ -109,28 +108,27 @@ class Thread:
         ptrace.cont(self.tid, sig or self._take_deferred())
         self.stopped = False
 
-    def run_until_trap(self, timeout: float | None = None, step: bool = False, keep: bool = False) -> TrapStop | None:
+    def run_until_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
         """Resume (or single-step) and wait for the next SIGTRAP; None if ``timeout`` passed.
 
         Other signals are passed through to the thread as they arrive, except while
-        single-stepping, where they are deferred to the next plain resume. ``keep``: the
-        SIGTRAP's stop is left uncollected (waiting.waitpid ``keep_trap``; :meth:`collect`).
+        single-stepping, where they are deferred to the next plain resume.
         """
         if step:
             ptrace.singlestep(self.tid, 0)
         else:
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
-        return self.wait_trap(timeout, step, keep)
+        return self.wait_trap(timeout, step)
 
-    def wait_trap(self, timeout: float | None = None, step: bool = False, keep: bool = False) -> TrapStop | None:
+    def wait_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
         """Wait for the running thread's next SIGTRAP (see :meth:`run_until_trap`); None on timeout,
         the thread still running."""
         # One deadline for the whole wait: signals passed through on the way (SIGURG every ~10 ms
         # for a goroutine that runs long) must not restart the timeout.
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()), keep)
+            status = self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if status is None:
                 return None
             if self._clone_event(status, step):
@@ -286,18 +284,11 @@ class Thread:
         state = task_state(self.pid, self.tid)
         return f"state {state.decode() if state else 'gone'}, kernel wait channel {wchan}"
 
-    def _wait(self, timeout: float | None, keep_trap: bool = False) -> int | None:
-        status = waitpid(self.tid, timeout, keep_trap)
+    def _wait(self, timeout: float | None) -> int | None:
+        status = waitpid(self.tid, timeout)
         if status is not None:
             self._check_exit(status)
         return status
-
-    def collect(self) -> None:
-        """Collect the SIGTRAP stop a ``keep`` wait left uncollected (:meth:`wait_trap`): from now
-        on the thread resumes with no signal if its tracer dies."""
-        status = waiting.collect(self.tid)
-        if status is not None:
-            self._check_exit(status)
 
     def _check_exit(self, status: int) -> None:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):

@@ -130,23 +130,16 @@ def take_interrupt() -> bool:
     return interrupts.signal is not None
 
 
-def waitpid(tid: int, timeout: float | None = None, keep_trap: bool = False) -> int | None:
+def waitpid(tid: int, timeout: float | None = None) -> int | None:
     """Wait for a state change of ``tid``; the raw status, or None on timeout.
 
     Must run inside :func:`signals_held`. A terminating signal seen meanwhile is
     recorded in ``interrupts`` and the wait goes on: the caller decides when it
     is safe to act on it.
-
-    ``keep_trap``: a SIGTRAP's signal-delivery stop is reported but not collected (WNOWAIT):
-    until the tracer resumes or detaches the thread, or collects the stop (:func:`collect`),
-    the stop keeps its signal, which the thread takes if the tracer dies (call/protocol.py
-    ``Injector._park``). Any other state change is collected as usual.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     nap = _Nap()
     while True:
-        if keep_trap and _trap_stopped(tid):
-            return TRAP_STATUS
         try:
             pid, status = os.waitpid(tid, os.WNOHANG | WALL)
         except ChildProcessError:
@@ -155,29 +148,6 @@ def waitpid(tid: int, timeout: float | None = None, keep_trap: bool = False) -> 
             return status
         if not nap(deadline):
             return None
-
-
-# The raw wait status of a SIGTRAP's signal-delivery stop (WIFSTOPPED, WSTOPSIG == SIGTRAP, no event).
-TRAP_STATUS = signal.SIGTRAP << 8 | 0x7F
-
-
-def _trap_stopped(tid: int) -> bool:
-    """Whether ``tid`` is in a SIGTRAP's signal-delivery stop, looked at without collecting it."""
-    try:
-        info = os.waitid(os.P_PID, tid, os.WSTOPPED | os.WNOHANG | os.WNOWAIT | WALL)
-    except ChildProcessError:
-        return False  # gone: the collecting wait says so
-    return info is not None and info.si_code == os.CLD_TRAPPED and info.si_status == signal.SIGTRAP
-
-
-def collect(tid: int) -> int | None:
-    """Collect the stop a ``keep_trap`` wait left (the thread is still in it): the raw status,
-    or None if there was none to collect (the thread was resumed since)."""
-    try:
-        pid, status = os.waitpid(tid, os.WNOHANG | WALL)
-    except ChildProcessError:
-        raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
-    return status if pid == tid else None
 
 
 def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | None:
