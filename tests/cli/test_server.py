@@ -100,7 +100,12 @@ class Runtime:
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while os.path.exists(f"/proc/{pid}") and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+    while True:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return
+        except FileNotFoundError:
+            return  # reaped between two looks
         assert time.monotonic() < deadline, f"process {pid} still running"
         time.sleep(0.05)
 

@@ -344,7 +344,9 @@ class Server:
     def relay(self, conn: socket.socket) -> None:
         """A message from the client: a signal for the child, or its end (SIGHUP: as if its
         terminal had closed)."""
-        command = self.commands[conn.fileno()]
+        command = self.commands.get(conn.fileno())
+        if command is None:
+            return  # its command ended earlier in the same round of events (reap closed the connection)
         try:
             msg = conn.recv(64)
         except BlockingIOError:
