@@ -207,7 +207,7 @@ def main() -> int:
     print(f"calls done:          {done} of {args.calls} in {elapsed:.1f} s ({done / elapsed:.0f}/s)")
     print(f"distinct PCs:        {len(pcs)} in {len(functions)} functions (advanced first: {advanced})")
     print(f"failures:            {len(wrong)}" + "".join(f"\n  {w}" for w in wrong[:10]))
-    print(f"target crashes:      {int(crashed)}" + (f"\n{target.stderr()[-2000:]}" if crashed else ""))
+    print(f"target crashes:      {int(crashed)}" + (f"\n{target.stderr()[-12000:]}" if crashed else ""))
     print(f"invariant violations: {bad} bad of {checks} checks, {len(corrupt)} CORRUPT lines"
           + "".join(f"\n  {c}" for c in corrupt[:10]))
     print("top functions:       " + ", ".join(f"{f} {n}" for f, n in functions.most_common(8)))
