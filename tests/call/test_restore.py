@@ -17,11 +17,15 @@ from gocall.expr.parse import parse
 from gocall.process import ptrace
 
 
+# guarded: the session keeps an INT3 on the tail's first instruction (guard/watch.py Watch.tail),
+# which both paths must see past: the emulation knows the tail with it, the steps begin after it.
+@pytest.mark.parametrize("guard", [False, True], ids=["unguarded", "guarded"])
 @pytest.mark.parametrize("step_epilogue", [False, True], ids=["emulated-epilogue", "stepped-epilogue"])
-def test_call_injection_flag_corruption(target, step_epilogue):  # type: ignore[no-untyped-def]
-    with gocall.attach(target.pid) as proc:
+def test_call_injection_flag_corruption(target, step_epilogue, guard):  # type: ignore[no-untyped-def]
+    with gocall.attach(target.pid, guard=guard) as proc:
         setup, _ = proc.evaluator.prepare(parse("main.Add(40, 2)"))  # type: ignore[arg-type]
         with proc.engine.hold() as held:
+            assert not guard or proc.engine.watch is not None and proc.engine.watch.tail is not None
             thread = held.thread
             tid = thread.tid
             regs_before, xstate_before = ptrace.getregs(tid), ptrace.getxstate(tid)

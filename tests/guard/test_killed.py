@@ -50,14 +50,26 @@ _RELEASES = sorted({t.release for t in known_toolchains()})
 _EDGES = {_RELEASES[0], _RELEASES[-1]} if _RELEASES else set()
 
 # A session that SIGKILLs itself at one protocol step of its second evaluation.
+# At RESTORE (R12=16, before the restore) the thread, let go, runs into the INT3 the session keeps
+# on debugCallV2's tail (guard/watch.py Watch.tail): the script checks it is in before it dies.
 _KILLED_AT = """
 import os, signal, sys, gocall
 step = sys.argv[2]
 with gocall.attach(int(sys.argv[1]), guard=True) as proc:
     proc.eval("main.Add(1, 2)")
+    tail = proc.engine.watch.tail
+    assert tail is not None and proc.mem.read(tail, 1) == b"\\xcc", tail
     proc.engine.protocol_hook = lambda s: os.kill(os.getpid(), signal.SIGKILL) if s == step else None
     proc.eval(sys.argv[3])
 """
+
+
+def _tail(target: Target) -> int:
+    """debugCallV2's tail, where a guarded session keeps an INT3 (guard/watch.py Watch.tail)."""
+    with gocall.attach(target.pid) as look:
+        tail = look.engine.guardian().tail
+    assert tail is not None
+    return tail
 
 
 def _forks(p: subprocess.Popen[str]) -> list[int]:
@@ -103,6 +115,22 @@ def test_sigkill_at_each_protocol_stop(target, go_toolchain, step, expr):  # typ
                          stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert p.wait(60) == -9, p.communicate()[1]
     _restored(target, p, 10)
+    _no_int3(target, [_tail(target)])  # the guardian put the tail's byte back
+
+
+def test_the_tail_int3_is_in_while_a_guarded_session_lives(target, go_toolchain):  # type: ignore[no-untyped-def]
+    """In once, with the session's net, out when the session ends (another debugger attached later,
+    Delve, steps through the runtime's tail after R12=16: it finds the text as built); calls made
+    meanwhile never run it."""
+    tail = _tail(target)
+    with gocall.attach(target.pid, guard=True) as proc:
+        for i in range(20):
+            assert proc.eval(f"main.Add({i}, 1)") == i + 1
+            assert proc.mem.read(tail, 1) == b"\xcc"
+        with proc.batch():
+            assert [proc.eval(f"main.Add({i}, 2)") for i in range(20)] == [i + 2 for i in range(20)]
+    _no_int3(target, [tail])
+    target.assert_healthy()
 
 
 # A session that SIGKILLs itself just after the Nth resume of its second evaluation's run (1: into

@@ -48,7 +48,7 @@ from ..runtime.goroutines import G, Status
 from ..runtime.layouts import Layout, wrap_locks_thread
 from . import waits
 from .advance import Advanced, advance, where_next
-from .protocol import EPILOGUE_RELOADS, CallSetup, Entry, Injector, Outcome, Run
+from .protocol import EPILOGUE_RELOADS, TAIL_SIZE, CallSetup, Entry, Injector, Outcome, Run, known_tail
 
 if TYPE_CHECKING:
     from ..guard.watch import Guardian, Watch
@@ -229,8 +229,6 @@ class CallEngine:
                         else:
                             if batch is not None:
                                 batch.drop()
-                            if finished and held is not None:
-                                held.let_go()
                             ours.detach()
                     else:
                         # One way out for every thread, so that a dying process is reaped in the order
@@ -294,12 +292,14 @@ class CallEngine:
             f = tab.func_for_pc(pc)
             return f.name if f is not None else f"{pc:#x}"
 
-        # The runtime's tail after debugCallV2's R12=16 INT3 (the reloads call/protocol.py knows),
-        # where a thread let go at that trap is stopped by a hardware breakpoint (Injector._park).
+        # The runtime's tail after debugCallV2's R12=16 INT3 (the code call/protocol.py performs
+        # itself), where the session keeps an INT3 while its net is in (guard/watch.py Watch.tail);
+        # it may be in already (another session's, or a dead one's this guardian is to take out).
         v2 = tab.func_by_name("runtime.debugCallV2")
         code = self.mem.read(v2.entry, v2.end - v2.entry) if v2 is not None else b""
-        at = code.find(EPILOGUE_RELOADS)
-        tail = v2.entry + at if v2 is not None and at > 0 and code[at - 1] == 0xCC else None
+        at = code.find(EPILOGUE_RELOADS[1:]) - 1
+        known = at > 0 and code[at - 1] == 0xCC and known_tail(code[at : at + TAIL_SIZE])
+        tail = v2.entry + at if v2 is not None and known else None
         return Guardian(template, self.layout, spin, name, find_net(self.binary, self.mem), tail)
 
     def close(self) -> None:
@@ -730,10 +730,6 @@ class Held:
     def finish(self) -> None:
         """Back to where the thread was found (the end of a chained run)."""
         self._injector.finish()
-
-    def let_go(self) -> None:
-        """The thread was restored and is detached next (see Injector.let_go)."""
-        self._injector.let_go()
 
     def restored(self) -> tuple[user_regs_struct, bytes] | None:
         """After :meth:`finish`: the registers and XSAVE image the thread was left with, when

@@ -53,7 +53,6 @@ from ..errors import CallRefused, GocallError, Interrupted, ProcessError
 from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import FIELD_INDEX, INT_ARG_REGS, user_regs_struct, xmm_set
-from ..process.breakpoints import set_breakpoints
 from ..process.group import ThreadGroup
 from ..process.threads import Thread, TrapStop
 from ..process.waiting import interrupts
@@ -102,6 +101,18 @@ EPILOGUE_ENDINGS = (
     bytes.fromhex("488bac2498000000" "4881c4a0000000" "c3"),  # go1.19
 )
 _MAX_EPILOGUE_STEPS = 64
+TAIL_SIZE = len(EPILOGUE_RELOADS) + max(map(len, EPILOGUE_ENDINGS))
+_FIRST_RELOAD = EPILOGUE_RELOADS[:8]  # MOVQ 0x90(SP), AX
+INT3 = b"\xcc"
+
+
+def known_tail(code: bytes) -> bool:
+    """Whether ``code`` (:data:`TAIL_SIZE` bytes after the R12=16 INT3) is the runtime's tail
+    gocall performs itself, its first byte the original or the INT3 a guarded session keeps there
+    (guard/watch.py ``Watch.tail``: this session's, or another's)."""
+    if code[:1] not in (EPILOGUE_RELOADS[:1], INT3) or code[1 : len(EPILOGUE_RELOADS)] != EPILOGUE_RELOADS[1:]:
+        return False
+    return any(map(code[len(EPILOGUE_RELOADS) :].startswith, EPILOGUE_ENDINGS))
 
 
 @dataclass(frozen=True)
@@ -194,7 +205,6 @@ class Injector:
         # traps it must not run on from parked (:meth:`_park`), its real registers in ``_parked``.
         self.watch: Watch | None = None
         self._parked: user_regs_struct | None = None
-        self._tail_armed = False  # a hardware breakpoint on debugCallV2's tail (:meth:`_park`)
         # Leave the protocol open after a call returns (R12=1) so that the next call starts in the
         # same frame: 2 round trips and the register save/restore fewer per extra call. The owner
         # must call finish() before releasing the thread (call/engine.py Held).
@@ -319,16 +329,6 @@ class Injector:
         watch = self.watch if self.watch is not None and self.watch.net is not None else None
         if watch is not None:
             watch.entering(self.thread.tid, run)
-            if watch.tail is not None:
-                # A hardware breakpoint on the runtime's tail after R12=16: a thread let go at that
-                # trap stops there, in the net, instead of running it (see _park). It stays armed
-                # while gocall keeps the thread (a batch, a stop): the tail never runs but here;
-                # the thread's detach disarms it (Thread.detach, hw_armed), and a Tracee's catch
-                # of parked goroutines replaces it (the next run arms it again). While gocall
-                # lives it never fires: Injector._restore disarms it before stepping the tail.
-                if self.thread.hw_pcs != (watch.tail,):
-                    set_breakpoints(self.thread, [watch.tail])
-                self._tail_armed = True
         r = regs.copy()
         r.rsp -= 8
         # One write: the argument frame size at SP-16 and the return PC debugCallV2 will RET to
@@ -391,10 +391,13 @@ class Injector:
             self._parked = None
             return final
         # Let the runtime's own tail run, then put RFLAGS back: the tail's ADDQ changed them.
-        self._disarm_tail()
         r = regs.copy()
         r.rip, r.rsp = stop.rip, stop.rsp
         r.fs_base, r.gs_base = stop.fs_base, stop.gs_base
+        if self.mem.read(stop.rip, 1) == INT3:
+            # The guardian's INT3 on the tail's first instruction (guard/watch.py): that MOVQ
+            # 0x90(SP), AX done here (it touches no flag), the rest stepped.
+            r.rax, r.rip = self.mem.u64(stop.rsp + _SAVE_AREA["rax"]), stop.rip + len(_FIRST_RELOAD)
         ptrace.setregs(tid, r)
         self._parked = None
         ptrace.setxstate(tid, xstate)
@@ -419,9 +422,9 @@ class Injector:
 
         With a trap net (guard/net.py) there is no parking: from R12=0 and 1 a thread let go runs
         into the net at its next INT3; from R12=16 it would run the runtime's tail, which leaves
-        RFLAGS and the X registers changed (module docstring), but the hardware breakpoint armed on
-        the tail's first instruction (:meth:`_enter`) stops it there, in the net too. At R12=16
-        the guardian is told the run is restoring (a thread found running then is restored)."""
+        RFLAGS and the X registers changed (module docstring), but the INT3 the session keeps on
+        the tail's first instruction (guard/watch.py ``Watch.tail``) takes it into the net too. At
+        R12=16 the guardian is told the run is restoring."""
         watch = self.watch
         if watch is None or (watch.net is not None and not restoring):
             return
@@ -429,7 +432,7 @@ class Injector:
         # the run is restoring even where the thread cannot be parked (a restored thread, or one
         # at this trap, is not waited for).
         watch.active(self.thread.tid, run, fn, stop, restoring)
-        if watch.spin is None or self.others is not None or self._tail_armed:
+        if watch.spin is None or self.others is not None or watch.tail is not None:
             return
         spinning = stop.copy()
         spinning.rip, spinning.rax = watch.spin, 0  # AX counts the loop down: 2^32 PAUSEs, seconds at least
@@ -437,21 +440,6 @@ class Injector:
         # What to put back: a copy, as ``stop`` becomes the next call's frame (its PC changed) in _call.
         spinning.rip, spinning.rax = stop.rip, stop.rax
         self._parked = spinning
-
-    def let_go(self) -> None:
-        """The thread, restored, is about to be detached: the tail's breakpoint off in one request,
-        without Thread.detach's look for a queued hit (PTRACE_PEEKSIGINFO): the tail did not run, and any hit
-        of call/advance.py's was taken at the run's first resume."""
-        watch, thread = self.watch, self.thread
-        if watch is not None and watch.tail is not None and thread.traced and thread.hw_pcs == (watch.tail,):
-            set_breakpoints(thread, [])
-            thread.hw_armed = False
-
-    def _disarm_tail(self) -> None:
-        """Before the runtime's own tail runs (single-stepped): its breakpoint off."""
-        if self._tail_armed:
-            set_breakpoints(self.thread, [])
-            self._tail_armed = False
 
     def _unpark(self) -> None:
         """The thread's registers back to those of the trap it is parked at (see :meth:`_park`)."""
@@ -502,7 +490,6 @@ class Injector:
         stopped, traced by this process now, its callee running, or ``stop``: at that trap of
         debugCallV2 already. Let the callee return, finish the run, restore the thread."""
         self.thread, self.others, self.watch = thread, None, None
-        self._tail_armed = thread.hw_armed  # guard/watch.py: the tail's breakpoint may be armed
         if stop is None:
             stop = self._continue()
         # The callee's return (R12=1 or 2), or whichever trap the thread was found at, then on
@@ -554,9 +541,7 @@ class Injector:
         if self.step_epilogue:
             return False
         if self._epilogue_known is None:
-            code = self.mem.read(pc, len(EPILOGUE_RELOADS) + max(map(len, EPILOGUE_ENDINGS)))
-            tail = code[len(EPILOGUE_RELOADS) :]
-            self._epilogue_known = code.startswith(EPILOGUE_RELOADS) and any(map(tail.startswith, EPILOGUE_ENDINGS))
+            self._epilogue_known = known_tail(self.mem.read(pc, TAIL_SIZE))
             if not self._epilogue_known:
                 log.info("debugCallV2 epilogue at %#x is not the known code; single-stepping it", pc)
         return self._epilogue_known

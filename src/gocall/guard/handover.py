@@ -166,7 +166,6 @@ def _guard(injector: Injector, run: Run, commands: int, answers: int) -> NoRetur
         os.write(answers, b"held\n" if status is not None else b"no stop\n")
         ours = Thread(pid, tid)
         ours.traced = ours.stopped = True
-        ours.hw_armed = True  # it may carry guard/watch.py's breakpoint on debugCallV2's tail: disarmed at the detach
         injector.mem = Memory(pid)
         injector.see_through(run, ours)
         ours.detach()

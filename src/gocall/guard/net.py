@@ -88,16 +88,14 @@ class Net:
         """Whether a stopped thread with ``regs`` spins in the net."""
         return bool(regs.rip == self.spin)
 
-    def release(self, tid: int, mem: Memory, regs: user_regs_struct, again: bool,
-                retired: Container[int] = ()) -> bool:  # fmt: skip
+    def release(self, tid: int, mem: Memory, regs: user_regs_struct, retired: Container[int] = ()) -> bool:
         """Let thread ``tid`` (stopped, in the net, ``regs``) out: at the next resume it returns
         from the signal handler and runs its INT3 again (a trap it took by running on untraced).
         An INT3 at an address in ``retired`` was a breakpoint of gocall's whose byte is back
         (guard/watch.py): the original instruction runs there instead, no trap.
-        The SIGTRAP of a single step or hardware breakpoint of gocall's: with ``again`` (the tail
-        breakpoint of call/protocol.py, still armed), the instruction faults again; else it goes
-        on (call/advance.py's, the thread's debug registers cleared by the caller). Whether the
-        thread traps again."""
+        The SIGTRAP of a single step or hardware breakpoint of gocall's (call/advance.py's, the
+        thread's debug registers cleared by the caller): it goes on. Whether the thread traps
+        again."""
         # The hook's arguments, in AX and BX (ABIInternal), unchanged: abort's JMP touches nothing.
         code = struct.unpack("<i", mem.read(regs.rax + _SI_CODE, 4))[0]
         uc = mem.u64(regs.rbx + _SIGCTXT_CTXT)
@@ -109,16 +107,15 @@ class Net:
             mem.write_u64(uc + _UC_RIP, trap)
         elif code in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):  # PERF: a catch's, process/perfbreak.py
             # An execution breakpoint is a fault, and the kernel set RF in the frame's RFLAGS so
-            # that the instruction runs once without it (arch/x86/kernel/hw_breakpoint.c): kept
-            # to go on, cleared to fault again. No single step either way.
-            flags = mem.u64(uc + _UC_EFL) & ~_TF
-            mem.write_u64(uc + _UC_EFL, flags & ~_RF if again and code == ptrace.TRAP_HWBKPT else flags | _RF)
+            # that the instruction runs once without it (arch/x86/kernel/hw_breakpoint.c): kept,
+            # to go on. No single step.
+            mem.write_u64(uc + _UC_EFL, mem.u64(uc + _UC_EFL) & ~_TF | _RF)
         else:
             raise ProcessError(f"thread {tid} took a SIGTRAP with si_code {code}; left in the net")
         out = regs.copy()
         out.rip, out.rsp, out.rax = mem.u64(regs.rsp), regs.rsp + 8, 1  # return true
         ptrace.setregs(tid, out)
-        return bool((code == SI_KERNEL and trap not in retired) or (again and code == ptrace.TRAP_HWBKPT))
+        return code == SI_KERNEL and trap not in retired
 
 
 def find(binary: GoBinary, mem: Memory) -> Net | None:

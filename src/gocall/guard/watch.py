@@ -25,9 +25,15 @@ stopped for, leaves it spinning inside the runtime's signal handler; the guardia
 (~1 ms: pidfd wake-up, PTRACE_SEIZE), lets it out of the handler to run the INT3 again, traced
 now, and finishes the run from that trap. So the thread is not parked at R12=0 and 1: from
 those traps it runs into the net by itself. After R12=16 no INT3 follows, and the runtime's tail
-must not run (it leaves RFLAGS and the X registers changed, below): a hardware breakpoint on the
-tail's first instruction, armed on the thread for the run (call/protocol.py ``_enter``), stops a
-thread let go there, in the net too. The run's state is in the slot before the thread is sent
+must not run (it leaves RFLAGS and the X registers changed, below): while its net is in, the
+session keeps an INT3 on the tail's first instruction (:attr:`Watch.tail`: written once, after
+its entry in the breakpoint table below, and taken out just before the net). gocall performs the
+tail itself at R12=16 (call/protocol.py ``_restore``) and never lets it run, so no thread reaches
+that INT3 while gocall lives; a thread let go at R12=16 reaches it untraced, into the net, and
+the guardian, which keeps that one INT3 in until the run is seen through, lets it out to run it
+again, traced: that stop, its PC put back by one, is the R12=16 trap again. (A hardware
+breakpoint armed on the run's thread did this before: three PTRACE_POKEUSER per guarded call,
+each DR7 write an IPI of 15-19 us.) The run's state is in the slot before the thread is sent
 into debugCallV2 (``_ENTERING``: a thread found running then, which has not trapped within a
 second, never entered). Once the run is seen through, every other thread nobody traces is seized
 once (``_sweep``): a single step or hardware breakpoint of gocall's search for a thread
@@ -53,8 +59,7 @@ What is covered, and what is not (bench/guard_window.py measures it):
   guardian puts every original byte back first, lets a thread the net caught on one of them run
   the original instruction (Net.release ``retired``), then sees through a run of a call at a
   stop, of a call lent a thread while the program runs, or kept open at a stop between two
-  evaluations (stops/calls.py ``held``) like any other: the tail's breakpoint is armed on those
-  runs too (call/protocol.py ``_enter``);
+  evaluations (stops/calls.py ``held``) like any other: the tail's INT3 covers those runs too;
 * not covered, with a net: the instants between the restore's last SETREGS and the slot marked
   idle (the thread restored, nothing lost); a thread between the kill and its first trap for more
   than ``_ENTRY_WAIT`` (taken for one that never entered); a thread in a displaced step over a
@@ -101,7 +106,7 @@ from ..process.permissions import tracers
 from ..process.threads import Thread, thread_ids
 from ..process.waiting import interrupts, waitpid
 from ..call.lock import Lock
-from ..call.protocol import Run
+from ..call.protocol import EPILOGUE_RELOADS, INT3, Run
 from ..runtime.layouts import Layout
 from . import pending
 from .net import Net
@@ -142,6 +147,7 @@ _GWAITING, _GSCAN = 4, 0x1000  # runtime/runtime2.go: the interrupted goroutine 
 # runtime.procyield's loop, ``again: PAUSE; SUBL $1, AX; JNZ again`` (asm_amd64.s, every release).
 # Not runtime.abort's ``JMP .``: the runtime makes any signal that lands on abort's PC fatal.
 SPIN = bytes.fromhex("f390" "83e801" "75f9")
+_TAIL_BYTE = EPILOGUE_RELOADS[:1]  # the first byte of debugCallV2's tail, under Watch.tail's INT3
 
 
 class Watch:
@@ -154,7 +160,9 @@ class Watch:
     def __init__(self, guardian: Guardian) -> None:
         global _parent_slot
         self.spin = guardian.spin  # see Guardian
-        self.tail = guardian.tail
+        # debugCallV2's tail, where this session keeps an INT3 while its net is in (see above): a
+        # run's thread let go at R12=16 goes into the net, not through the tail. None: no INT3.
+        self.tail: int | None = None
         self.pid = guardian.injector.thread.pid
         self._child = 0
         self._mem = guardian.injector.mem
@@ -173,11 +181,19 @@ class Watch:
         struct.pack_into("<QQ", self.slot, 0, 0, self.pid)
         struct.pack_into("<Q", self.slot, _NET_AT, self.net is not None)
         struct.pack_into("<Q", self.slot, _BREAKS, 0)
+        if self.net is not None and guardian.tail is not None and self._mem.read(guardian.tail, 1) == _TAIL_BYTE:
+            self.breakpoint(guardian.tail, _TAIL_BYTE)
+            self._mem.write(guardian.tail, INT3)
+            self.tail = guardian.tail
 
     def close(self) -> None:
         """The session is over: the net out, the guardian exits (and the fork between, long gone,
         is reaped)."""
         global _parent_slot
+        if self.tail is not None:  # before the net: a thread let go on it would die of its SIGTRAP
+            with contextlib.suppress(GocallError, OSError):  # the target gone: nothing to take out
+                _put_back(self._mem, {self.tail: _TAIL_BYTE[0]})
+            self.tail = None
         if self.net is not None:
             with contextlib.suppress(GocallError, OSError):  # the target gone: nothing to take out
                 self.net.remove(self._mem)
@@ -247,7 +263,7 @@ class Guardian(NamedTuple):
     spin: int | None  # runtime.procyield's PAUSE loop, where a thread waits at a protocol stop (None: not found)
     name: Callable[[int], str]  # a function's name from its PC (the binary gocall read)
     net: Net | None = None  # the trap net (guard/net.py), if the target has room for one
-    tail: int | None = None  # debugCallV2's tail after R12=16 (call/protocol.py Injector._park)
+    tail: int | None = None  # debugCallV2's tail after R12=16, where Watch.tail's INT3 goes (None: not the known code)
 
 
 # A gocall server's child (cli/server.py) is guarded by the server, its parent: it shares this slot
@@ -284,7 +300,7 @@ def _breakpoints(slot: mmap.mmap) -> dict[int, int]:
 def _put_back(mem: Memory, breaks: dict[int, int]) -> None:
     """The original bytes under gocall's INT3s back, first thing: every thread runs already."""
     for addr, byte in breaks.items():
-        if mem.read(addr, 1) == b"\xcc":
+        if mem.read(addr, 1) == INT3:
             mem.write(addr, bytes([byte]))
 
 
@@ -297,21 +313,26 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
         return
     mem = guardian.injector.mem = Memory(pid)  # a guardian's own: gocall's was closed with its other files
     breaks = _breakpoints(slot)
+    # The tail's INT3 (Watch.tail) stays in while the run is seen through: its thread, let go at
+    # R12=16, is caught on it (in the net, or on its way there), and runs it again, traced.
+    early = {addr: byte for addr, byte in breaks.items() if addr != guardian.tail}
     with contextlib.suppress(GocallError, OSError):  # nothing to tell anyone: gocall is gone
-        _put_back(mem, breaks)
+        _put_back(mem, early)
     if state:
         regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
                                for at in (_SAVED, _READY, _PARKED))  # fmt: skip
         run = Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
                   Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
-        if breaks:
+        if early:
             # Threads that ran into our INT3s before the bytes were back spin in the net, their Ps
             # held: out first, the run may wait for them (a callee's GC stops the world).
             with contextlib.suppress(GocallError, OSError):
-                _sweep(pid, tid, guardian.net, mem, False, breaks)
+                _sweep(pid, tid, guardian.net, mem, False, early)
         with contextlib.suppress(GocallError, OSError):
-            _rescue(guardian, run, parked, state, fn, tid, breaks)
-    # The other threads after the run's; the net out before they run again.
+            _rescue(guardian, run, parked, state, fn, tid, early)
+    # The tail's byte back, then the other threads after the run's; the net out before they run again.
+    with contextlib.suppress(GocallError, OSError):
+        _put_back(mem, breaks)
     with contextlib.suppress(GocallError, OSError):
         _sweep(pid, tid if state else 0, guardian.net, mem, bool(net), breaks)
 
@@ -352,7 +373,7 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
     """Seize the thread the kernel let go, stop it, and see the run through: from the trap it was
     parked at (it spins at ``guardian.spin``), from the trap it stopped at, out of the net, or
     after its callee returns. ``breaks``: gocall's breakpoints, their bytes back (the callee may
-    have run into one before)."""
+    have run into one before); not the tail's (Watch.tail), still in."""
     injector, layout, mem = guardian.injector, guardian.layout, guardian.injector.mem
     pid = mem.pid
     interrupts.signal, interrupts.count = None, 0
@@ -362,7 +383,7 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
         return  # gone (the process died of it already), or someone else's
     thread = Thread(pid, tid)
     thread.traced = True
-    thread.hw_armed = True  # the tail's breakpoint (call/protocol.py Injector._park): cleared by the restore or the detach
+    thread.hw_armed = True  # a hardware breakpoint of call/advance.py's search, if any: cleared by the detach
     stopped = _stop(thread)
     if stopped is None:
         return
@@ -375,26 +396,43 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
             ptrace.setregs(tid, parked)  # back at the trap, as gocall left it
             injector.see_through(run, thread, parked)
         elif trapped:
-            injector.see_through(run, thread, now)  # at a trap: the callee returned just now
+            # At a trap: the callee returned just now, or the tail's INT3's SIGTRAP came first.
+            injector.see_through(run, thread, _at_restore(guardian, now))
         elif guardian.net is not None and guardian.net.holds(now):
-            # Out of the net: to trap again (an INT3 of the run's, the tail's breakpoint), or at a
-            # breakpoint of gocall's, its byte back. There, at R12=16 (a run with the other threads
-            # held: no tail breakpoint), the thread ran the runtime's tail: nothing left to restore.
-            if guardian.net.release(tid, mem, now, again=True, retired=breaks) or state != _RESTORING:
+            # Out of the net: to trap again (an INT3 of the run's, the tail's), or at a breakpoint
+            # of gocall's, its byte back. There, at R12=16 (a run without the tail's INT3 and not
+            # parked), the thread ran the runtime's tail: nothing left to restore.
+            if guardian.net.release(tid, mem, now, retired=breaks) or state != _RESTORING:
                 now = ptrace.getregs(tid)
-                injector.see_through(run, thread, _first_trap(thread, guardian.net, mem, now, None, breaks))
-        elif state == _RESTORING:  # at the R12=16 trap, not parked yet; or restored already: nothing to do
-            if now.rip == parked.rip:
+                trap = _first_trap(thread, guardian.net, mem, now, None, breaks)
+                injector.see_through(run, thread, _at_restore(guardian, trap))
+        elif state == _RESTORING:  # at the R12=16 trap; on the tail's INT3; or restored already: nothing to do
+            if now.rip == parked.rip:  # not run on yet
                 injector.see_through(run, thread, now)
+            elif guardian.net is not None and guardian.tail is not None and (now.rip == guardian.tail + 1
+                                                                              or _in_handler(tid)):  # fmt: skip
+                # Past the tail's INT3, its SIGTRAP pending (the interrupt's stop comes first), or
+                # in the signal handler on its way to the net (or restored, in some other handler).
+                trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT, breaks)
+                if trap is not None:
+                    injector.see_through(run, thread, _at_restore(guardian, trap))
         elif guardian.net is not None:  # it runs toward a trap, or is in the net already
             trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT if state == _ENTERING else None, breaks)
             if trap is not None:  # else it never entered debugCallV2
-                injector.see_through(run, thread, trap)
+                injector.see_through(run, thread, _at_restore(guardian, trap))
         elif struct.unpack("<I", mem.read(run.regs.r14 + layout.g_atomicstatus, 4))[0] & ~_GSCAN == _GWAITING:
             injector.see_through(run, thread)
         thread.detach()
     finally:
         pending.forget(pid, tid)
+
+
+def _at_restore(guardian: Guardian, regs: user_regs_struct) -> user_regs_struct:
+    """The registers of a trap of the run: a stop after the tail's INT3 (Watch.tail) is the R12=16
+    trap's, that INT3 having changed nothing but the PC."""
+    if guardian.tail is not None and regs.rip == guardian.tail + 1:
+        regs.rip = guardian.tail
+    return regs
 
 
 def _stop(thread: Thread) -> tuple[user_regs_struct, bool] | None:
@@ -425,7 +463,7 @@ def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
     wait, waited = 0.01, 0.0
     while True:
         if net.holds(now):
-            net.release(thread.tid, mem, now, again=True, retired=breaks)
+            net.release(thread.tid, mem, now, retired=breaks)
         stop = thread.run_until_trap(wait)
         if stop is not None:
             return stop.regs
@@ -486,7 +524,7 @@ def _look_at(thread: Thread, net: Net | None, mem: Memory, breaks: dict[int, int
         if trapped and ptrace.getsiginfo_code(thread.tid) not in (ptrace.TRAP_TRACE, ptrace.TRAP_HWBKPT, ptrace.TRAP_PERF):
             thread.deferred.append(signal.SIGTRAP)  # the program's own: it gets it, as without gocall
         if net is not None and net.holds(regs):
-            net.release(thread.tid, mem, regs, again=False, retired=breaks)
+            net.release(thread.tid, mem, regs, retired=breaks)
             return
         if not _in_handler(thread.tid):
             return

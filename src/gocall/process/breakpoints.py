@@ -41,7 +41,6 @@ def set_breakpoints(thread: Thread, pcs: Sequence[int]) -> None:
     tid = thread.tid
     if thread.hw_armed:
         ptrace.set_debugreg(tid, _DR7, 0)  # disarm first: DR0-3 may only change while unused
-    thread.hw_pcs = tuple(pcs)
     thread.events_only = False
     dr7 = 0
     for n, pc in enumerate(pcs):

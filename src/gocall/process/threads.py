@@ -52,7 +52,6 @@ class Thread:
         self.cloned: list[int] = []
         # Hardware breakpoints were armed on it (process/breakpoints.py): see _disarm.
         self.hw_armed = False
-        self.hw_pcs: tuple[int, ...] = ()  # what process/breakpoints.py armed last
         self.events_only = False  # armed through perf events only, its debug registers untouched (perfbreak.py)
         self.events: list[int] = []  # perf breakpoint events armed on it (process/perfbreak.py), their fds
 
