@@ -15,6 +15,7 @@ import pytest
 
 import gocall
 from gocall.process import perfbreak
+from gocall.process.threads import thread_ids
 from harness import Target, main_parked, tracer_pids
 
 
@@ -44,3 +45,28 @@ def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target, 
         time.sleep(0.1)
         assert proc.eval("Total") > before
     assert sleeper.proc.poll() is None, "the target died"
+
+
+def test_a_goroutine_parked_for_ever_is_not_armed_for(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
+    """``select {}`` (main.main of tests/fixtures/goroutines) never returns: a catch arms the other
+    parked goroutines' resume points only, and that one only when nothing else is parked."""
+    target = start_target(build_fixture("goroutines"), ["2"])
+    with gocall.attach(target.pid) as proc:
+        tab = proc.binary.pclntab
+
+        def armed(goid: int | None) -> set[str]:
+            return {f.name for pc in proc.engine.resume_points(goid, None) if (f := tab.func_for_pc(pc)) is not None}
+
+        deadline = time.monotonic() + 10  # it says 'ready' just before its select {}
+        while (state := proc.runtime.goroutine(1).state) != "select (no cases)":
+            assert time.monotonic() < deadline, f"goroutine 1 is still {state!r} after 10 s"
+            time.sleep(0.005)
+        everyone = armed(None)
+        assert "main.worker" in everyone and "main.main" not in everyone, everyone
+        assert armed(1) == {"main.main"}  # alone: armed, as the catch always did (it waits quietly)
+        assert proc.eval("main.Counter") == 0
+        # sysmon's thread, which a catch leaves alone (it runs no goroutine): one of the program's, not
+        # its main thread (which runs goroutines from the start).
+        sysmon = proc.engine._sysmon()
+        assert sysmon in thread_ids(target.pid) and sysmon != target.pid, (sysmon, thread_ids(target.pid))
+    assert target.proc.poll() is None, "the target died"

@@ -41,7 +41,7 @@ from ..process.memory import Memory
 from ..process.namespaces import host_tid
 from ..process.permissions import tracers
 from ..process.regs import user_regs_struct
-from ..process.threads import TaskStat, Thread, task_state, thread_ids
+from ..process.threads import TaskStat, TaskStates, Thread, thread_ids
 from ..process.waiting import interrupts, signals_held
 from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
@@ -132,9 +132,12 @@ class CallEngine:
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
         self._preferred_stat: TaskStat | None = None  # its /proc stat file, kept open
+        self._states = TaskStates(pid)  # every thread's, for _candidate_tids
+        self._sysmon_tid: int | None = None  # sysmon's thread once found (0: cannot be, see _sysmon)
         self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
-        self._points: dict[tuple[int, int, int, int], sched.ResumePoint | None] = {}  # see _resume_point
+        # (g, goid, PC, SP) -> the resume point, and whether it can be reached: see _resume_point
+        self._points: dict[tuple[int, int, int, int], tuple[sched.ResumePoint | None, bool]] = {}
         self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
         self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
         self._passed: list[int] | None = None  # threads others hold, once a seize was refused (_passes_over)
@@ -310,6 +313,7 @@ class CallEngine:
         if self._preferred_stat is not None:
             self._preferred_stat.close()
             self._preferred_stat = None
+        self._states.close()
 
     def _guarded(self) -> list[int]:
         """Threads guardians hold (calls left running, guard/pending.py): not ours to seize."""
@@ -526,7 +530,7 @@ class CallEngine:
         from ..process import breakpoints  # waiting for parked goroutines only
         from ..process.group import ThreadGroup
 
-        group = ThreadGroup(self.pid, exclude=self._passed or ())
+        group = ThreadGroup(self.pid, exclude=[*(self._passed or ()), self._sysmon()])
         try:
             try:
                 group.seize_all()
@@ -570,6 +574,7 @@ class CallEngine:
         from ..process.breakpoints import SLOTS  # waiting for parked goroutines only
 
         pcs: list[int] = []
+        never: list[int] = []  # points of goroutines parked for ever (sched.PARKED_FOR_EVER)
         gs = self._goroutines()
         parked: list[tuple[G, sched.ResumePoint | None]] = []
         self.running_skipped = 0
@@ -583,14 +588,18 @@ class CallEngine:
             if isinstance(point, _Moving):  # waking up or parking as it was read: as if running
                 self.running_skipped += 1
                 continue
+            point, reachable = point
             parked.append((g, point))
-            if point is not None and point.pc not in pcs:
-                pcs.append(point.pc)
+            if point is not None:
+                (pcs if reachable else never).append(point.pc)
         if wait is not None:
             self._tell_parked(wait, gs, parked)
-        return pcs[:SLOTS]
+        # A point nobody reaches costs a catch a perf event (or a debug register) per thread, and
+        # a sleepy program's main goroutine often waits in ``select {}``. Armed only when nothing
+        # else is: the catch then waits its slice quietly, as it always did, not a poll loop.
+        return list(dict.fromkeys(pcs or never))[:SLOTS]
 
-    def _resume_point(self, g: G) -> sched.ResumePoint | None | _Moving:
+    def _resume_point(self, g: G) -> tuple[sched.ResumePoint | None, bool] | _Moving:
         """Where parked ``g`` next returns into user code, walked once per place it parks at: a
         mostly sleeping program's goroutines park at the same few places, call after call (the
         walk is most of a catch's Python). A goroutine that parked at the same PC and SP again
@@ -601,7 +610,10 @@ class CallEngine:
         remembered only if the goroutine is still parked where it was after the walk (g.sched is
         cleared when it runs, rewritten when it parks). A point walked over a stack that changed
         under it, remembered, was the catch's for every later call: a sleepy program's worker got
-        no breakpoint and each catch waited its whole slice (0.5 s, ~0.5% of calls, bench/README)."""
+        no breakpoint and each catch waited its whole slice (0.5 s, ~0.5% of calls, bench/README).
+
+        With the point: whether it can be reached at all (not for a goroutine parked for ever,
+        sched.PARKED_FOR_EVER; one that parks so never leaves that frame)."""
         pc, sp = g.sched_pc, g.sched_sp  # read with its status
         if sp == 0:  # g.sched is cleared while it runs (gogo): its status was read a moment before
             return _MOVING
@@ -613,8 +625,8 @@ class CallEngine:
         point = sched.resume_point(self.mem, self.binary.pclntab, pc, sp, (g.stack_lo, g.stack_hi))
         if sched.sched(self.mem, self.layout, g) != (pc, sp):
             return _MOVING
-        self._points[key] = point
-        return point
+        got = self._points[key] = point, point is not None and self._wait_reason(g) not in sched.PARKED_FOR_EVER
+        return got
 
     def _tell_parked(self, wait: waits.AnyGoroutine | waits.OneGoroutine, gs: list[G],
                      parked: list[tuple[G, sched.ResumePoint | None]]) -> None:  # fmt: skip
@@ -667,12 +679,26 @@ class CallEngine:
             found = self._lines[pc] = f.file_line(pc) if f is not None else ("?", 0)
         return found
 
+    def _sysmon(self) -> int:
+        """sysmon's thread (runtime/sched.py sysmon_procid): it runs no goroutine, so neither a look
+        for a running one nor a catch of parked ones seizes it (a catch woke it twice to let it go,
+        ~40 µs of a sleepy program's 4-thread catch); 0 when not known (yet)."""
+        if self._sysmon_tid is None:
+            allm, fn = self.binary.symbol("runtime.allm"), self.binary.pclntab.func_by_name("runtime.sysmon")
+            if allm is None or fn is None:
+                self._sysmon_tid = 0  # stripped of its symbol table: never known
+            elif (procid := sched.sysmon_procid(self.mem, self.layout, allm, fn.entry)) is not None:
+                self._sysmon_tid = host_tid(self.pid, procid) or 0
+        return self._sysmon_tid or 0
+
     def _candidate_tids(self) -> list[int]:
         """The threads that may be running Go code: those the kernel has running or runnable
         (state R). One asleep in the kernel (a futex, a timer, epoll, a blocking syscall) is not
         seized: its goroutine, if any, is caught when it returns into user code (_catch_parked)."""
-        passed = self._passed or ()  # known once a seize was refused (_passes_over)
-        tids = [tid for tid in thread_ids(self.pid) if task_state(self.pid, tid) == b"R" and tid not in passed]
+        passed = [*(self._passed or ()), self._sysmon()]  # known once a seize was refused (_passes_over)
+        listed = thread_ids(self.pid)
+        self._states.keep_only(listed)
+        tids = [tid for tid in listed if tid not in passed and self._states.state(tid) == b"R"]
         if self._preferred_tid in tids:
             tids.remove(self._preferred_tid)
             tids.insert(0, self._preferred_tid)

@@ -181,7 +181,8 @@ class ThreadGroup:
                 t.reap()
         detached = list(self.threads)
         self.threads.clear()
-        detach_strays(self.pid, keep=[*self.keep, *detached])
+        # Threads left out were never seized by it (sysmon's, others' holds): not strays of ours either.
+        detach_strays(self.pid, keep=[*self.keep, *detached, *self.exclude])
 
     def _each(self, action: Callable[[Thread], object]) -> None:
         """``action`` on every thread; threads that exited meanwhile are dropped, and

@@ -63,6 +63,10 @@ class Layout(NamedTuple):
     m_preemptoff: int = 0xF8  # m.preemptoff (string: a reason while preemption is off)
     m_locks: int = 0x108  # m.locks (int32)
     p_status: int = 0x4  # p.status (uint32: _Prunning 1, _Pgcstop 3 in a stop-the-world)
+    # The Ms (runtime.allm, linked through m.alllink) and what each was started to run: sysmon's
+    # thread never runs a goroutine, and a catch of parked goroutines leaves it alone (runtime/sched.py).
+    m_alllink: int = 0x160  # m.alllink (*m); 0x150 in 1.19-1.21, 0x148 in 1.22-1.23, 0x158 in 1.25
+    m_mstartfn: int = 0xB8  # m.mstartfn (func()); 0xB0 from 1.25
 
 
 # (major, minor) -> offsets. Go 1.20 has not been measured (no toolchain here).
@@ -71,22 +75,26 @@ _LAYOUTS: dict[tuple[int, int], Layout] = {
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xE8, g_gopc=0x128, g_startpc=0x138,
                     g_parentgoid=-1, m_id=0xE8, md_gofunc=0x130, mheap_arenas=0x10190, heaparena_spans=0x200000,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C, g_labels=0x168),
+                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C, g_labels=0x168,
+                    m_alllink=0x150),
     (1, 21): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x10198, heaparena_spans=0x104000,
                     mspan_limit=0x78, mspan_state=0x6B, mspan_elemsize=0x70,
-                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C, g_labels=0x158),
+                    m_lockedg=0x160, m_lockedext=0x268, m_lockedint=0x26C, g_labels=0x158,
+                    m_alllink=0x150),
     (1, 22): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x118, g_startpc=0x128,
                     g_parentgoid=0x110, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264, g_labels=0x158),
+                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264, g_labels=0x158,
+                    m_alllink=0x148),
     (1, 23): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264, g_labels=0x160),
+                    m_lockedg=0x158, m_lockedext=0x260, m_lockedint=0x264, g_labels=0x160,
+                    m_alllink=0x148),
     (1, 24): Layout(0x0, 0x8, 0x30, 0x98, 0xA0, 0x0, 0x48, 0x50, 0xC0, 0x128,
                     g_syscallsp=0x70, g_syscallpc=0x78, g_waitreason=0xB8, g_lockedm=0xD8, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
@@ -97,17 +105,20 @@ _LAYOUTS: dict[tuple[int, int], Layout] = {
                     g_parentgoid=0x110, m_id=0xE0, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
                     m_lockedg=0x168, m_lockedext=0x270, m_lockedint=0x274, g_labels=0x158, m_p=0xC8,
-                    m_mallocing=0xE8, m_preemptoff=0xF0, m_locks=0x100),
+                    m_mallocing=0xE8, m_preemptoff=0xF0, m_locks=0x100,
+                    m_alllink=0x158, m_mstartfn=0xB0),
     (1, 26): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x140, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C, g_labels=0x160),
+                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C, g_labels=0x160,
+                    m_mstartfn=0xB0),
     (1, 27): Layout(0x0, 0x8, 0x30, 0x90, 0x98, 0x0, 0x40, 0x48, 0xB8, 0x128,
                     g_syscallsp=0x68, g_syscallpc=0x70, g_waitreason=0xB0, g_lockedm=0xD0, g_gopc=0x120, g_startpc=0x130,
                     g_parentgoid=0x118, m_id=0xE8, md_gofunc=0x158, mheap_arenas=0x101D8, heaparena_spans=0x0,
                     mspan_limit=0x70, mspan_state=0x63, mspan_elemsize=0x68,
-                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C, g_labels=0x160),
+                    m_lockedg=0x180, m_lockedext=0x288, m_lockedint=0x28C, g_labels=0x160,
+                    m_mstartfn=0xB0),
 }
 
 # Layout field -> (runtime struct, field path) in DWARF, for releases not in the table.
@@ -149,6 +160,8 @@ _DWARF_NAMES = {
     "m_preemptoff": ("runtime.m", "preemptoff"),
     "m_locks": ("runtime.m", "locks"),
     "p_status": ("runtime.p", "status"),
+    "m_alllink": ("runtime.m", "alllink"),
+    "m_mstartfn": ("runtime.m", "mstartfn"),
 }
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..binary.pclntab import FuncFlag_ASM, Func, Pclntab, UnsafePointSafe
+from ..errors import BadAddress
 from ..process.memory import Memory
 from .goroutines import G, Status, read_g
 from .layouts import Layout
@@ -33,6 +34,13 @@ if TYPE_CHECKING:
 
 # User code is never this deep below the runtime's frames; a walk that finds none by then gives up.
 MAX_FRAMES = 64
+_MAX_MS = 10_000  # runtime.allm's length is bounded by debug.SetMaxThreads (10,000 by default)
+
+# The wait reasons (runtime.waitReasonStrings, the same words in every Go release gocall supports)
+# of a goroutine nobody can ever ready: ``select {}`` (runtime.block, waitReasonSelectNoCases) and
+# an operation on a nil channel (waitReasonChanReceiveNilChan, waitReasonChanSendNilChan). Its
+# resume point is never reached: a catch need not arm it (call/engine.py).
+PARKED_FOR_EVER = frozenset({"select (no cases)", "chan receive (nil chan)", "chan send (nil chan)"})
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,25 @@ def all_goroutines(mem: Memory, layout: Layout, allgs: int) -> list[G]:
         return []
     gs = (read_g(mem, layout, a) for a in struct.unpack(f"<{n}Q", mem.read(ptr, 8 * n)))
     return [g for g in gs if g.status not in (Status.DEAD, Status.IDLE)]
+
+
+def sysmon_procid(mem: Memory, layout: Layout, allm: int, sysmon: int) -> int | None:
+    """``m.procid`` of the M started to run ``runtime.sysmon`` (entry ``sysmon``), or None before
+    it is: its thread never runs a goroutine (no P, no g but g0), so a catch of parked goroutines
+    need not arm it, nor wake it twice to let it go (call/engine.py). ``runtime.allm`` (address
+    ``allm``) is read without its lock: Ms are only prepended, and a look that fails says None."""
+    try:
+        m = mem.u64(allm)
+        for _ in range(_MAX_MS):
+            if m == 0:
+                return None
+            fn = mem.u64(m + layout.m_mstartfn)  # a func value: the address of its funcval, PC first
+            if fn and mem.u64(fn) == sysmon:
+                return mem.u64(m + layout.m_procid) or None
+            m = mem.u64(m + layout.m_alllink)
+    except BadAddress:
+        pass
+    return None
 
 
 def parked_resume_point(mem: Memory, layout: Layout, tab: Pclntab, g: G) -> ResumePoint | None:
