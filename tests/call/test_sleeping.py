@@ -47,7 +47,7 @@ def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target, 
     assert sleeper.proc.poll() is None, "the target died"
 
 
-def test_a_goroutine_parked_for_ever_is_not_armed_for(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
+def test_a_goroutine_parked_for_ever_is_not_armed_for(build_fixture, start_target):  # type: ignore[no-untyped-def]
     """``select {}`` (main.main of tests/fixtures/goroutines) never returns: a catch arms the other
     parked goroutines' resume points only, and that one only when nothing else is parked."""
     target = start_target(build_fixture("goroutines"), ["2"])
