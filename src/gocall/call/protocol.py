@@ -126,6 +126,13 @@ class Entry:
     def _trap_pcs(self) -> set[int]:
         return set()
 
+    @cached_property
+    def epilogues(self) -> dict[int, bool]:
+        """R12=16 trap PC -> whether the code after it is the tail gocall performs itself
+        (:func:`known_tail`, the same with or without a guarded session's INT3 there): looked at
+        once per session, not once per call (a 100-byte read of every unbatched call's)."""
+        return {}
+
     def may_trap(self, pc: int) -> bool:
         """Whether ``pc`` is in one of the debug-call functions (the few PCs seen are remembered)."""
         if pc in self._trap_pcs:
@@ -190,7 +197,6 @@ class Injector:
         self.thread = thread
         self.mem = mem
         self.entry = entry
-        self._epilogue_known: bool | None = None
         self.step_epilogue = False  # force the single-step restore (tests compare both)
         self.others: ThreadGroup | None = None  # the other threads, when traced (see engine.Held)
         self.stop_others = False  # stop-the-world: they are stopped whenever ours is
@@ -540,11 +546,12 @@ class Injector:
     def _can_emulate_epilogue(self, pc: int) -> bool:
         if self.step_epilogue:
             return False
-        if self._epilogue_known is None:
-            self._epilogue_known = known_tail(self.mem.read(pc, TAIL_SIZE))
-            if not self._epilogue_known:
+        known = self.entry.epilogues.get(pc)
+        if known is None:
+            known = self.entry.epilogues[pc] = known_tail(self.mem.read(pc, TAIL_SIZE))
+            if not known:
                 log.info("debugCallV2 epilogue at %#x is not the known code; single-stepping it", pc)
-        return self._epilogue_known
+        return known
 
     def _read_string(self, addr: int) -> str:
         ptr, n = struct.unpack("<QQ", self.mem.read(addr, 16))

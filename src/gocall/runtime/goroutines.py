@@ -72,11 +72,36 @@ def read_g(mem: Memory, layout: Layout, addr: int) -> G:
              word(layout.g_sched_pc), word(layout.g_sched_sp))
 
 
+class M(NamedTuple):
+    """A snapshot of the runtime.m fields a call's checks read (runtime/safepoint.py), from
+    m.curg to m.locks: one read, taken with the thread's goroutine."""
+
+    addr: int
+    curg: int  # m.curg: the user goroutine running on this M
+    p: int  # m.p (0: no P)
+    mallocing: int  # m.mallocing
+    preemptoff: int  # the length of m.preemptoff's string: non-zero while preemption is off
+    locks: int  # m.locks
+
+
+def read_m(mem: Memory, layout: Layout, addr: int) -> M:
+    lo = min(layout.m_curg, layout.m_p, layout.m_mallocing, layout.m_preemptoff, layout.m_locks)
+    hi = max(layout.m_curg + 8, layout.m_p + 8, layout.m_mallocing + 4, layout.m_preemptoff + 16, layout.m_locks + 4)
+    raw = mem.read(addr + lo, hi - lo)
+
+    def field(offset: int, size: int) -> int:
+        return int.from_bytes(raw[offset - lo : offset - lo + size], "little")
+
+    return M(addr, field(layout.m_curg, 8), field(layout.m_p, 8), field(layout.m_mallocing, 4),
+             field(layout.m_preemptoff + 8, 8), field(layout.m_locks, 4))  # fmt: skip
+
+
 class ThreadG(NamedTuple):
-    """What a stopped thread is running: the TLS ``g`` and the M's user goroutine."""
+    """What a stopped thread is running: the TLS ``g``, the M's user goroutine, and the M."""
 
     g: G | None  # the g in TLS (None: the thread has no g yet, e.g. a C thread)
     curg: G | None  # g.m.curg
+    m: M | None = None  # g.m
 
     @property
     def on_user_stack(self) -> bool:
@@ -93,9 +118,9 @@ def thread_g(mem: Memory, layout: Layout, fs_base: int) -> ThreadG:
     g = read_g(mem, layout, gaddr)
     if g.m == 0:
         return ThreadG(g, None)
-    curg_addr = mem.u64(g.m + layout.m_curg)
-    curg = g if curg_addr == g.addr else (read_g(mem, layout, curg_addr) if curg_addr else None)
-    return ThreadG(g, curg)
+    m = read_m(mem, layout, g.m)
+    curg = g if m.curg == g.addr else (read_g(mem, layout, m.curg) if m.curg else None)
+    return ThreadG(g, curg, m)
 
 
 # ---- Every goroutine: runtime.allgs, read while the program runs (runtime/proc.go).

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from ..binary.pclntab import FuncFlag_ASM, Pclntab, UnsafePointSafe
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
-from .goroutines import G, Status, thread_g
+from .goroutines import G, M, Status, thread_g
 from .layouts import Layout
 
 # "at least 256 bytes free": the debugCallV2 comment in runtime/asm_amd64.s.
@@ -72,7 +72,7 @@ def check(regs: user_regs_struct, mem: Memory, layout: Layout, pclntab: Pclntab)
     found = by_pc.get(regs.rip)
     if found is None:
         found = by_pc[regs.rip] = _at_pc(pclntab, regs.rip)
-    if found[0] is None and (why := _unpreemptible(mem, layout, g.m)) is not None:
+    if found[0] is None and tg.m is not None and (why := _unpreemptible(mem, layout, tg.m)) is not None:
         return Verdict(f"goroutine {g.goid} is in {found[1]} {why}, where the runtime itself would not interrupt it",
                        g, found[1], unpreemptible=True)  # fmt: skip
     return Verdict(found[0], g, found[1])
@@ -81,25 +81,18 @@ def check(regs: user_regs_struct, mem: Memory, layout: Layout, pclntab: Pclntab)
 _P_RUNNING = 1  # runtime._Prunning
 
 
-def _unpreemptible(mem: Memory, layout: Layout, m: int) -> str | None:
-    """Why the runtime could not preempt the thread of M ``m`` now (canPreemptM), or None.
-    One read of the M's fields (m.p to m.locks lie within 64 bytes) and one of its P's status."""
-    lo = min(layout.m_p, layout.m_mallocing, layout.m_preemptoff, layout.m_locks)
-    raw = mem.read(m + lo, max(layout.m_p + 8, layout.m_mallocing + 4, layout.m_preemptoff + 16, layout.m_locks + 4) - lo)
-
-    def field(offset: int, size: int) -> int:
-        return int.from_bytes(raw[offset - lo:offset - lo + size], "little")
-
-    if field(layout.m_locks, 4):
+def _unpreemptible(mem: Memory, layout: Layout, m: M) -> str | None:
+    """Why the runtime could not preempt the thread of ``m`` now (canPreemptM), or None. The M's
+    fields come with the thread's goroutine (goroutines.read_m); one read more, of its P's status."""
+    if m.locks:
         return "holding runtime locks"
-    if field(layout.m_mallocing, 4):
+    if m.mallocing:
         return "inside the allocator"
-    if field(layout.m_preemptoff + 8, 8):  # the string's length: a reason is set
+    if m.preemptoff:  # the string's length: a reason is set
         return "with preemption turned off"
-    p = field(layout.m_p, 8)
-    if p == 0:
+    if m.p == 0:
         return "without a P"
-    if mem.u32(p + layout.p_status) != _P_RUNNING:
+    if mem.u32(m.p + layout.p_status) != _P_RUNNING:
         return "while the world is stopped"
     return None
 
