@@ -119,16 +119,18 @@ class Thread:
         else:
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
-        return self.wait_trap(timeout, step)
+        # A single step traps within microseconds: looked for first; a resume's trap is Go code away.
+        return self.wait_trap(timeout, step, resumed=not step)
 
-    def wait_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
+    def wait_trap(self, timeout: float | None = None, step: bool = False, resumed: bool = False) -> TrapStop | None:
         """Wait for the running thread's next SIGTRAP (see :meth:`run_until_trap`); None on timeout,
-        the thread still running."""
+        the thread still running. ``resumed``: just now (see :func:`~.waiting.waitpid`)."""
         # One deadline for the whole wait: signals passed through on the way (SIGURG every ~10 ms
         # for a goroutine that runs long) must not restart the timeout.
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            status = self._wait(None if deadline is None else max(0.0, deadline - time.monotonic()), resumed)
+            resumed = False
             if status is None:
                 return None
             if self._clone_event(status, step):
@@ -284,8 +286,8 @@ class Thread:
         state = task_state(self.pid, self.tid)
         return f"state {state.decode() if state else 'gone'}, kernel wait channel {wchan}"
 
-    def _wait(self, timeout: float | None) -> int | None:
-        status = waitpid(self.tid, timeout)
+    def _wait(self, timeout: float | None, resumed: bool = False) -> int | None:
+        status = waitpid(self.tid, timeout, resumed)
         if status is not None:
             self._check_exit(status)
         return status

@@ -130,8 +130,11 @@ def take_interrupt() -> bool:
     return interrupts.signal is not None
 
 
-def waitpid(tid: int, timeout: float | None = None) -> int | None:
-    """Wait for a state change of ``tid``; the raw status, or None on timeout.
+def waitpid(tid: int, timeout: float | None = None, resumed: bool = False) -> int | None:
+    """Wait for a state change of ``tid``; the raw status, or None on timeout. ``resumed``: the
+    thread was resumed just now, toward a stop its own code has to reach (a trap of debugCallV2's,
+    tens of microseconds away): nap first, not look first (a look that finds nothing is one of
+    the three system calls of each such wait; a SIGCHLD already pending ends the nap at once).
 
     Must run inside :func:`signals_held`. A terminating signal seen meanwhile is
     recorded in ``interrupts`` and the wait goes on: the caller decides when it
@@ -139,6 +142,8 @@ def waitpid(tid: int, timeout: float | None = None) -> int | None:
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     nap = _Nap()
+    if resumed:
+        nap(deadline)  # whatever ended it, the look below says whether the stop came
     while True:
         try:
             pid, status = os.waitpid(tid, os.WNOHANG | WALL)
