@@ -170,6 +170,37 @@ def test_sigkill_between_a_resume_and_its_trap(target, go_toolchain, resume, del
     _restored(target, p, 10)
 
 
+# A session that SIGKILLs itself at the SETREGS that sends the thread into debugCallV2 (the slot
+# says _ENTERING): just before it (the thread never entered: it runs on where it was, and the
+# guardian, having seen it run _ENTRY_CPU of CPU time or sleep without a trap, leaves it) or just
+# after it (it enters and traps untraced, into the net).
+_KILLED_AT_ENTRY = """
+import os, signal, sys, gocall
+from gocall.process import ptrace
+after = sys.argv[2] == "after"
+with gocall.attach(int(sys.argv[1]), guard=True) as proc:
+    proc.eval("main.Add(1, 2)")
+    setregs, armed = ptrace.setregs, []
+    def killing(tid, regs):
+        if armed:
+            if after:
+                setregs(tid, regs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        setregs(tid, regs)
+    ptrace.setregs = killing
+    proc.engine.protocol_hook = lambda s: armed.append(s) if s == "enter" else None
+    proc.eval("main.Add(1, 2)")
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_sigkill_at_the_entry(target, go_toolchain, when):  # type: ignore[no-untyped-def]
+    p = subprocess.Popen([sys.executable, "-c", _KILLED_AT_ENTRY, str(target.pid), when], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.wait(60) == -9, p.communicate()[1]
+    _restored(target, p, 10)
+
+
 # A session that arms a hardware breakpoint on a function the worker runs all the time, on every
 # thread, as call/advance.py and the catch of parked goroutines do, then SIGKILLs itself ``delay``
 # seconds later: the debug registers and a hit's uncollected SIGTRAP outlive gocall. The guardian

@@ -61,8 +61,8 @@ What is covered, and what is not (bench/guard_window.py measures it):
   stop, of a call lent a thread while the program runs, or kept open at a stop between two
   evaluations (stops/calls.py ``held``) like any other: the tail's INT3 covers those runs too;
 * not covered, with a net: the instants between the restore's last SETREGS and the slot marked
-  idle (the thread restored, nothing lost); a thread between the kill and its first trap for more
-  than ``_ENTRY_WAIT`` (taken for one that never entered); a thread in a displaced step over a
+  idle (the thread restored, nothing lost); a thread that runs ``_ENTRY_CPU`` of CPU time between
+  the kill and its first trap (taken for one that never entered; none does); a thread in a displaced step over a
   breakpoint (process/displaced.py) when gocall dies: a signal pending then (the preemption
   SIGURG, nearly always) lands on a PC in the padding, which the runtime throws on ("invalid
   pc-encoded table"; 4 of 4 kills there, both releases); a signal of the
@@ -103,7 +103,7 @@ from ..process import ptrace
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
 from ..process.permissions import tracers
-from ..process.threads import Thread, thread_ids
+from ..process.threads import Thread, cpu_time, task_state, thread_ids
 from ..process.waiting import interrupts, waitpid
 from ..call.lock import Lock
 from ..call.protocol import EPILOGUE_RELOADS, INT3, Run
@@ -122,8 +122,13 @@ log = logging.getLogger("gocall.call")
 # _ENTERING it is sent into debugCallV2, or about to be (with a trap net only).
 _OPEN, _RESTORING, _ENTERING = 1, 2, 3
 # How long a guardian waits for a thread found _ENTERING to reach its first trap before it takes it
-# for one that never entered (from debugCallV2's entry to its first INT3 nothing blocks).
-_ENTRY_WAIT = 1.0
+# for one that never entered: from debugCallV2's entry to its first INT3 nothing blocks, and it
+# runs for microseconds (debugCallCheck). So in the thread's CPU time, not the clock's (on a loaded
+# machine a thread that did enter may wait for a CPU longer than any wall-clock limit), and a
+# thread found asleep (blocked in a system call) is not on its way there. The clock's limit is the
+# last resort, for a thread that neither runs nor sleeps (state D).
+_ENTRY_CPU = 0.1
+_ENTRY_WAIT = 30.0
 # The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the
 # callee's PC, the net installed by this session; then the saved registers, the frame's registers
 # (where callees start), the registers of the trap the thread is parked at (call/protocol.py
@@ -404,7 +409,7 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
             # parked), the thread ran the runtime's tail: nothing left to restore.
             if guardian.net.release(tid, mem, now, retired=breaks) or state != _RESTORING:
                 now = ptrace.getregs(tid)
-                trap = _first_trap(thread, guardian.net, mem, now, None, breaks)
+                trap = _first_trap(thread, guardian.net, mem, now, False, breaks)
                 injector.see_through(run, thread, _at_restore(guardian, trap))
         elif state == _RESTORING:  # at the R12=16 trap; on the tail's INT3; or restored already: nothing to do
             if now.rip == parked.rip:  # not run on yet
@@ -413,11 +418,11 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
                                                                               or _in_handler(tid)):  # fmt: skip
                 # Past the tail's INT3, its SIGTRAP pending (the interrupt's stop comes first), or
                 # in the signal handler on its way to the net (or restored, in some other handler).
-                trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT, breaks)
+                trap = _first_trap(thread, guardian.net, mem, now, True, breaks)
                 if trap is not None:
                     injector.see_through(run, thread, _at_restore(guardian, trap))
         elif guardian.net is not None:  # it runs toward a trap, or is in the net already
-            trap = _first_trap(thread, guardian.net, mem, now, _ENTRY_WAIT if state == _ENTERING else None, breaks)
+            trap = _first_trap(thread, guardian.net, mem, now, state == _ENTERING, breaks)
             if trap is not None:  # else it never entered debugCallV2
                 injector.see_through(run, thread, _at_restore(guardian, trap))
         elif struct.unpack("<I", mem.read(run.regs.r14 + layout.g_atomicstatus, 4))[0] & ~_GSCAN == _GWAITING:
@@ -454,13 +459,16 @@ def _stop(thread: Thread) -> tuple[user_regs_struct, bool] | None:
 
 
 def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
-                limit: float | None, breaks: dict[int, int]) -> user_regs_struct | None:  # fmt: skip
+                elsewhere: bool, breaks: dict[int, int]) -> user_regs_struct | None:  # fmt: skip
     """The registers of the next trap of the run, however the thread gets there: traced now, it
     stops at its next INT3; but if it took one untraced before it was seized, it was in the signal
     handler on its way to the net, or in it, and spins there without a stop. So the wait is looked
     at after 10 ms, then less and less often (a callee may run for ever), for the thread in the net.
-    None if no trap came within ``limit`` seconds."""
+    ``elsewhere``: the thread may be running outside debugCallV2 (it never entered, or was restored
+    already); None once it has run ``_ENTRY_CPU`` of CPU time, or is found asleep, without a trap
+    and outside the net."""
     wait, waited = 0.01, 0.0
+    ran = cpu_time(thread.pid, thread.tid) if elsewhere else None
     while True:
         if net.holds(now):
             net.release(thread.tid, mem, now, retired=breaks)
@@ -469,14 +477,21 @@ def _first_trap(thread: Thread, net: Net, mem: Memory, now: user_regs_struct,
             return stop.regs
         waited += wait
         wait = min(wait * 4, 1.0)
+        asleep = elsewhere and task_state(thread.pid, thread.tid) == b"S"
         stopped = _stop(thread)
         if stopped is None:
             raise ProcessError(f"thread {thread.tid} exited while the call ran")
         now, trapped = stopped
         if trapped:
             return now
-        if limit is not None and waited >= limit and not net.holds(now):
+        if elsewhere and not net.holds(now) and (asleep or waited >= _ENTRY_WAIT or _ran(thread, ran) >= _ENTRY_CPU):
             return None
+
+
+def _ran(thread: Thread, since: float | None) -> float:
+    """The CPU time ``thread`` has run since ``since`` (its :func:`cpu_time` then), in seconds."""
+    now = cpu_time(thread.pid, thread.tid)
+    return now - since if now is not None and since is not None else 0.0
 
 
 def _sweep(pid: int, skip: int, net: Net | None, mem: Memory, ours: bool, breaks: dict[int, int]) -> None:
