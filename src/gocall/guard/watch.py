@@ -406,11 +406,13 @@ def _rescue(guardian: Guardian, run: Run, parked: user_regs_struct, state: int, 
         elif guardian.net is not None and guardian.net.holds(now):
             # Out of the net: to trap again (an INT3 of the run's, the tail's), or at a breakpoint
             # of gocall's, its byte back. There, at R12=16 (a run without the tail's INT3 and not
-            # parked), the thread ran the runtime's tail: nothing left to restore.
+            # parked), the thread ran the runtime's tail: nothing left to restore; _ENTERING, it
+            # was at that breakpoint, a stop's thread, and may never have entered.
             if guardian.net.release(tid, mem, now, retired=breaks) or state != _RESTORING:
                 now = ptrace.getregs(tid)
-                trap = _first_trap(thread, guardian.net, mem, now, False, breaks)
-                injector.see_through(run, thread, _at_restore(guardian, trap))
+                trap = _first_trap(thread, guardian.net, mem, now, state == _ENTERING, breaks)
+                if trap is not None:
+                    injector.see_through(run, thread, _at_restore(guardian, trap))
         elif state == _RESTORING:  # at the R12=16 trap; on the tail's INT3; or restored already: nothing to do
             if now.rip == parked.rip:  # not run on yet
                 injector.see_through(run, thread, now)
