@@ -242,6 +242,8 @@ class Injector:
             raise Interrupted("interrupted before the call started; nothing was changed")
         capacity = max(setup.frame_size, CHAIN_FRAME) if self.chain else setup.frame_size
         run = Run(regs, xstate, regs, capacity)
+        if self.lock_layout is not None:  # before it enters: see call/lock.py
+            run.locked = lock(self.mem, self.lock_layout, self.mem.u64(regs.fs_base - 8))
         stop = self._enter(run)
         code = self._check_trap(stop)
         run.ready, self._open = stop, run
@@ -275,8 +277,6 @@ class Injector:
         self._open = None  # until the callee is seen back: if anything fails meanwhile, nothing is resumed
         if run.g == 0:
             run.g = self.mem.u64(run.ready.fs_base - 8)
-            if self.lock_layout is not None:
-                run.locked = lock(self.mem, self.lock_layout, run.g)
         if self.watch is not None:
             self.watch.active(self.thread.tid, run, setup.fn, self._parked if self._parked is not None else run.ready)
         self._start_callee(run.ready, setup, run.g)

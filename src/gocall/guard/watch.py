@@ -129,11 +129,11 @@ _OPEN, _RESTORING, _ENTERING = 1, 2, 3
 # last resort, for a thread that neither runs nor sleeps (state D).
 _ENTRY_CPU = 0.1
 _ENTRY_WAIT = 30.0
-# The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's 4 fields, xstate length, the
-# callee's PC, the net installed by this session; then the saved registers, the frame's registers
+# The slot: state, the target's pid, tid, g, capacity, has_lock, Lock's first 4 fields, xstate length,
+# the callee's PC, the net installed by this session, Lock's g; then the saved registers, the frame's registers
 # (where callees start), the registers of the trap the thread is parked at (call/protocol.py
 # Injector._park), and the XSAVE image.
-_HEAD = struct.Struct("<13Q")
+_HEAD = struct.Struct("<14Q")
 _NET_AT = 12 * 8
 _REGS = ctypes.sizeof(user_regs_struct)
 _SAVED, _READY, _PARKED = _HEAD.size, _HEAD.size + _REGS, _HEAD.size + 2 * _REGS
@@ -237,7 +237,7 @@ class Watch:
             slot[_XSTATE : _XSTATE + len(run.xstate)] = self._xstate = run.xstate
         _HEAD.pack_into(slot, 0, state, self.pid, tid, run.g, run.capacity, locked is not None,
                         *(locked.m, locked.lockedg, locked.locked_ext, locked.locked_int) if locked else (0,) * 4,
-                        len(run.xstate), fn, self.net is not None)  # fmt: skip
+                        len(run.xstate), fn, self.net is not None, locked.g if locked else 0)  # fmt: skip
 
     def breakpoint(self, addr: int, original: bytes) -> None:
         """An INT3 of gocall's goes in at ``addr`` over ``original`` (process/swbreak.py
@@ -293,7 +293,7 @@ def open_run(slot: mmap.mmap) -> int | None:
     """The target's pid if a run is open in ``slot`` (its gocall ended mid-call), or the net its
     session put in is still there (it was killed), else None."""
     head = _HEAD.unpack_from(slot, 0)
-    return head[1] if head[0] or head[-1] or _breakpoints(slot) else None
+    return head[1] if head[0] or head[_NET_AT // 8] or _breakpoints(slot) else None
 
 
 def _breakpoints(slot: mmap.mmap) -> dict[int, int]:
@@ -313,7 +313,7 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     """The run open in ``slot``, if any, seen through and its thread restored (gocall has ended:
     the kernel has let the thread go); then every other thread looked at once, and the net
     taken out (:func:`_sweep`)."""
-    state, pid, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn, net = _HEAD.unpack_from(slot, 0)
+    state, pid, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn, net, locked_g = _HEAD.unpack_from(slot, 0)
     if not pid:
         return
     mem = guardian.injector.mem = Memory(pid)  # a guardian's own: gocall's was closed with its other files
@@ -327,7 +327,7 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
         regs, ready, parked = (user_regs_struct.from_buffer_copy(slot[at : at + _REGS])
                                for at in (_SAVED, _READY, _PARKED))  # fmt: skip
         run = Run(regs, bytes(slot[_XSTATE : _XSTATE + xlen]), ready, capacity, g,
-                  Lock(m, lockedg, ext, internal) if has_lock else None)  # fmt: skip
+                  Lock(m, lockedg, ext, internal, locked_g) if has_lock else None)  # fmt: skip
         if early:
             # Threads that ran into our INT3s before the bytes were back spin in the net, their Ps
             # held: out first, the run may wait for them (a callee's GC stops the world).
