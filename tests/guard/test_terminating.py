@@ -146,3 +146,31 @@ def test_api_without_handlers_keeps_the_default(target):  # type: ignore[no-unty
         assert caught.value.signum == signal.SIGUSR1
     assert_unharmed(target)
     assert os.getpid()  # this process survived its SIGUSR1
+
+
+def test_an_interrupted_wait_takes_no_signal() -> None:
+    """A wait interrupted (EINTR) after its timeout passed takes nothing: CPython's
+    signal.sigtimedwait returns a siginfo the kernel never filled there, which once read as a
+    SIGHUP nobody sent and unwound a call (bench/soak.py). Here the interruption is a handled
+    signal whose handler outlasts the wait's timeout."""
+    from gocall.process.signals import SigSet, sigtimedwait
+
+    ran: list[int] = []
+
+    def slow(signum: int, frame: object) -> None:
+        ran.append(signum)
+        time.sleep(0.05)  # past the wait's deadline when CPython retries
+
+    previous = signal.signal(signal.SIGUSR2, slow)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        main = threading.get_ident()
+        timer = threading.Timer(0.01, signal.pthread_kill, (main, signal.SIGUSR2))
+        timer.start()
+        got = sigtimedwait(SigSet({signal.SIGCHLD}), 0.03)
+        timer.join()
+        time.sleep(0)  # the handler runs at a bytecode boundary of this thread
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(signal.SIGUSR2, previous)
+    assert got is None and ran == [signal.SIGUSR2]

@@ -25,7 +25,10 @@ handler at the wait point it is collected at, as it would have run there unblock
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import importlib
+import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
@@ -50,6 +53,44 @@ TERMINATING: Final = frozenset({
     *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
 })  # fmt: skip
 _PYTHON_IGNORED: Final = frozenset({signal.SIGPIPE, signal.SIGXFSZ})  # Python/pylifecycle.c
+
+
+# sigtimedwait(2) through libc, not signal.sigtimedwait: CPython's retries an interrupted wait (EINTR)
+# and, when its timeout has passed meanwhile, returns a siginfo built from a struct the kernel never
+# filled (Modules/signalmodule.c breaks out of its loop and converts it anyway). A process-directed
+# SIGCHLD that wakes the waiting thread but that another thread takes first is such an EINTR; the
+# garbage once read si_signo=1, a SIGHUP that nobody sent, and a call was unwound for it
+# (bench/soak.py, 2 in ~20,000 calls once waits napped before looking). Here EINTR is "nothing taken".
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.sigtimedwait.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class _timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class SigSet:
+    """A sigset_t (glibc's 1024 bits) of ``signals``, built once for the waits that reuse it."""
+
+    def __init__(self, signals: Iterable[int]) -> None:
+        self.signals = frozenset(signals)
+        self._bits = (ctypes.c_uint64 * 16)()
+        for sig in self.signals:
+            self._bits[(sig - 1) // 64] |= 1 << (sig - 1) % 64
+        self.address = ctypes.addressof(self._bits)
+
+
+def sigtimedwait(sigset: SigSet, timeout: float) -> int | None:
+    """Take one signal of ``sigset`` (blocked in this thread), waiting up to ``timeout``
+    seconds: its number, or None when none came (the timeout, or an interrupted wait)."""
+    ts = _timespec(int(timeout), int(timeout % 1 * 1e9))
+    signum = _libc.sigtimedwait(sigset.address, None, ctypes.addressof(ts))
+    if signum > 0:
+        return int(signum)
+    err = ctypes.get_errno()
+    if err in (errno.EAGAIN, errno.EINTR):
+        return None
+    raise OSError(err, os.strerror(err))
 
 
 class Signalled(BaseException):

@@ -30,6 +30,7 @@ from .group import detach_strays
 from .memory import Memory
 from .ptrace import WALL
 from .regs import user_regs_struct
+from .signals import SigSet, sigtimedwait
 from .swbreak import SoftwareBreakpoints, Trap
 from .threads import Thread, thread_ids, traced_by_us
 from .waiting import _Nap, interrupts
@@ -38,6 +39,7 @@ log = logging.getLogger("gocall.ptrace")
 
 SI_KERNEL = 0x80  # si_code of the SIGTRAP an INT3 raises (x86 do_int3 -> force_sig)
 _STOP_TIMEOUT = 5.0
+_SIGCHLD = SigSet({signal.SIGCHLD})
 _FIRST_NAP = 0.0005  # waiting._Nap's first cap: SIGCHLD may go to another thread of ours, so naps are short
 _STRAY_SCAN = 0.05  # seconds between looks in /proc/PID/task for threads no clone event announced
 
@@ -356,7 +358,7 @@ class Tracee:
         while self.exited is None and self.threads:
             got = self._poll()
             if got is None:
-                signal.sigtimedwait({signal.SIGCHLD}, 0.05)
+                sigtimedwait(_SIGCHLD, 0.05)
                 continue
             self._handle(*got)
         return self.exited or Exited(-signal.SIGKILL)

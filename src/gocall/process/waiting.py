@@ -26,9 +26,10 @@ from collections.abc import Iterator
 
 from ..errors import TargetExited
 from .ptrace import WALL
-from .signals import TERMINATING, ends_gocall, getsignal, pthread_sigmask
+from .signals import TERMINATING, SigSet, ends_gocall, getsignal, pthread_sigmask, sigtimedwait
 
-_WAKE = frozenset({signal.SIGCHLD, *TERMINATING})
+_WAKE = SigSet({signal.SIGCHLD, *TERMINATING})
+_TERMINATING = SigSet(TERMINATING)
 
 
 class InterruptState:
@@ -82,7 +83,7 @@ def signals_held() -> Iterator[InterruptState]:
         _depth += 1
         if _depth == 1:
             interrupts.signal, interrupts.count = None, 0
-            _old_mask = pthread_sigmask(signal.SIG_BLOCK, _WAKE)
+            _old_mask = pthread_sigmask(signal.SIG_BLOCK, _WAKE.signals)
     try:
         yield interrupts
     finally:
@@ -110,12 +111,10 @@ class _Nap:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             return False
-        info = signal.sigtimedwait(_WAKE, self.cap if remaining is None else min(remaining, self.cap))
+        signum = sigtimedwait(_WAKE, self.cap if remaining is None else min(remaining, self.cap))
         self.cap = min(self.cap * 2, 0.05)
-        # CPython 3.11's sigtimedwait, interrupted by a handled signal (EINTR) past its deadline,
-        # returns a siginfo it never had filled: a garbage number (seen in a test: -974075712).
-        if info is not None and info.si_signo in _WAKE:
-            interrupts.note(info.si_signo)
+        if signum is not None:
+            interrupts.note(signum)
         return True
 
 
@@ -123,10 +122,10 @@ def take_interrupt() -> bool:
     """Collect a terminating signal pending now, without waiting (a loop that may never nap);
     True when ``interrupts.signal`` is set. Inside :func:`signals_held` only."""
     while interrupts.signal is None:
-        info = signal.sigtimedwait(TERMINATING, 0)
-        if info is None or info.si_signo not in TERMINATING:  # see _Nap on the second test
+        signum = sigtimedwait(_TERMINATING, 0)
+        if signum is None:
             break
-        interrupts.note(info.si_signo)
+        interrupts.note(signum)
     return interrupts.signal is not None
 
 
