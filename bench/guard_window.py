@@ -19,7 +19,10 @@ sweep and the run recorded before entering: 1 of 300 (load 11-14), a worker's in
 failing (the runtime's tail run after R12=16 in the instants before the park). With the tail's
 hardware breakpoint instead of the park: 0 of 300 (load 11-14); then N=1000: 1 of 1000 (load
 2.5-8), a SIGTRAP of a hardware breakpoint of the catch of parked goroutines (sigcode 4, at a
-resume point in main.report), cause not pinned down. tests/guard/test_killed.py kills at each
+resume point in main.report), cause not pinned down. Session 8, the tail's hardware breakpoint
+replaced by one INT3 per session (guard/watch.py Watch.tail): 0 of 300 (load 2-4), then 0 of
+1000 (load 3-6); with ``stop``, 1 of 200 before ac7fe56 (a guardian waiting for ever for a stop's
+thread killed just before it entered debugCallV2), 0 of 300 after. tests/guard/test_killed.py kills at each
 stop, after each resume, and with hardware breakpoints armed.
 
 With ``stop``: the caller works at stops instead (a breakpoint on ``main.(*forest).check``,
