@@ -61,14 +61,21 @@ What is covered, and what is not (bench/guard_window.py measures it):
   stop, of a call lent a thread while the program runs, or kept open at a stop between two
   evaluations (stops/calls.py ``held``) like any other: the tail's INT3 covers those runs too;
 * not covered, with a net: the instants between the restore's last SETREGS and the slot marked
-  idle (the thread restored, nothing lost); a thread that runs ``_ENTRY_CPU`` of CPU time between
-  the kill and its first trap (taken for one that never entered; none does); a thread in a displaced step over a
-  breakpoint (process/displaced.py) when gocall dies: a signal pending then (the preemption
-  SIGURG, nearly always) lands on a PC in the padding, which the runtime throws on ("invalid
-  pc-encoded table"; 4 of 4 kills there, both releases); a signal of the
+  idle (the thread restored, nothing lost); a thread that runs ``_ENTRY_CPU`` of CPU time
+  between the kill and its first trap (taken for one that never entered; none does); a thread in
+  a displaced step over a breakpoint (process/displaced.py) when gocall dies: a signal pending
+  then (the preemption SIGURG, nearly always) lands on a PC in the padding, which the runtime
+  throws on ("invalid pc-encoded table"; 4 of 4 kills there, both releases). Its signals blocked
+  for the step (PTRACE_SETSIGMASK twice: 3.4 us of CPU, ~4% of a false-condition hit) would be
+  half of a fix: SIGTRAP must stay unblocked (a forced signal that is blocked is delivered with
+  SIG_DFL), so the thread runs the copy into the slot's INT3, into the net, and the guardian
+  would need the slots and the thread's own mask in the slot to send it on; a signal of the
   program's whose stop gocall had collected and not passed on yet (the kernel's detach drops it:
   mostly a preemption SIGURG); ``gocall run``'s program, killed with gocall by design
   (PTRACE_O_EXITKILL); a session without ``guard``;
+* not safe while a guarded session with a net lives: another debugger's call injection (Delve
+  single-steps the runtime's tail after R12=16, and would step the tail's INT3); that debugger
+  can attach between gocall's calls, and finds the text as built once the session ends;
 * without a net: each round trip from a resume to gocall collecting the next trap, three per call
   (into debugCallV2 to R12=0, the callee to R12=1, on to R12=16): a kill in it delivers the
   SIGTRAP (~40% of the kills of a back-to-back short-call loop).
