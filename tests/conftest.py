@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -44,6 +45,17 @@ from harness import FIXTURES, READY_TIMEOUT, Target
 # (tests/cli/test_server.py), so that none leaves a server running. GOCALL_SERVER=1 pytest ...
 # runs them through it.
 os.environ.setdefault("GOCALL_SERVER", "0")
+
+# Signals the tests send (to this process, to gocall commands they start) must act: a suite started
+# in the background of a non-interactive shell inherits SIGINT and SIGQUIT ignored, and under
+# ``nohup`` SIGHUP too, and gocall keeps an ignored signal ignored (process/signals.py), so the
+# signal tests failed there for no fault of gocall's. Their dispositions are put back to the
+# defaults for this process and every command it starts.
+for _sig in (signal.SIGHUP, signal.SIGQUIT):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if TYPE_CHECKING:
     # Imported where used, so this root conftest loads even while the package is mid-change.
