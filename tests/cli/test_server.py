@@ -104,8 +104,8 @@ def _wait_gone(pid: int, timeout: float = 30.0) -> None:
         try:
             if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
                 return
-        except FileNotFoundError:
-            return  # reaped between two looks
+        except (FileNotFoundError, ProcessLookupError):
+            return  # reaped between two looks, or between the open and the read (ESRCH)
         assert time.monotonic() < deadline, f"process {pid} still running"
         time.sleep(0.05)
 
