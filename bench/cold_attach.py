@@ -19,7 +19,8 @@ cmd/go with the call targets overlaid), on one running process:
 - the CLI's two paths: the ``gocall`` command hands ``gocall call`` to its per-user server
   (cli/handoff.py, cli/server.py) once one runs: the first run (the warm-up) starts it, in a
   runtime directory of this benchmark's (``XDG_RUNTIME_DIR``), and the runs wait for it to
-  listen; its CPU per command (the forked child's, from wait4, in its log) is added to the
+  listen; its CPU per command (its child's, in its log: from wait4, or a child serving its next
+  command reports its own getrusage since the last command's end, cli/server.py _Worker) is added to the
   client's; ``one-shot`` is the same command with ``GOCALL_SERVER=0`` (everything in one
   process, as before the server). The server is stopped at the end;
 - Delve: RUNS times ``dlv attach PID --headless``, connect, break on main.tick,

@@ -14,6 +14,7 @@ import pty
 import random
 import re
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -312,11 +313,11 @@ def _spare(server: int) -> int:
 def test_commands_run_in_a_spare_forked_ahead(runtime, shared_target):  # type: ignore[no-untyped-def]
     """Between commands the server has a child forked for the next one, which runs it (the
     fork off the command's path); one killed while it waits is replaced, and a command never
-    depends on it."""
+    depends on it. (``--timeout``: not a plain call, after which the child would serve on.)"""
     server = _started(runtime, shared_target.pid)
     for i in range(3):
         spare = _spare(server)
-        assert runtime.run("call", str(shared_target.pid), f"main.Add({i}, 2)")[:2] == (0, f"{i + 2}\n")
+        assert runtime.run("call", "--timeout", "60", str(shared_target.pid), f"main.Add({i}, 2)")[:2] == (0, f"{i + 2}\n")
         _wait_gone(spare)  # it ran the command (or was let go for one that finds the executable kept)
     os.kill(spare := _spare(server), signal.SIGKILL)
     _wait_gone(spare)
@@ -333,6 +334,35 @@ def test_commands_run_in_a_spare_forked_ahead(runtime, shared_target):  # type: 
         time.sleep(0.02)
     assert runtime.run("call", str(shared_target.pid), "main.Add(6, 2)")[:2] == (0, "8\n")
     assert _forks_of(server) == [] and runtime.servers() == [server], runtime.log()
+
+
+def test_a_plain_calls_child_serves_the_next_command(runtime, shared_target):  # type: ignore[no-untyped-def]
+    """A spare that ran a plain ``call PID EXPR...`` runs the next command too (server._Worker:
+    the pages it wrote are its own by then, where each forked child copied them again), exit
+    statuses as before; it holds none of the last client's streams (a reader of the output sees
+    its end), keeps no colours made for the last one, and a command of another form ends it."""
+    pid = str(shared_target.pid)
+    server = _started(runtime, shared_target.pid)
+    assert runtime.run("call", pid, "main.Add(1, 2)")[:2] == (0, "3\n")  # its executable kept after: let go
+    assert runtime.run("call", pid, "main.Add(2, 2)")[:2] == (0, "4\n")  # in a spare forked after that
+    worker = _spare(server)
+    for expr, expected in [("main.Add(2, 3)", (0, "5\n")), ("main.Nope()", (1, "")), ("main.Add(3, 2)", (0, "5\n"))]:
+        assert runtime.run("call", pid, expr)[:2] == expected
+        assert _spare(server) == worker, runtime.log()
+        assert {os.readlink(f"/proc/{worker}/fd/{fd}") for fd in (0, 1, 2)} == {os.devnull}
+    status, _, err, _ = runtime.run("call", pid, "main.Nope()", FORCE_COLOR="1")  # colour, as on a terminal
+    assert status == 1 and "\x1b[" in err
+    status, _, err, _ = runtime.run("call", pid, "main.Nope()")  # plain again: to a pipe
+    assert status == 1 and err.startswith("gocall: main.Nope()"), err
+    piped = subprocess.run(f"{shlex.quote(sys.executable)} -c {shlex.quote(_ENTRY)} call {pid} 'main.Add(4, 2)' | cat",
+                           shell=True, env=runtime.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (piped.returncode, piped.stdout) == (0, "6\n")  # cat saw its input end: nobody else held the pipe
+    assert _spare(server) == worker
+    assert runtime.log().count(": exit 0") == 5 and runtime.log().count(": exit 1") == 3, runtime.log()
+    assert runtime.run("goroutines", pid)[0] == 0  # another command: the child ends after it
+    _wait_gone(worker)
+    assert _spare(server) != worker
+    shared_target.assert_healthy()
 
 
 def test_server_keeps_its_targets_executables_read(runtime, target, start_target, build_fixture):  # type: ignore[no-untyped-def]

@@ -83,6 +83,13 @@ class Console:
         self.out = _Stream(stderr=False)
         self.err = _Stream(stderr=True)
 
+    def forget_streams(self) -> None:
+        """As new: the rich consoles made for the last streams dropped (they keep the colours
+        and width of the terminal they were made for). A gocall server's child that serves
+        another command (cli/server.py) starts it so, its streams perhaps a pipe now."""
+        self.out = _Stream(stderr=False)
+        self.err = _Stream(stderr=True)
+
     def message(self, text: str, style: str | None = None) -> None:
         self.out.print(text, style=style)
 

@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 import click
 
@@ -283,7 +285,10 @@ def _run_plain(params: dict[str, object]) -> None:
     sys.exit(0)
 
 
-def main() -> None:
+def main(leave: Callable[[int], NoReturn] = os._exit) -> None:
+    """The ``gocall`` command, ended by ``leave`` with its exit status once the atexit handlers
+    have run and the streams are flushed (see _exit); a gocall server's child passes its own, to
+    serve another command after this one (cli/server.py)."""
     try:
         with install():
             if (plain := _plain_call(sys.argv[1:])) is not None:
@@ -296,17 +301,17 @@ def main() -> None:
             with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
                 console.error(("interrupted" if e.signum == signal.SIGINT else name(e.signum))
                               + "; the target was left running as found")
-        _exit(SystemExit(e.exit_status))
+        _exit(SystemExit(e.exit_status), leave)
     except SystemExit as e:
-        _exit(e)
+        _exit(e, leave)
     except Exception as e:  # noqa: BLE001 (no input may end in a traceback; the target was restored on the way out)
         logging.getLogger("gocall.cli").debug("uncaught", exc_info=True)  # the traceback, with --log cli
         console.error(f"gocall failed: {type(e).__name__}: {e} (a bug of gocall's: please report it with the "
                       "command line; --log cli shows where)")
-        _exit(SystemExit(1))
+        _exit(SystemExit(1), leave)
 
 
-def _exit(e: SystemExit) -> None:
+def _exit(e: SystemExit, leave: Callable[[int], NoReturn]) -> NoReturn:
     """Leave without tearing the interpreter down: freeing every module and object at exit is
     ~11 ms of a ~90 ms ``gocall call`` (bench/cold_attach.py), work whose only result is memory
     the kernel frees anyway. What an exit must still do is done first: the atexit handlers
@@ -323,7 +328,7 @@ def _exit(e: SystemExit) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         raise e from None
-    os._exit(code)
+    leave(code)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ forked per command (cli/handoff.py is the client, and says why).
   lock go and leaves once its running commands end, and the client starts a new one.
 * Each command runs in a forked child, as ``gocall`` would run it from the client's shell (a
   spare forked ahead of the request and waiting for it, so that the fork, ~1.3 ms of the
-  server's CPU, is off the command's path; forked for the request if there is none):
+  server's CPU, is off the command's path; forked for the request if there is none; a spare
+  that ran a plain ``call`` serves the next command too, see :class:`_Worker`):
   the client's stdin/stdout/stderr, argv, environment, working directory and umask, signal
   dispositions as a new Python's (the ones the client ignores ignored), then cli/main.py's
   ``main``. The server relays the client's signals to it (``signal N``), sends SIGHUP if the
@@ -31,10 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import gc
 import importlib
+import logging
 import mmap
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -43,6 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from ..guard import watch
 from ..guard.alone import live_alone
@@ -50,6 +55,7 @@ from . import handoff
 
 IDLE_SECONDS = 600.0
 _MOST_LOST = 3  # spare children ending unasked before the server stops forking them (Server.reap_spare)
+_MOST_SERVED = 100  # commands one child runs at most (_Worker): what a command leaves in memory is bounded
 _LOG_LIMIT = 1 << 20
 _MAX_REQUEST = 1 << 20  # argv and environment (the client falls back if its request is larger)
 # Loaded before listening, so that no command loads them: the call path, and what a call loads
@@ -74,6 +80,7 @@ class _Command:
     slot: mmap.mmap = field(default_factory=watch.new_slot)  # shared with the child: its open call (guard/watch.py)
     target: int = 0  # the PID a ``call PID ...`` names (0: another command)
     started: float = field(default_factory=time.monotonic)
+    pair: socket.socket | None = None  # the server's end of a spare's pair: the command's end comes on it (_Worker)
 
 
 @dataclass
@@ -203,7 +210,7 @@ class Server:
             argv = fields[10 : 10 + int(fields[9])]
             target = int(argv[1]) if argv[:1] == ["call"] and len(argv) > 1 and argv[1].isdigit() else 0
             if (spare := self.take_spare(msg, fds)) is not None:
-                command = _Command(conn, pid, spare.pid, spare.pidfd, spare.slot, target)
+                command = _Command(conn, pid, spare.pid, spare.pidfd, spare.slot, target, pair=spare.sock)
             else:
                 command = _Command(conn, pid, target=target)
                 with _signals_held():
@@ -222,15 +229,20 @@ class Server:
         self.commands[conn.fileno()] = command
         self.selector.register(conn, selectors.EVENT_READ, self.relay)
         self.selector.register(command.pidfd, selectors.EVENT_READ, self.reap)
+        if command.pair is not None:
+            self.selector.register(command.pair, selectors.EVENT_READ, self.done)
 
-    def _child(self, slot: mmap.mmap, request: Callable[[], tuple[list[str], list[int]]]) -> None:
+    def _child(self, slot: mmap.mmap, request: Callable[[], tuple[list[str], list[int]]],
+               pair: socket.socket | None = None) -> None:
         """In a forked child: let go of everything of the server's (its own connection too: the
         client must see the server's end as the connection's), take the request (a spare waits
-        for it here), become the client's ``gocall`` and run the command. Never returns."""
+        for it here, on ``pair``), become the client's ``gocall`` and run the command; a spare
+        then serves the next one if it can (:class:`_Worker`). Never returns."""
         code: object = 1
         try:
             self.selector.close()
-            for sock in [self.listener, *(c.conn for c in self.commands.values())]:
+            for sock in [self.listener, *(c.conn for c in self.commands.values()),
+                         *(c.pair for c in self.commands.values())]:  # fmt: skip
                 if sock is not None:
                     sock.close()
             for c in self.commands.values():
@@ -250,22 +262,30 @@ class Server:
             signal.set_wakeup_fd(-1)
             for fd in self.wakeup:
                 os.close(fd)
+            worker = _Worker(slot, pair)
             # The handling a one-shot gocall starts with (main() installs its own): a signal
             # held since the fork is taken now, as it would have been by a gocall of its own.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            for signum in _LEAVE_SIGNALS - {signal.SIGINT}:
-                signal.signal(signum, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
-            fields, fds = request()
-            _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
-            argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
-            _become(fds, cwd, int(umask), {int(s) for s in ignored.split(",") if s}, (out_enc, out_err),
-                    (in_enc, in_err), env)  # fmt: skip
-            sys.argv = ["gocall", *argv]
-            from .main import main
+            _as_new_gocall()
+            while True:
+                fields, fds = request()
+                if worker.served:  # (its signals were ignored since its last command: _Worker.leave)
+                    _as_new_gocall()
+                _, _, cwd, umask, ignored, out_enc, out_err, in_enc, in_err, nargs = fields[:10]
+                argv, env = fields[10 : 10 + int(nargs)], fields[10 + int(nargs) :]
+                _become(fds, cwd, int(umask), {int(s) for s in ignored.split(",") if s}, (out_enc, out_err),
+                        (in_enc, in_err), env)  # fmt: skip
+                sys.argv = ["gocall", *argv]
+                from .main import main
 
-            main()  # leaves by os._exit, or by SystemExit when a thread still runs (cli/main.py _exit)
-            code = 0
+                worker.argv = argv
+                try:
+                    main(worker.leave)  # leaves by os._exit, or by SystemExit when a thread still runs (cli/main.py _exit)
+                except _Served:
+                    assert pair is not None
+                    request = functools.partial(_wait_request, pair)
+                    continue
+                code = 0
+                break
         except SystemExit as e:
             code = e.code
         except KeyboardInterrupt:  # a Ctrl-C before main() took signals over: nothing was done yet
@@ -289,7 +309,7 @@ class Server:
                 pid = os.fork()
                 if pid == 0:
                     ours.close()
-                    self._child(slot, lambda: _wait_request(theirs))  # never returns
+                    self._child(slot, functools.partial(_wait_request, theirs), theirs)  # never returns
             pidfd = os.pidfd_open(pid)
         except OSError as e:
             _log(f"no spare child: {type(e).__name__}: {e}")
@@ -314,7 +334,6 @@ class Server:
             spare.sock.close()
             self.retired.add(spare.pidfd)
             return None
-        spare.sock.close()
         self.selector.unregister(spare.pidfd)  # reaped as the command's child from now on
         return spare
 
@@ -323,9 +342,13 @@ class Server:
         keeps a new executable that a child forked now would find read (binary/kept.py)."""
         spare, self.spare = self.spare, None
         if spare is not None:
-            spare.sock.close()
-            spare.slot.close()
-            self.retired.add(spare.pidfd)
+            self.let_go(spare)
+
+    def let_go(self, spare: _Spare) -> None:
+        """``spare`` leaves when its end of the pair closes (_NoRequest), reaped by reap_spare."""
+        spare.sock.close()
+        spare.slot.close()
+        self.retired.add(spare.pidfd)
 
     def reap_spare(self, pidfd: int) -> None:
         """A spare ended (let go, or killed by someone) before it had a request."""
@@ -362,11 +385,17 @@ class Server:
                 signal.pidfd_send_signal(command.pidfd, int(number))
 
     def reap(self, pidfd: int) -> None:
-        command = next(c for c in self.commands.values() if c.pidfd == pidfd)
+        """A command's child ended (a worker's end between commands is reap_spare's)."""
+        command = next((c for c in self.commands.values() if c.pidfd == pidfd), None)
+        if command is None:
+            return  # a worker that said its command ended in the same round of events (done): a spare's now
         _, status, usage = os.wait4(command.child, 0)
         self.selector.unregister(pidfd)
         os.close(pidfd)
         command.pidfd = -1
+        if command.pair is not None:
+            self.selector.unregister(command.pair)
+            command.pair.close()
         if os.WIFSIGNALED(status):
             end = b"killed %d" % os.WTERMSIG(status)
         else:
@@ -375,8 +404,43 @@ class Server:
         if (target := watch.open_run(command.slot)) is not None:
             rescue = f"; its call in process {target} is seen through by process {_see_through(command.slot, target)}"
         command.slot.close()
-        _log(f"PID {command.client}: {end.decode()} after {time.monotonic() - command.started:.3f} s, "
-             f"CPU {1e3 * (usage.ru_utime + usage.ru_stime):.1f} ms, {usage.ru_minflt} page faults{rescue}")  # before the client ends: it may read this
+        self._answer(command, end, f"CPU {1e3 * (usage.ru_utime + usage.ru_stime):.1f} ms, {usage.ru_minflt} page faults{rescue}")
+        if command.target and _keep_binary(command.target):  # after the client has its answer
+            self.retire_spare()  # the next command's child, forked after this, finds it read
+
+    def done(self, pair: socket.socket) -> None:
+        """A worker's command ended (_Worker.leave: ``done STATUS CPU_US FAULTS``): its client
+        told, as reap would; the worker is then the spare, unless one is there already, the
+        server is leaving, or it lacks an executable the server has just kept. An empty
+        message: it is ending (reap's then)."""
+        command = next((c for c in self.commands.values() if c.pair is pair), None)
+        if command is None:
+            return  # its child ended in the same round of events (reap closed the pair)
+        try:
+            msg = pair.recv(64)
+        except OSError:
+            msg = b""
+        self.selector.unregister(pair)
+        command.pair = None
+        if not msg:
+            pair.close()
+            return
+        _, status, cpu_us, faults = msg.split()
+        self.selector.unregister(command.pidfd)
+        self._answer(command, b"exit %d" % int(status), f"CPU {int(cpu_us) / 1e3:.1f} ms, {int(faults)} page faults")
+        worker = _Spare(command.child, command.pidfd, pair, command.slot)
+        self.selector.register(command.pidfd, selectors.EVENT_READ, self.reap_spare)
+        if command.target and _keep_binary(command.target):
+            self.retire_spare()  # forked before the executable was kept, as this worker was
+            self.let_go(worker)
+        elif self.spare is not None or self.listener is None:
+            self.let_go(worker)
+        else:
+            self.spare = worker
+
+    def _answer(self, command: _Command, end: bytes, usage: str) -> None:
+        """Tell the client how its command ended (``exit N``, ``killed N``), logged first."""
+        _log(f"PID {command.client}: {end.decode()} after {time.monotonic() - command.started:.3f} s, {usage}")  # before the client ends: it may read this
         with contextlib.suppress(OSError):
             command.conn.setblocking(True)
             command.conn.send(end)
@@ -384,8 +448,6 @@ class Server:
             self.selector.unregister(command.conn)
         del self.commands[command.conn.fileno()]
         command.conn.close()
-        if command.target and _keep_binary(command.target):  # after the client has its answer
-            self.retire_spare()  # the next command's child, forked after this, finds it read
 
 
 def _see_through(slot: mmap.mmap, target: int) -> int:
@@ -431,11 +493,80 @@ class _NoRequest(Exception):
     """A spare's end of its pair closed before a request came."""
 
 
+class _Served(Exception):
+    """A command ended in a child that serves the next one (_Worker.leave): out of main()'s frames."""
+
+
+@dataclass
+class _Worker:
+    """A spare child that serves another command once its own has ended, instead of ending.
+
+    Why: a child forked for each command spent ~8.5 ms of CPU on ``gocall call`` on the small
+    benchmark target (bench/cold_attach.py), ~1,500 page faults of it copies of pages shared
+    with the server since the fork that the command wrote (refcounts, the allocator's); a
+    child that has run one command owns those pages already: ~2.5 ms and ~30 faults. So a
+    plain ``call PID EXPR...`` (cli/main.py ``_plain_call``: no ``--log``, nothing that
+    configures the process) is followed by the next command in the same child when it left
+    nothing behind: no thread (its atexit handlers have run, and are gone: atexit's own rule),
+    nothing open in the slot (no run, no net, no breakpoint: guard/watch.py), no logging
+    handler. Its streams are then pointed at /dev/null (a reader of its output sees the end)
+    and the console's rich consoles dropped (they keep the terminal they were made for).
+    Anything else, and after _MOST_SERVED commands, the child ends as a forked one does. The
+    command's CPU time and page faults are reported from here (getrusage since the last
+    command's end; the first one's since the fork), as the server's wait4 gives them."""
+
+    slot: mmap.mmap
+    pair: socket.socket | None  # its end of the pair with the server (None: forked for one command)
+    served: int = 0
+    argv: list[str] = field(default_factory=list)  # the command's, after ``gocall``
+    usage: tuple[int, int] = (0, 0)  # CPU µs and page faults at the end of the last command
+
+    def leave(self, code: int) -> NoReturn:
+        """main()'s end (the atexit handlers run, the streams flushed): serve on if this command
+        left nothing behind, else end as a command's own process would."""
+        if self.pair is None or self.served + 1 >= _MOST_SERVED or not self._left_nothing():
+            os._exit(code)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        from .main import console
+
+        console.forget_streams()
+        # A signal the client forwards as its command ends reaches this child after that end:
+        # it is not the next command's (which installs its handling when it comes, _as_new_gocall).
+        for signum in {*handoff._FORWARDED, *_LEAVE_SIGNALS}:
+            signal.signal(signum, signal.SIG_IGN)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        now = (round(1e6 * (usage.ru_utime + usage.ru_stime)), usage.ru_minflt)
+        try:
+            self.pair.send(b"done %d %d %d" % (code & 0xFF, now[0] - self.usage[0], now[1] - self.usage[1]))
+        except OSError:  # the server is gone: its client waits for this process's end (handoff._wait_orphan)
+            os._exit(code)
+        self.usage = now
+        self.served += 1
+        raise _Served
+
+    def _left_nothing(self) -> bool:
+        from .main import _plain_call
+
+        threading = sys.modules.get("threading")
+        return (_plain_call(self.argv) is not None and (threading is None or threading.active_count() == 1)
+                and watch.open_run(self.slot) is None and not logging.getLogger().handlers)  # fmt: skip
+
+
+def _as_new_gocall() -> None:
+    """The signal handling a one-shot gocall starts with (main() installs its own)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in _LEAVE_SIGNALS - {signal.SIGINT}:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _LEAVE_SIGNALS)
+
+
 def _wait_request(sock: socket.socket) -> tuple[list[str], list[int]]:
     """In a spare: the request the server passes on (its fields, and the client's stdin, stdout
     and stderr); :class:`_NoRequest` if let go first."""
     msg, ancdata, _, _ = sock.recvmsg(_MAX_REQUEST, socket.CMSG_SPACE(3 * 4))
-    sock.close()
     if not msg:
         raise _NoRequest
     fds: list[int] = []
