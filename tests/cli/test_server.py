@@ -365,6 +365,26 @@ def test_a_plain_calls_child_serves_the_next_command(runtime, shared_target):  #
     shared_target.assert_healthy()
 
 
+def test_ctrl_c_in_a_child_that_served_before(runtime, target):  # type: ignore[no-untyped-def]
+    """Ctrl-C reaches a command run by a child that has served others (server._Worker), as it
+    reaches a forked one: the call unwound, exit status 130; then the child serves on, the
+    signal not carried into the next command."""
+    pid = str(target.pid)
+    server = _started(runtime, target.pid)
+    for i in range(2):  # the first in the spare forked before the executable was kept
+        assert runtime.run("call", pid, f"main.Add({i}, 2)")[:2] == (0, f"{i + 2}\n")
+    worker = _spare(server)
+    client = runtime.gocall("call", pid, "main.Sleep(5000)")
+    assert _in_flight(client, target.pid) == worker
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=30)
+    assert client.returncode == 130 and out == "" and "interrupted" in err, (out, err)
+    target.assert_healthy()
+    assert set(tracer_pids(target.pid).values()) == {0}
+    assert runtime.run("call", pid, "main.Add(5, 2)")[:2] == (0, "7\n")
+    assert _spare(server) == worker and runtime.servers() == [server], runtime.log()
+
+
 def test_server_keeps_its_targets_executables_read(runtime, target, start_target, build_fixture):  # type: ignore[no-untyped-def]
     """After a command, the server reads its target's executable once and keeps it for the next
     commands' children (binary/kept.py); two programs taking turns each get their own."""
