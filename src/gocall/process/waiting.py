@@ -129,17 +129,84 @@ def take_interrupt() -> bool:
     return interrupts.signal is not None
 
 
+# How long a resumed thread's stop is polled for while no task waits for a CPU (_poll): a trap of
+# debugCallV2's comes 15-40 µs after the resume on a 2-vCPU VM; a callee that runs longer is napped for.
+_POLL = 60e-6
+
+
+class _Runnable:
+    """How many tasks the kernel has running or waiting for a CPU, machine-wide: the fourth field
+    of /proc/loadavg ("1/101": running/threads), kept open and re-read with one pread (~2 µs)."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self.cpus = len(os.sched_getaffinity(0))  # the CPUs gocall may run on
+
+    def count(self) -> int | None:
+        try:
+            if self._fd is None:
+                self._fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(self._fd, 128, 0).split()[3].partition(b"/")[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def cpu_free(self) -> bool:
+        """Whether every task that wants a CPU has one (gocall and the thread it just resumed
+        included): nothing would run on gocall's CPU if it slept."""
+        n = self.count()
+        return n is not None and n <= self.cpus
+
+
+_runnable: _Runnable | None = None
+
+
+def _poll(tid: int, timeout: float | None) -> int | None:
+    """The stop of ``tid``, resumed just now, looked for without sleeping for up to :data:`_POLL`
+    seconds; None when it did not come (or gocall's CPU is wanted: see below).
+
+    Why: sleeping lets gocall's CPU go idle, and on a VM whose idle vCPUs halt (a Firecracker
+    guest, haltpoll off) each stop then costs a wake-up through the hypervisor and the tracer
+    runs on caches others' vCPUs used meanwhile: on the bench's quiet 2-vCPU VM a batched call
+    took 0.30-0.36 ms where everything on one vCPU took 0.10 (bench/README, session 9). Polling
+    takes a CPU nobody else wants only: when a task waits for one (a busy program's other
+    threads, other load) gocall sleeps as before, since a poll then takes the CPU the target
+    needs to reach its trap (329c324, reverted in c8f49d5: pause.py lost 70% of its calls/s);
+    and it yields at every look, so a thread woken on gocall's own CPU (the resumed one) runs
+    at once. A terminating signal that came meanwhile is collected as a nap would have."""
+    global _runnable
+    if _runnable is None:
+        _runnable = _Runnable()
+    if not _runnable.cpu_free():
+        return None
+    end = time.perf_counter() + (_POLL if timeout is None else min(_POLL, timeout))
+    while True:
+        try:
+            pid, status = os.waitpid(tid, os.WNOHANG | WALL)
+        except ChildProcessError:
+            raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
+        if pid == tid:
+            while (signum := sigtimedwait(_WAKE, 0)) is not None:  # its SIGCHLD, and what else came
+                interrupts.note(signum)
+            return status
+        if time.perf_counter() > end:
+            return None
+        os.sched_yield()
+
+
 def waitpid(tid: int, timeout: float | None = None, resumed: bool = False) -> int | None:
     """Wait for a state change of ``tid``; the raw status, or None on timeout. ``resumed``: the
     thread was resumed just now, toward a stop its own code has to reach (a trap of debugCallV2's,
-    tens of microseconds away): nap first, not look first (a look that finds nothing is one of
-    the three system calls of each such wait; a SIGCHLD already pending ends the nap at once).
+    tens of microseconds away): polled for first while a CPU is free (:func:`_poll`), else napped
+    for first, not looked for first (a look that finds nothing is one of the three system calls of
+    each such wait; a SIGCHLD already pending ends the nap at once).
 
     Must run inside :func:`signals_held`. A terminating signal seen meanwhile is
     recorded in ``interrupts`` and the wait goes on: the caller decides when it
     is safe to act on it.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    if resumed and (status := _poll(tid, timeout)) is not None:
+        return status
     nap = _Nap()
     if resumed:
         nap(deadline)  # whatever ended it, the look below says whether the stop came
