@@ -44,17 +44,50 @@ def test_batch_results_match_and_nothing_stays_traced(target):  # type: ignore[n
 
 
 def test_kept_thread_waits_exactly_as_found(target, caplog):  # type: ignore[no-untyped-def]
+    """Between calls the kept thread waits in the last call's open run (one stop per call); once
+    that run ends (``settle``, the linger's end, leaving the batch) it is exactly as found."""
     with gocall.attach(target.pid) as proc:
         with proc.batch(linger=10.0) as batch:
             assert proc.eval("main.Add(40, 2)") == 42
+            batch.settle()
             thread = batch.thread
             assert thread is not None and thread.stopped
             regs, xstate = ptrace.getregs(thread.tid), ptrace.getxstate(thread.tid)
             assert proc.eval("main.F64(2.5)") == 5.0  # float arguments and results: the X registers
+            assert proc.eval("main.Add(1, 2)") == 3  # in the same run
             assert batch.thread is thread
+            batch.settle()
             assert ptrace.getregs(thread.tid).as_dict() == regs.as_dict()
             assert ptrace.getxstate(thread.tid) == xstate
     assert "registers differ" not in caplog.text  # call/protocol.py _restore found the frame as saved
+    target.assert_healthy()
+
+
+def test_batched_calls_share_one_debugcallv2_run(target):  # type: ignore[no-untyped-def]
+    """The first call of a batch leaves its run open at the callee's return; the next ones start
+    there, one protocol stop each; at the linger's end the run is resumed to R12=16 and restored
+    from the SIGCHLD handler, and the program runs on; the next call starts afresh."""
+    steps: list[str] = []
+    with gocall.attach(target.pid) as proc:
+        proc.engine.protocol_hook = steps.append
+        with proc.batch(linger=0.2) as batch:
+            assert proc.eval("main.Add(1, 2)") == 3
+            assert steps == ["enter", "FRAME_READY", "RETURNED"]
+            for i in range(5):
+                assert proc.eval(f"main.Add({i}, 1)") == i + 1
+            assert proc.eval('main.Greet(7)') == "hello #7"
+            assert steps[3:] == ["RETURNED"] * 6
+            deadline = time.monotonic() + 10
+            while "RESTORE" not in steps:  # the linger's end (signal handlers run in the sleeps)
+                assert time.monotonic() < deadline, steps
+                time.sleep(0.01)
+            target.assert_healthy()  # the worker runs again
+            assert batch.thread is None or not batch.thread.stopped
+            steps.clear()
+            assert proc.eval("main.Add(2, 3)") == 5
+            assert steps == ["enter", "FRAME_READY", "RETURNED"]
+        assert "RESTORE" in steps  # the batch's end restored the run the last call left open
+        assert _traced_by_us(target.pid) == []
     target.assert_healthy()
 
 
@@ -95,6 +128,7 @@ def test_stop_seen_while_the_kept_thread_resumes(target):  # type: ignore[no-unt
     with gocall.attach(target.pid) as proc:
         with proc.batch(linger=10.0) as batch:
             assert proc.eval("main.Add(1, 2)") == 3
+            batch.settle()  # back where it was found (not in the call's open run)
             thread = batch.thread
             assert thread is not None and thread.stopped
             handler = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # it runs when the test says

@@ -200,15 +200,23 @@ class CallEngine:
             batch = self._batch if self._batch is not None and not self.stop_the_world else None
             kept = batch.take() if batch is not None else None
             xstate = None
-            if kept is not None and self._wanted(kept[1]):
+            held: Held | None = None
+            if isinstance(kept, Held) and not self._wanted(kept.found):
+                try:
+                    kept.finish()
+                finally:
+                    kept.thread.detach()
+                kept = None
+            if isinstance(kept, Held):  # its run open: the calls go on in it
+                held, thread, found = kept, kept.thread, kept.found
+            elif kept is not None and self._wanted(kept[1]):
                 thread, found, xstate = kept
             else:
                 if kept is not None:
                     kept[0].detach()
                 thread, found = self._find(deadline)
             others = None
-            held: Held | None = None
-            done = False
+            done = kept_open = False
             try:
                 if self.stop_the_world:
                     from ..process.group import ThreadGroup  # stop-the-world calls only
@@ -216,7 +224,8 @@ class CallEngine:
                     others = ThreadGroup(self.pid, exclude=[thread.tid, *self._guarded()])
                     others.seize_all()
                     others.stop_all()
-                held = Held(self, thread, found, others, chain=True, xstate=xstate)
+                if held is None:
+                    held = Held(self, thread, found, others, chain=True, xstate=xstate)
                 self.last_site = held.site
                 yield held
                 done = True
@@ -224,11 +233,20 @@ class CallEngine:
                 finished = False
                 try:
                     if held is not None:
-                        held.finish()
-                        finished = done
+                        # Batched, the run stays open for the next call (one stop per call instead
+                        # of three), as long as the batch keeps the thread stopped: call/batch.py.
+                        # Not with a guardian (guard/watch.py follows one call's run at a time).
+                        kept_open = (done and batch is not None and others is None and self.watch is None
+                                     and held.open is not None and interrupts.signal is None
+                                     and batch.keep_open(held))  # fmt: skip
+                        if not kept_open:
+                            held.finish()
+                            finished = done
                 finally:
                     ours = held.thread if held is not None else thread
-                    if others is None:
+                    if kept_open:
+                        pass
+                    elif others is None:
                         restored = held.restored() if held is not None and finished else None
                         if batch is not None and restored is not None:
                             batch.keep(ours, Advanced(restored[0], found.verdict, 0, 0), restored[1])
@@ -779,6 +797,7 @@ class Held:
     def __init__(self, engine: CallEngine, thread: Thread, found: Advanced, others: ThreadGroup | None,
                  chain: bool = False, xstate: bytes | None = None) -> None:  # fmt: skip
         v = found.verdict
+        self.found = found  # where the thread was found (a batch keeps it, call/batch.py)
         file, line = engine.source_line(found.regs.rip)
         self.site = Site(thread.tid, v.g.goid if v.g else None, v.function, file, line, found.steps, found.hops,
                          found.regs.rip)  # fmt: skip
@@ -836,6 +855,11 @@ class Held:
     def open(self) -> Run | None:
         """The debugCallV2 run chained calls left open (what :meth:`finish` restores), or None."""
         return self._injector.open
+
+    @property
+    def injector(self) -> Injector:
+        """What runs the calls (a batch ends an open run through it: call/batch.py)."""
+        return self._injector
 
 
 def protocol_entry(binary: GoBinary) -> Entry:
