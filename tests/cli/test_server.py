@@ -313,15 +313,17 @@ def _spare(server: int) -> int:
 def test_commands_run_in_a_spare_forked_ahead(runtime, shared_target):  # type: ignore[no-untyped-def]
     """Between commands the server has a child forked for the next one, which runs it (the
     fork off the command's path); one killed while it waits is replaced, and a command never
-    depends on it. (``--timeout``: not a plain call, after which the child would serve on.)"""
+    depends on it. (``--timeout``: not a plain call, after which the child would serve on, and
+    the server would keep the executable and let that child go, which _spare could take for
+    the spare.)"""
     server = _started(runtime, shared_target.pid)
     for i in range(3):
         spare = _spare(server)
         assert runtime.run("call", "--timeout", "60", str(shared_target.pid), f"main.Add({i}, 2)")[:2] == (0, f"{i + 2}\n")
-        _wait_gone(spare)  # it ran the command (or was let go for one that finds the executable kept)
+        _wait_gone(spare)  # it ran the command and ended (not the plain form: no serving on, no executable kept)
     os.kill(spare := _spare(server), signal.SIGKILL)
     _wait_gone(spare)
-    assert runtime.run("call", str(shared_target.pid), "main.Add(5, 2)")[:2] == (0, "7\n")
+    assert runtime.run("call", "--timeout", "60", str(shared_target.pid), "main.Add(5, 2)")[:2] == (0, "7\n")
     assert runtime.servers() == [server] and runtime.log().count(": exit 0") == 4, runtime.log()
     assert _spare(server) != spare
     # Spares that keep ending unasked are not forked again and again: commands fork for themselves.
