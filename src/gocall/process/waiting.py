@@ -180,11 +180,7 @@ def _poll(tid: int, timeout: float | None) -> int | None:
         return None
     end = time.perf_counter() + (_POLL if timeout is None else min(_POLL, timeout))
     while True:
-        try:
-            pid, status = os.waitpid(tid, os.WNOHANG | WALL)
-        except ChildProcessError:
-            raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
-        if pid == tid:
+        if (status := _look(tid)) is not None:
             while (signum := sigtimedwait(_WAKE, 0)) is not None:  # its SIGCHLD, and what else came
                 interrupts.note(signum)
             return status
@@ -211,14 +207,19 @@ def waitpid(tid: int, timeout: float | None = None, resumed: bool = False) -> in
     if resumed:
         nap(deadline)  # whatever ended it, the look below says whether the stop came
     while True:
-        try:
-            pid, status = os.waitpid(tid, os.WNOHANG | WALL)
-        except ChildProcessError:
-            raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
-        if pid == tid:
+        if (status := _look(tid)) is not None:
             return status
         if not nap(deadline):
             return None
+
+
+def _look(tid: int) -> int | None:
+    """``tid``'s state change, if it has one (WNOHANG): its raw status, else None."""
+    try:
+        pid, status = os.waitpid(tid, os.WNOHANG | WALL)
+    except ChildProcessError:
+        raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
+    return status if pid == tid else None
 
 
 def waitany(tids: list[int], timeout: float | None = None, woken: Callable[[], object] | None = None
