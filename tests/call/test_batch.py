@@ -205,3 +205,26 @@ def test_calls_pass_over_a_thread_another_batch_keeps(target):  # type: ignore[n
     assert holder.returncode == 0
     assert set(tracer_pids(target.pid).values()) == {0}
     target.assert_healthy()
+
+
+_SIGNALLED_IN_A_BATCH = """
+import os, signal, sys, gocall
+with gocall.attach(int(sys.argv[1])) as proc, proc.batch(linger=30.0):  # the run certainly kept open
+    assert proc.eval("main.Add(1, 2)") == 3
+    print("called", flush=True)
+    os.kill(os.getpid(), int(sys.argv[2]))  # its default action: this process ends here
+    print("still here", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1])
+def test_ending_signal_between_calls_lets_the_thread_go_first(target, signum):  # type: ignore[no-untyped-def]
+    """A signal whose default action ends the process using gocall, between two calls of a batch
+    (the last call's debugCallV2 run kept open, its thread stopped at the callee's return): the
+    thread is let go first, then the signal ends that process as it would have. Without it the
+    thread, its tracer gone, ran on to debugCallV2's next INT3 and the program died of SIGTRAP."""
+    user = subprocess.run([sys.executable, "-c", _SIGNALLED_IN_A_BATCH, str(target.pid), str(signum)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (user.returncode, user.stdout) == (-signum, "called\n"), user.stderr
+    target.assert_healthy()
+    assert set(tracer_pids(target.pid).values()) == {0}

@@ -37,7 +37,14 @@ when every real-time signal has a handler already, or for stop-the-world calls
 (the other threads are detached after each call).
 
 On leaving the batch, however it is left (exception, Ctrl-C, the target
-exiting), the kept thread is detached with any signal it was holding.
+exiting), the kept thread is detached with any signal it was holding. A signal
+whose default action would end this process (SIGTERM, SIGHUP, ... left at
+SIG_DFL) is handled for the batch's length: between calls the thread is let go
+first, then the default action ends the process as before (an open run whose
+tracer is gone kills the program at debugCallV2's next INT3); during a call the
+engine holds it (process/waiting.py). ``kill -9`` cannot be handled: outside a
+guarded session (``attach(pid, guard=True)``) it leaves an open run behind, as
+it does in the middle of any call.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from ..errors import GocallError, TargetExited
 from ..process import ptrace
 from ..process.alarm import Alarm, free_signal
 from ..process.memory import Memory
+from ..process.signals import TERMINATING
 from ..process.threads import Thread
 from ..process.waiting import signals_held
 from ..runtime import safepoint
@@ -88,15 +96,25 @@ class Batch:
         self._armed = False  # the timer will fire (it is armed once per ``linger``, not per call)
         self._alarm: Alarm | None = None
         self._previous_sigchld: _Handler = None
+        self._ending: frozenset[int] = frozenset()  # signals _on_ending handles (SIG_DFL's were ending this process)
+        self._in_handler = False  # _on_child or _on_alarm runs (Python may run _on_ending inside it)
+        self._ended: int | None = None  # a signal _on_ending left for that handler to act on
         self.active = threading.current_thread() is threading.main_thread() and self._install()
 
     def _install(self) -> bool:
-        """The timer and the SIGCHLD handler; False (nothing is kept) without a free signal."""
+        """The timer, the SIGCHLD handler and, for each signal whose default action would end
+        this process, _on_ending; False (nothing is kept) without a free signal."""
         signum = free_signal()
         if signum is None:
             return False
         self._alarm = Alarm(signum, self._on_alarm)
         self._previous_sigchld = signal.signal(signal.SIGCHLD, self._on_child)
+        # Not the real-time ones: another batch (another process's, in the same block) takes its
+        # timer's from those left at SIG_DFL (alarm.free_signal), and nobody sends them unasked.
+        ending = TERMINATING - set(range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+        self._ending = frozenset(s for s in ending if signal.getsignal(s) == signal.SIG_DFL)
+        for s in self._ending:
+            signal.signal(s, self._on_ending)
         return True
 
     # -- the engine's side ----------------------------------------------------------
@@ -229,6 +247,9 @@ class Batch:
                 self._alarm = None
                 previous = self._previous_sigchld
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL if previous is None else previous)
+                for s in self._ending:
+                    if signal.getsignal(s) == self._on_ending:  # (not one the program set since)
+                        signal.signal(s, signal.SIG_DFL)
 
     # -- between calls (signal handlers, on the main thread) --------------------------
 
@@ -246,7 +267,39 @@ class Batch:
             self.thread = self._held = None
             thread.reap(0)
 
+    def _on_ending(self, signum: int, frame: FrameType | None) -> None:
+        """A signal whose default action ends this process, between calls (during one the
+        engine holds it: waiting.signals_held): the kept thread is let go first — a debugCallV2
+        run kept open (keep_open), its tracer gone, would run on to the runtime's next INT3 and
+        kill the program — then the default action, as if nobody had handled it. Inside
+        _on_child or _on_alarm (Python runs a handler at any bytecode boundary, in another
+        handler's too), once that one is done with the thread."""
+        if self._in_handler:
+            self._ended = signum
+            return
+        self._end(signum)
+
+    def _end(self, signum: int) -> None:
+        try:
+            self.release()
+        finally:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
     def _on_alarm(self) -> None:
+        self._in_handler = True
+        try:
+            self._alarm_fired()
+        finally:
+            self._after_handler()
+
+    def _after_handler(self) -> None:
+        self._in_handler = False
+        if (signum := self._ended) is not None:
+            self._ended = None
+            self._end(signum)
+
+    def _alarm_fired(self) -> None:
         self._armed = False
         thread = self.thread
         if self._busy or thread is None or not thread.stopped or self._alarm is None:
@@ -266,6 +319,13 @@ class Batch:
         previous = self._previous_sigchld
         if callable(previous):
             previous(signum, frame)
+        self._in_handler = True
+        try:
+            self._collect()
+        finally:
+            self._after_handler()
+
+    def _collect(self) -> None:
         thread = self.thread
         if self._busy or thread is None:
             return
