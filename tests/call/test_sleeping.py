@@ -14,10 +14,8 @@ import time
 import pytest
 
 import gocall
-from gocall.call import engine
 from gocall.process import perfbreak
-from gocall.process.group import ThreadGroup
-from gocall.process.threads import TaskStates, thread_ids
+from gocall.process.threads import thread_ids
 from harness import Target, main_parked, tracer_pids
 
 
@@ -46,79 +44,6 @@ def test_calls_catch_parked_goroutines_and_leave_no_breakpoint(sleeper: Target, 
         # return through a resume point: ~80 wake-ups of its goroutines in the next 0.1 s.
         time.sleep(0.1)
         assert proc.eval("Total") > before
-    assert sleeper.proc.poll() is None, "the target died"
-
-
-@pytest.mark.parametrize("events", [True, False], ids=["perf-events", "debug-registers"])
-def test_a_catch_moves_the_last_catchs_points_when_they_changed(sleeper: Target, events: bool,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A catch arms the last catch's points before it walks the goroutines (one waking up during the
-    walk is caught at its point): points that changed since are moved to the walk's at once, not
-    left armed where nobody comes for the catch's whole slice. The last points are made stale
-    here: main.IsNeg's entry, which loop mode never runs."""
-    if not events:
-        monkeypatch.setattr(perfbreak, "_refused", errno.EACCES)
-    slices: list[float] = []  # the timeouts of the catch's waits that nothing ended
-    wait_trap = ThreadGroup.wait_trap
-
-    def timed(group: ThreadGroup, timeout: float | None):  # type: ignore[no-untyped-def]
-        got = wait_trap(group, timeout)
-        if got is None and not (group.woken is not None and group.woken()):  # not a watched thread's news
-            slices.append(timeout or 0.0)
-        return got
-
-    monkeypatch.setattr(ThreadGroup, "wait_trap", timed)
-    caught = 0
-    with gocall.attach(sleeper.pid, timeout=5) as proc:
-        main_parked(proc)
-        stale = proc.binary.pclntab.func_by_name("main.IsNeg").entry
-        for i in range(40):
-            proc.engine._last_points = None, [stale]
-            assert proc.eval(f"main.Double({i})") == 2 * i
-            site = proc.engine.last_site
-            assert site is not None and site.function is not None and site.function.startswith("main."), site
-            caught += site.hops >= 1
-            assert set(tracer_pids(sleeper.pid).values()) == {0}
-        assert caught, "no call needed the catch: the fixture's goroutines no longer sleep"
-        # Only a wait cut short for a goroutine seen running (engine._RUNNING_SLICE) may end unhit.
-        assert all(t <= engine._RUNNING_SLICE for t in slices), slices
-        time.sleep(0.1)  # a breakpoint left armed would kill the program at its goroutines' next wake-up
-        assert proc.eval("Total") > 0
-    assert sleeper.proc.poll() is None, "the target died"
-
-
-@pytest.mark.parametrize("events", [True, False], ids=["perf-events", "debug-registers"])
-def test_threads_asleep_in_futex_are_watched_not_seized(sleeper: Target, events: bool,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Idle Ms asleep in futex(2) are watched by a catch (perfbreak.PointWatch: events that only
-    tell), not seized: one that passes a point is stopped where it runs on, or, back asleep before
-    that, seized and armed for the rest of the catch. Here every thread is taken for one, as if
-    the program had no timer or poller thread; the fixture's goroutines run a few microseconds
-    between their sleeps, so both ways are taken. Where perf events are refused, every thread is
-    seized and armed as before."""
-    if not events:
-        monkeypatch.setattr(perfbreak, "_refused", errno.EACCES)
-    monkeypatch.setattr(TaskStates, "in_futex", lambda states, tid: True)
-    told: list[int] = []
-    passed = perfbreak.PointWatch.passed
-
-    def noted(watch: perfbreak.PointWatch) -> int | None:
-        tid = passed(watch)
-        if tid is not None:
-            told.append(tid)
-        return tid
-
-    monkeypatch.setattr(perfbreak.PointWatch, "passed", noted)
-    with gocall.attach(sleeper.pid, timeout=5) as proc:
-        main_parked(proc)
-        for i in range(40):
-            assert proc.eval(f"main.Double({i})") == 2 * i
-            site = proc.engine.last_site
-            assert site is not None and site.function is not None and site.function.startswith("main."), site
-            assert set(tracer_pids(sleeper.pid).values()) == {0}
-        assert bool(told) == events, told
-        time.sleep(0.1)  # a breakpoint left armed would kill the program at its goroutines' next wake-up
-        assert proc.eval("Total") > 0
     assert sleeper.proc.poll() is None, "the target died"
 
 

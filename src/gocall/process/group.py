@@ -32,7 +32,6 @@ class ThreadGroup:
         self.exclude = set(exclude)
         self.threads: dict[int, Thread] = {}
         self.keep: Sequence[int] = ()  # traced by us but not the group's: released to the caller
-        self.woken: Callable[[], object] | None = None  # wait_trap returns once it is true
 
     def seize_all(self) -> None:
         for tid in thread_ids(self.pid):
@@ -86,28 +85,8 @@ class ThreadGroup:
         A running thread is armed through perf events (process/perfbreak.py) where the kernel
         allows them: not stopped at all. Debug registers are the way for the others."""
         todo = [t for t in self.threads.values() if not t.hw_armed]
-        self._arm(todo, todo, pcs)
-        if self.adopt():  # created meanwhile (a new M): traced from its start, armed in turn
-            self.arm_running(pcs)
-
-    def rearm_running(self, pcs: Sequence[int]) -> None:
-        """Move the breakpoints of every armed thread to ``pcs``, as :meth:`arm_running` put
-        them. An old event's hit that was already on its way stops its thread as any hit does
-        (at a return into user code: the catch advances whoever it catches to a safe point), and
-        ``hw_armed`` stays set, so that a detach still takes a SIGTRAP that is queued."""
-        armed = [t for t in self.threads.values() if t.hw_armed]
-        events = [t for t in armed if t.events_only]  # the others keep to their debug registers
-        for t in events:
-            t.close_events()
-        self._arm(armed, events, pcs)
-        if self.adopt():
-            self.arm_running(pcs)
-
-    def _arm(self, todo: Sequence[Thread], events: Sequence[Thread], pcs: Sequence[int]) -> None:
-        """Arm ``todo`` at ``pcs``: perf events for those of ``events`` that are running and the
-        kernel lets have them, debug registers (stopped, armed, let go) for the rest."""
-        self._each(lambda t: self._arm_events(t, pcs) if t in events and not t.stopped else None)
-        todo = [t for t in todo if not t.events]
+        self._each(lambda t: self._arm_events(t, pcs) if t in todo and not t.stopped else None)
+        todo = [t for t in todo if not t.hw_armed]
         self._each(lambda t: ptrace.interrupt(t.tid) if t in todo and not t.stopped else None)
 
         def arm(t: Thread) -> None:
@@ -118,6 +97,8 @@ class ThreadGroup:
                 t.resume()
 
         self._each(arm)
+        if self.adopt():  # created meanwhile (a new M): traced from its start, armed in turn
+            self.arm_running(pcs)
 
     @staticmethod
     def _arm_events(t: Thread, pcs: Sequence[int]) -> None:
@@ -131,16 +112,13 @@ class ThreadGroup:
         t.hw_armed = t.events_only = True
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
-        """The first SIGTRAP stop of a running thread of the group (others' signals are passed
-        through); None at the timeout, or as soon as :attr:`woken` says so (asked whenever the
-        wait wakes up: perfbreak.PointWatch's events wake it)."""
-        woken = self.woken
+        """The first SIGTRAP stop of a running thread of the group (others' signals are passed through)."""
         # One deadline for the whole wait: a thread that keeps getting signals (SIGURG every
         # ~10 ms for a spinning goroutine) must not restart the timeout each time.
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.threads or woken is not None:
+        while self.threads:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            got = waitany(list(self.threads), left, woken)
+            got = waitany(list(self.threads), left)
             if got is None:
                 return None
             t = self.threads[got[0]]
