@@ -54,6 +54,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -287,17 +288,19 @@ class Batch:
             signal.raise_signal(signum)
 
     def _on_alarm(self) -> None:
+        self._as_handler(self._alarm_fired)
+
+    def _as_handler(self, body: Callable[[], None]) -> None:
+        """``body``, a handler's work on the thread: a signal _on_ending gets meanwhile is acted
+        on once it is done."""
         self._in_handler = True
         try:
-            self._alarm_fired()
+            body()
         finally:
-            self._after_handler()
-
-    def _after_handler(self) -> None:
-        self._in_handler = False
-        if (signum := self._ended) is not None:
-            self._ended = None
-            self._end(signum)
+            self._in_handler = False
+            if (signum := self._ended) is not None:
+                self._ended = None
+                self._end(signum)
 
     def _alarm_fired(self) -> None:
         self._armed = False
@@ -319,11 +322,7 @@ class Batch:
         previous = self._previous_sigchld
         if callable(previous):
             previous(signum, frame)
-        self._in_handler = True
-        try:
-            self._collect()
-        finally:
-            self._after_handler()
+        self._as_handler(self._collect)
 
     def _collect(self) -> None:
         thread = self.thread
