@@ -259,6 +259,28 @@ def test_server_killed_mid_command(runtime, target):  # type: ignore[no-untyped-
     assert set(tracer_pids(target.pid).values()) == {0}
 
 
+def test_server_killed_mid_command_forked_for_it(runtime, target, start_target):  # type: ignore[no-untyped-def]
+    """The same for a command that found no spare (the spare runs the first of two at once),
+    whose child the server forked for it: that child let go of the server's end of its client's
+    connection too. Before, it kept it, and with the server killed the client's Ctrl-C went into
+    that copy, unread; the call ran to its end (CI saw it once, a spare not yet forked)."""
+    server = _started(runtime, target.pid)
+    first = runtime.gocall("call", str(target.pid), "main.Sleep(5000)")  # in the spare
+    _in_flight(first, target.pid)
+    other = start_target()
+    second = runtime.gocall("call", str(other.pid), "main.Sleep(5000)")  # forked for it
+    _in_flight(second, other.pid)
+    os.kill(server, signal.SIGKILL)
+    _wait_gone(server)
+    second.send_signal(signal.SIGINT)
+    first.send_signal(signal.SIGINT)
+    for client, t in ((second, other), (first, target)):
+        out, err = client.communicate(timeout=30)
+        assert client.returncode == 1 and "its exit status is not known" in err and "interrupted" in err, (out, err)
+        t.assert_healthy()
+        assert set(tracer_pids(t.pid).values()) == {0}
+
+
 def test_child_killed_mid_call_is_seen_through_by_the_server(runtime, target):  # type: ignore[no-untyped-def]
     """`kill -9` of the server's child (the OOM killer's way) while its callee runs: no guardian
     was forked for the command (guard/watch.py guarded_by_parent); the server, its parent, sees

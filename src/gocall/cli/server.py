@@ -216,7 +216,7 @@ class Server:
                 with _signals_held():
                     command.child = os.fork()
                     if command.child == 0:
-                        self._child(command.slot, lambda: (fields, fds))  # never returns
+                        self._child(command.slot, lambda: (fields, fds), conn=conn)  # never returns
                 command.pidfd = os.pidfd_open(command.child)
             conn.send(b"started %d" % command.child)
         except (OSError, ValueError, IndexError) as e:
@@ -233,15 +233,17 @@ class Server:
             self.selector.register(command.pair, selectors.EVENT_READ, self.done)
 
     def _child(self, slot: mmap.mmap, request: Callable[[], tuple[list[str], list[int]]],
-               pair: socket.socket | None = None) -> None:
-        """In a forked child: let go of everything of the server's (its own connection too: the
-        client must see the server's end as the connection's), take the request (a spare waits
-        for it here, on ``pair``), become the client's ``gocall`` and run the command; a spare
-        then serves the next one if it can (:class:`_Worker`). Never returns."""
+               pair: socket.socket | None = None, conn: socket.socket | None = None) -> None:
+        """In a forked child: let go of everything of the server's (its own connection ``conn``
+        too, when forked for the command: the client must see the server's end as the
+        connection's, or with the server killed its Ctrl-C would go to this copy, unread), take
+        the request (a spare waits for it here, on ``pair``), become the client's ``gocall`` and
+        run the command; a spare then serves the next one if it can (:class:`_Worker`). Never
+        returns."""
         code: object = 1
         try:
             self.selector.close()
-            for sock in [self.listener, *(c.conn for c in self.commands.values()),
+            for sock in [self.listener, conn, *(c.conn for c in self.commands.values()),
                          *(c.pair for c in self.commands.values())]:  # fmt: skip
                 if sock is not None:
                     sock.close()
