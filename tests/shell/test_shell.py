@@ -220,6 +220,14 @@ def test_script_mode_and_json(loop) -> None:  # type: ignore[no-untyped-def]
     assert untraced(loop.pid) and text_as_in_file(loop.pid, loop.binary)
 
 
+def test_help_lists_each_command_once(shared_target) -> None:  # type: ignore[no-untyped-def]
+    r = subprocess.run([*GOCALL, "attach", str(shared_target.pid)], input="help\nhelp quit\n", capture_output=True,
+                       text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == len(set(lines)), r.stdout  # quit, exit's alias, not twice
+    assert [line.strip()[:24] for line in lines].count("exit (or quit, Ctrl-D): ") == 2  # and help quit says so
+
+
 def test_roots_as_gocall_roots_prints_them(loop) -> None:  # type: ignore[no-untyped-def]
     """`roots N` in the shell prints what `gocall roots PID N` prints (goroutine 1 is parked in
     main.loop: its frames stay put; addresses may move if the GC shrinks its stack meanwhile)."""

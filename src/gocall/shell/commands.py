@@ -320,12 +320,14 @@ class Commands:
             return
         lines = ["Type a Go expression to evaluate it (main.Add(1, 2), pkg.Var, at a stop: locals, x = f()).",
                  "Commands:"]
-        lines += [f"  {_doc(self.handler(n)).splitlines()[0]}" for n in self.names]  # type: ignore[arg-type]
+        docs = [_doc(self.handler(n)) for n in self.names]  # type: ignore[arg-type]
+        lines += [f"  {d}" for d in dict.fromkeys(docs)]  # an alias (quit) once, under its command's help
         lines.append("Stepping (next, step, stepout) is not there yet.")
         self.out.lines(lines, {"commands": self.names})
 
     def cmd_exit(self, arg: str) -> None:
-        """exit: remove every breakpoint and leave (the program runs on; one started by run -i is killed)."""
+        """exit (or quit, Ctrl-D): remove every breakpoint and leave (the program runs on; one
+        started by run -i is killed)."""
         raise ExitShell
 
     cmd_quit = cmd_exit
