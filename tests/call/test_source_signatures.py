@@ -31,6 +31,7 @@ CALLS = [
     ("main.Divide(7, 0)", '0, &errors.errorString{s:"divide 7 by zero"} /* divide 7 by zero */'),
     ('main.Split("a,b,c")', '"a", []string{"b", "c"}, 3'),
     ("main.TheCounter().Incr(0)", None),
+    ("main.(*Counter).Incr(&main.Counter{n: 5}, 2)", "7"),  # a method expression: the receiver first
     ("geo.Point{X: -3, Y: 4}.Norm1()", "7"),
     ('geo.Label("hi").Shout()', '"HI!"'),
     ("strconv.Itoa(42)", '"42"'),

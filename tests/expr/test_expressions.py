@@ -123,6 +123,9 @@ CASES = [
     ("main.VPt.Add(main.Point{10, 20})", "main.Point{X:11, Y:22}"),
     ("main.VPt.String()", '"(1,2)"'),
     ("main.VPtr.Sum()", "7"),
+    ("main.Point.Sum(main.VPt)", "3"),  # method expressions: the receiver is the first argument
+    ("main.(*Point).Scale(main.MkPtr(1, 2), 3)", "main.Point{X:3, Y:6}"),
+    ("(*main.Point).Scale(main.MkPtr(2, 2), 2)", "main.Point{X:4, Y:4}"),
     ("main.VDerived.Describe()", '"base 9"'),
     ("main.VTemp.F()", "212"),
     ("main.Celsius(0).F()", "32"),
@@ -263,6 +266,9 @@ ERRORS = [
     ("main.VPt.Nope", "main.VPt.Nope undefined (type main.Point has no field or method Nope) (check the spelling; "
                       "the linker leaves out the methods a program never calls)"),
     ("main.VAny.Foo()", "has no field or method Foo"),
+    ("main.Point.Scale(main.VPt, 2)", "invalid method expression main.Point.Scale (needs pointer receiver "
+                                      "(*main.Point).Scale)"),
+    ("main.(*Point).Nope(nil)", "undefined: main.(*Point).Nope (method main.(*Point).Nope is not in the binary)"),
     ("main.Point{1, 2}.Scale(2)", "cannot call pointer method Scale on main.Point"),
     ("main.VShape.(main.Square)", "interface conversion: main.Shape is main.Circle, not main.Square"),
     ("main.IdPt(main.Point{Z: 1})", "unknown field Z in struct literal of type main.Point"),

@@ -46,6 +46,12 @@ _NOT_YET = "check the spelling; a variable declared further down is not visible 
 _UNLINKED_METHOD = "check the spelling; the linker leaves out the methods a program never calls"
 
 
+def _pointer_method(type_name: str, method: str) -> str:
+    """The linker's name of a pointer-receiver method: ``main.Point``, ``Scale`` -> ``main.(*Point).Scale``."""
+    pkg, _, t = type_name.rpartition(".")
+    return f"{pkg}.(*{t}).{method}"
+
+
 class Builder:
     """Evaluates one expression's parts for :class:`~gocall.expr.eval.Evaluator`, on one
     session (held thread, target heap, stopped frame's scope). The public helpers
@@ -66,6 +72,8 @@ class Builder:
             case Name():
                 return self._name(e.qualified)
             case Selector():
+                if (method := self._method_expression(e)) is not None:
+                    return method
                 return self._select(self.eval(e.x), e.field, e.text)
             case Index():
                 return self._index(self.eval(e.x), self.eval(e.key), e.text)
@@ -159,6 +167,34 @@ class Builder:
         raise SymbolNotFound(f"undefined: {name} (function or variable {q} is not in the binary)",
                              hint="check the spelling; unused functions and variables may be dead-code "
                                   "eliminated or inlined away (mark functions //go:noinline and use them)")
+
+    def _method_expression(self, e: Selector) -> Operand | None:
+        """``pkg.(*T).M``, ``(*pkg.T).M`` or ``pkg.T.M``: the method as a function whose first
+        parameter is the receiver (the spec's method expressions), found by the name the linker
+        gives it (``pkg.(*T).M``, ``pkg.T.M``); None for any other selector. Told apart by that
+        name being in pclntab, which needs no DWARF: a stripped binary's methods are called so."""
+        sure = False  # the form is a method expression whether or not the method is linked
+        match e.x:
+            case TypeAssert(x=Name(qualified=pkg), type=TypeExpr(text=t)) if t.startswith("*"):
+                head, linked = pkg, self.names.qualify(f"{pkg}.({t}).{e.field}")
+                sure = pkg == "main" or self.names.is_package(pkg)  # a package is no value to assert on
+            case Unary(op="*", x=Name(qualified=q)) if "." in q:
+                head, linked = q, _pointer_method(self.names.qualify(q), e.field)
+            case Name(qualified=q) if "." in q:
+                head, linked = q, f"{self.names.qualify(q)}.{e.field}"
+            case _:
+                return None
+        if self.is_local(head):
+            return None
+        linked_in = self.names.binary.pclntab.func_by_name
+        if linked_in(linked) is None:
+            if isinstance(e.x, Name) and linked_in(_pointer_method(self.names.qualify(e.x.qualified), e.field)):
+                raise ExprError(f"invalid method expression {e.text} (needs pointer receiver "
+                                f"(*{e.x.qualified}).{e.field})")
+            if sure:
+                raise SymbolNotFound(f"undefined: {e.text} (method {linked} is not in the binary)", hint=_UNLINKED_METHOD)
+            return None
+        return Operand(None, text=e.text, fn=self.names.function(linked))
 
     def is_local(self, name: str) -> bool:
         """Whether ``name``'s first part is a variable of the stopped frame (it shadows packages)."""
