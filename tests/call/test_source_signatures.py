@@ -129,6 +129,15 @@ def test_names_not_in_the_binary_are_said_so(shipped) -> None:  # type: ignore[n
     shipped.assert_healthy()
 
 
+def test_variable_of_a_binary_without_symbols_or_source(trimmed) -> None:  # type: ignore[no-untyped-def]
+    """-trimpath -s -w, no --source: a package variable cannot be told from a typo; said why."""
+    with gocall.attach(trimmed.pid) as proc:
+        with pytest.raises(SymbolNotFound, match=r"neither DWARF nor a symbol table") as e:
+            proc.eval("main.counter.Incr(0)")
+        assert "undefined: main.counter" in str(e.value) and "--source" in str(e.value)
+    trimmed.assert_healthy()
+
+
 def test_package_variables_from_the_symbol_table(build_fixture, start_target) -> None:  # type: ignore[no-untyped-def]
     """-w keeps the symbol table: a package variable's address is there, its type in the source.
     -s drops it: said so."""

@@ -150,7 +150,7 @@ class Builder:
             try:
                 op = self._name(head)
             except SymbolNotFound as e:
-                if not str(e).startswith(f"undefined: {head} (function or variable main.{head} "):
+                if not str(e).startswith(f"undefined: {head} ("):  # (not: a variable found, but unreadable)
                     raise
                 # Not a variable either: most likely a package the program does not link (crypto/sha256).
                 raise SymbolNotFound(f"undefined: {name} (no package {head} is linked into the binary, and main.{head} "
@@ -164,6 +164,11 @@ class Builder:
         if scope is not None and not dot:
             raise SymbolNotFound(f"undefined: {name} (no variable {name} in {scope.function} at this point, and no "
                                  f"package member {q})", hint=_OPTIMIZED if self.names.optimized else _NOT_YET)
+        if self.names.dwarf is None and not self.names.binary.has_symtab:  # a variable and a typo look alike
+            raise SymbolNotFound(f"undefined: {name} (no function {q}; a package variable cannot be found in a "
+                                 "binary with neither DWARF nor a symbol table, -ldflags='-s -w')",
+                                 hint="call a function that returns the value, or give the program's source with "
+                                      "--source DIR and build without -s")
         raise SymbolNotFound(f"undefined: {name} (function or variable {q} is not in the binary)",
                              hint="check the spelling; unused functions and variables may be dead-code "
                                   "eliminated or inlined away (mark functions //go:noinline and use them)")
