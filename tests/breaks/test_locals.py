@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +163,24 @@ def test_optimized_stop_says_what_is_gone(build_fixture) -> None:
     assert lines.count("GX2.CallMe(5) = 25") == 3, run.stderr  # after the failures before it
     gone = [line for line in lines if line.startswith(("x:", "s.Show(5):"))]
     assert gone and all("optimized away" in line for line in gone), run.stderr
+
+
+def test_interface_located_in_one_register(build_fixture) -> None:
+    """tests/fixtures/oneregister, optimized: where the compiler's DWARF locates a whole
+    interface in one register (Go 1.27: RAX, which holds only its data word), reading RAX as the
+    interface decoded a "pointer" 0x28 and failed with an I/O error; it must read right or say
+    the value is partly optimized away, never decode garbage."""
+    binary = build_fixture("oneregister")
+    source = Path(__file__).parent.parent / "fixtures" / "oneregister" / "main.go"
+    line = next(n for n, text in enumerate(source.read_text().splitlines(), 1) if "// stop here" in text)
+    with gocall.launch([str(binary)]) as proc:
+        try:
+            proc.break_at(f"main.go:{line}")
+        except gocall.SymbolNotFound:  # Go < 1.25 gives the line no code of its own: the one before
+            proc.break_at(f"main.go:{line - 1}")
+        stop = proc.wait(30)
+        assert isinstance(stop, gocall.Stop), stop
+        i = stop.eval("i")
+        failures = _check(stop, [("iface.String()", [str(i) + "ns", GONE]),
+                                 ("total", 2 * i), ("*p", 2 * i)])
+        assert not failures, "\n".join(failures)

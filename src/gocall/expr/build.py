@@ -150,7 +150,8 @@ class Builder:
             try:
                 op = self._name(head)
             except SymbolNotFound as e:
-                if not str(e).startswith(f"undefined: {head} ("):  # (not: a variable found, but unreadable)
+                if not str(e).startswith((f"undefined: {head} (function or variable main.{head} ",
+                                          f"undefined: {head} (no function main.{head};")):
                     raise
                 # Not a variable either: most likely a package the program does not link (crypto/sha256).
                 raise SymbolNotFound(f"undefined: {name} (no package {head} is linked into the binary, and main.{head} "

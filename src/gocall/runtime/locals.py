@@ -169,6 +169,13 @@ class Scopes:
                             moved)
         if any(p.missing for p in pieces):
             return Variable(name, t, parameter, None, "partly optimized away at this point", moved)
+        if any(p.size is None and p.register is not None and _register_size(p.register) < (8 if moved else t.size)
+               for p in pieces):  # fmt: skip
+            # The optimizer's location of a whole interface or string as one register (seen for an
+            # interface whose itab is a constant: only its data word is in the register). Reading
+            # the register as the whole value would decode garbage, or fault on a "pointer" 0x28.
+            return Variable(name, t, parameter, None, "partly optimized away at this point (its location is one "
+                            f"register, too small for a {t.size}-byte value)", moved)
         return Variable(name, t, parameter, pieces, moved=moved)
 
 
@@ -252,6 +259,11 @@ class FrameScope:
             off = _FXSAVE_XMM + 16 * (reg - DWARF_XMM0)
             return self.fpregs[off : off + size]
         raise ExprError(f"{name} is in DWARF register {reg}, which gocall does not read")
+
+
+def _register_size(reg: int) -> int:
+    """Bytes a DWARF register holds: 16 for xmm0..xmm15, 8 for the others."""
+    return 16 if DWARF_XMM0 <= reg < DWARF_XMM0 + 16 else 8
 
 
 def _pc_range(die: DIE) -> tuple[int, int]:
