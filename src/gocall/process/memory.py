@@ -39,8 +39,8 @@ class Memory:
         try:
             data = os.pread(self._fd, size, addr)
         except OSError as e:
-            raise self._error(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {e.strerror}",
-                              e.errno) from None
+            why = "nothing is mapped there (a bad or stale pointer)" if e.errno == _errno.EIO else e.strerror
+            raise self._error(f"cannot read {size} bytes at {addr:#x} in process {self.pid}: {why}", e.errno) from None
         if not data:
             raise self._gone()
         if len(data) != size:
