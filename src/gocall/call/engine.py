@@ -9,9 +9,10 @@ Finding the place, cheapest first (each bounded by the engine's timeout):
 2. a thread whose goroutine is running but in the runtime or at an unsafe
    point is advanced to the nearest safe point (call/advance.py);
 3. when no goroutine runs user code (an idle program), the goroutines' next
-   returns into user code get hardware breakpoints on every thread, and the
-   first goroutine to get there is used; if none does, the error names what
-   each one is blocked in.
+   returns into user code get hardware breakpoints on every thread (idle
+   threads asleep in futex(2) are only watched: one that gets there is stopped
+   where it runs on), and the first goroutine to get there is used; if none
+   does, the error names what each one is blocked in.
 
 ``goroutine`` asks for one goroutine instead: followed on its thread when it
 runs, caught at its next return into user code when it is parked or runnable
@@ -29,7 +30,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,7 @@ from .protocol import EPILOGUE_RELOADS, TAIL_SIZE, CallSetup, Entry, Injector, O
 if TYPE_CHECKING:
     from ..guard.watch import Guardian, Watch
     from ..process.group import ThreadGroup
+    from ..process.perfbreak import PointWatch
     from .batch import Batch
 
 log = logging.getLogger("gocall.call")
@@ -138,6 +140,7 @@ class CallEngine:
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
         # (g, goid, PC, SP) -> the resume point, and whether it can be reached: see _resume_point
         self._points: dict[tuple[int, int, int, int], tuple[sched.ResumePoint | None, bool]] = {}
+        self._last_points: tuple[int | None, list[int]] | None = None  # the last catch's goroutine and points
         self._wait: waits.AnyGoroutine | waits.OneGoroutine | None = None  # the observer's, while finding
         self._reasons: list[str] | None = None  # runtime.waitReasonStrings, for the observer
         self._passed: list[int] | None = None  # threads others hold, once a seize was refused (_passes_over)
@@ -535,35 +538,69 @@ class CallEngine:
 
     def _catch_parked(self, goid: int | None, deadline: float) -> tuple[Thread, Advanced] | None:
         """Hardware breakpoints on every thread where parked goroutines (or ``goid``) next
-        return into user code; the first to arrive, advanced to a safe point."""
-        pcs = self.resume_points(goid, self._wait)
+        return into user code (watches on idle ones); the first to arrive, advanced to a safe point."""
+        # The last catch's points, if it was for the same goroutines, are armed before the
+        # goroutines are walked for this one's: one that wakes up during the walk (~0.1 ms) is
+        # caught at its point, where walking first left it that long to run past it unseen.
+        known = self._last_points[1] if self._last_points is not None and self._last_points[0] == goid else None
+        pcs = known or self.resume_points(goid, self._wait)
         if not pcs:
             return None
-        if self.running_skipped:
-            # A goroutine running (in the runtime: no look found it in user code) has no resume
-            # point armed. Left at _CATCH_SLICE, a sleepy program's only worker, caught between
-            # its wake-up and its return into user code, was missed for the whole slice: ~0.5%
-            # of calls waited 0.5-1 s for a goroutine that wakes every 1.1 ms (bench/README).
-            deadline = min(deadline, time.monotonic() + _RUNNING_SLICE)
         from ..process import breakpoints  # waiting for parked goroutines only
         from ..process.group import ThreadGroup
+        from ..process.perfbreak import PointWatch
 
         group = ThreadGroup(self.pid, exclude=[*(self._passed or ()), self._sysmon()])
+        # Idle Ms sleep in futex(2) until another thread wakes them: a parked goroutine comes back
+        # on one of them far less often than on the M a timer or the network poller wakes (the
+        # bench's sleepy target: 2 hits in 288 on its 3 such threads, 262 on its one in epoll_wait).
+        # They are watched, not seized (perfbreak.PointWatch): never woken to be let go.
+        watch = PointWatch()
+        watched = [tid for tid in self._states.tids() if tid not in group.exclude and self._states.in_futex(tid)]
+        group.exclude.update(watched)
         try:
-            try:
-                group.seize_all()
-            except PtraceError as e:  # AttachDenied too: a thread a guardian or another tracer holds
-                if not self._passes_over(e.tid):
-                    raise
-                group.exclude.update(self._passed or ())
-                group.seize_all()
+            self._seize(group)
             group.arm_running(pcs)
+            self._watch(watch, group, watched, pcs)
+            if known:
+                pcs = self.resume_points(goid, self._wait, known)
+                if not pcs:
+                    self._last_points = None
+                    return None
+                if not set(pcs) <= set(known):  # a point of the walk's is not armed (those armed for nobody stay)
+                    group.rearm_running(pcs)
+                    moved = list(watch.fds)
+                    watch.close()
+                    self._watch(watch, group, moved, pcs)
+            self._last_points = goid, pcs
+            if self.running_skipped:
+                # A goroutine running (in the runtime: no look found it in user code) has no resume
+                # point armed. Left at _CATCH_SLICE, a sleepy program's only worker, caught between
+                # its wake-up and its return into user code, was missed for the whole slice: ~0.5%
+                # of calls waited 0.5-1 s for a goroutine that wakes every 1.1 ms (bench/README).
+                deadline = min(deadline, time.monotonic() + _RUNNING_SLICE)
             while time.monotonic() < deadline and interrupts.signal is None:
+                group.woken = watch.passed if watch.fds else None
                 got = group.wait_trap(deadline - time.monotonic())
+                if got is None and (tid := watch.passed()) is not None:
+                    # A watched thread passed a point, and runs on: stopped where it is now, and
+                    # moved on to a safe point, as a thread found running is (_find_any).
+                    watch.drop(tid)
+                    caught = self._advance_thread(tid, min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)
+                    if caught is not None:
+                        group.keep = [tid]
+                        return caught
+                    # Back asleep (or running another goroutine) before it was stopped: seized and
+                    # armed from now on, so that its next return is caught where it happens.
+                    group.exclude.discard(tid)
+                    self._seize(group)
+                    group.arm_running(pcs)
+                    continue
                 if got is None:
                     # Nothing came back to user code: the points may be stale (a goroutine that
                     # parked at the same PC and SP from another caller); walked again next time.
                     self._points.clear()
+                    self._last_points = None
                     break
                 thread, trap = got
                 thread.close_events()
@@ -582,13 +619,37 @@ class CallEngine:
                 thread.resume()
             return None
         finally:
+            watch.close()
             group.detach_all()
 
-    def resume_points(self, goid: int | None, wait: waits.AnyGoroutine | waits.OneGoroutine | None) -> list[int]:
+    def _seize(self, group: ThreadGroup) -> None:
+        """Seize the group's threads not seized yet, passing over those others hold."""
+        try:
+            group.seize_all()
+        except PtraceError as e:  # AttachDenied too: a thread a guardian or another tracer holds
+            if not self._passes_over(e.tid):
+                raise
+            group.exclude.update(self._passed or ())
+            group.seize_all()
+
+    def _watch(self, watch: PointWatch, group: ThreadGroup, tids: list[int], pcs: list[int]) -> None:
+        """Watch ``pcs`` on ``tids``; those the kernel refuses it for are seized and armed."""
+        refused = [tid for tid in tids if not watch.add(tid, pcs)]
+        if refused:
+            group.exclude.difference_update(refused)
+            self._seize(group)
+            group.arm_running(pcs)
+
+    def resume_points(self, goid: int | None, wait: waits.AnyGoroutine | waits.OneGoroutine | None,
+                      last: Sequence[int] = ()) -> list[int]:  # fmt: skip
         """Where parked goroutines (or ``goid``, if parked) next return into user code, as many
         as there are debug registers (process/breakpoints.py); what they wait for is told to
         ``wait``. The catch's breakpoints: this engine's (:meth:`_catch_parked`), or those of
-        the tracer that owns every thread while breakpoints are in (stops/calls.py ``lent``)."""
+        the tracer that owns every thread while breakpoints are in (stops/calls.py ``lent``).
+
+        ``last``: the last catch's points, kept when a goroutine is seen running (between its
+        wake-up and its return into user code, or parking): it is as likely back at its last
+        point as anywhere, and a sleepy program's worker just let go by a call parks there."""
         from ..process.breakpoints import SLOTS  # waiting for parked goroutines only
 
         pcs: list[int] = []
@@ -602,16 +663,18 @@ class CallEngine:
             if g.status == Status.RUNNING:
                 self.running_skipped += 1
                 continue
-            point = self._resume_point(g)
-            if isinstance(point, _Moving):  # waking up or parking as it was read: as if running
+            got = self._resume_point(g)
+            if isinstance(got, _Moving):  # waking up or parking as it was read: as if running
                 self.running_skipped += 1
                 continue
-            point, reachable = point
+            point, reachable = got
             parked.append((g, point))
             if point is not None:
                 (pcs if reachable else never).append(point.pc)
         if wait is not None:
             self._tell_parked(wait, gs, parked)
+        if self.running_skipped:
+            pcs += last
         # A point nobody reaches costs a catch a perf event (or a debug register) per thread, and
         # a sleepy program's main goroutine often waits in ``select {}``. Armed only when nothing
         # else is: the catch then waits its slice quietly, as it always did, not a poll loop.

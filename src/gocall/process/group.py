@@ -32,6 +32,7 @@ class ThreadGroup:
         self.exclude = set(exclude)
         self.threads: dict[int, Thread] = {}
         self.keep: Sequence[int] = ()  # traced by us but not the group's: released to the caller
+        self.woken: Callable[[], object] | None = None  # wait_trap returns once it is true
 
     def seize_all(self) -> None:
         for tid in thread_ids(self.pid):
@@ -60,7 +61,15 @@ class ThreadGroup:
         new = False
         for t in [*self.threads.values(), *extra]:
             while t.cloned:
-                child = Thread(self.pid, t.cloned.pop())
+                tid = t.cloned.pop()
+                if tid in self.threads:
+                    # Listed and seized by seize_all (traced by us already) before its creator's
+                    # clone event was read, and maybe armed since: the group's Thread keeps it. A
+                    # twin in its place left that one's perf events open on the thread, detached:
+                    # it died of their SIGTRAP at its next pass, and a later catch's debug
+                    # registers found every slot taken (ENOSPC).
+                    continue
+                child = Thread(self.pid, tid)
                 child.traced = True
                 self.threads[child.tid] = child
                 new = True
@@ -85,8 +94,28 @@ class ThreadGroup:
         A running thread is armed through perf events (process/perfbreak.py) where the kernel
         allows them: not stopped at all. Debug registers are the way for the others."""
         todo = [t for t in self.threads.values() if not t.hw_armed]
-        self._each(lambda t: self._arm_events(t, pcs) if t in todo and not t.stopped else None)
-        todo = [t for t in todo if not t.hw_armed]
+        self._arm(todo, todo, pcs)
+        if self.adopt():  # created meanwhile (a new M): traced from its start, armed in turn
+            self.arm_running(pcs)
+
+    def rearm_running(self, pcs: Sequence[int]) -> None:
+        """Move the breakpoints of every armed thread to ``pcs``, as :meth:`arm_running` put
+        them. An old event's hit that was already on its way stops its thread as any hit does
+        (at a return into user code: the catch advances whoever it catches to a safe point), and
+        ``hw_armed`` stays set, so that a detach still takes a SIGTRAP that is queued."""
+        armed = [t for t in self.threads.values() if t.hw_armed]
+        events = [t for t in armed if t.events_only]  # the others keep to their debug registers
+        for t in events:
+            t.close_events()
+        self._arm(armed, events, pcs)
+        if self.adopt():
+            self.arm_running(pcs)
+
+    def _arm(self, todo: Sequence[Thread], events: Sequence[Thread], pcs: Sequence[int]) -> None:
+        """Arm ``todo`` at ``pcs``: perf events for those of ``events`` that are running and the
+        kernel lets have them, debug registers (stopped, armed, let go) for the rest."""
+        self._each(lambda t: self._arm_events(t, pcs) if t in events and not t.stopped else None)
+        todo = [t for t in todo if not t.events]
         self._each(lambda t: ptrace.interrupt(t.tid) if t in todo and not t.stopped else None)
 
         def arm(t: Thread) -> None:
@@ -97,8 +126,6 @@ class ThreadGroup:
                 t.resume()
 
         self._each(arm)
-        if self.adopt():  # created meanwhile (a new M): traced from its start, armed in turn
-            self.arm_running(pcs)
 
     @staticmethod
     def _arm_events(t: Thread, pcs: Sequence[int]) -> None:
@@ -112,13 +139,16 @@ class ThreadGroup:
         t.hw_armed = t.events_only = True
 
     def wait_trap(self, timeout: float | None) -> tuple[Thread, TrapStop] | None:
-        """The first SIGTRAP stop of a running thread of the group (others' signals are passed through)."""
+        """The first SIGTRAP stop of a running thread of the group (others' signals are passed
+        through); None at the timeout, or as soon as :attr:`woken` says so (asked whenever the
+        wait wakes up: perfbreak.PointWatch's events wake it)."""
+        woken = self.woken
         # One deadline for the whole wait: a thread that keeps getting signals (SIGURG every
         # ~10 ms for a spinning goroutine) must not restart the timeout each time.
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.threads:
+        while self.threads or woken is not None:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            got = waitany(list(self.threads), left)
+            got = waitany(list(self.threads), left, woken)
             if got is None:
                 return None
             t = self.threads[got[0]]

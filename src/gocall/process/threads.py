@@ -26,6 +26,7 @@ from .waiting import waitpid
 
 log = logging.getLogger("gocall.ptrace")
 
+_FUTEX = b"202"  # futex(2) on x86_64 (arch/x86/entry/syscalls/syscall_64.tbl)
 _EXIT_POLL = 0.05  # seconds between looks at the process state while waiting for an asked-for stop
 _STOP_TIMEOUT = 5.0  # a live thread stops within microseconds; seconds are for an overloaded machine
 
@@ -341,8 +342,10 @@ class TaskStat:
     exited, reads fail, even if its id is reused."""
 
     def __init__(self, pid: int, tid: int) -> None:
+        self.pid = pid
         self.tid = tid
         self._file = open(f"/proc/{pid}/task/{tid}/stat", "rb", buffering=0)  # closed with the object too
+        self._syscall: int | None = None  # /proc/PID/task/TID/syscall, opened when first asked
 
     def state(self) -> bytes | None:
         """The state letter (as :func:`task_state`); None once the thread is gone."""
@@ -351,8 +354,21 @@ class TaskStat:
         except (OSError, IndexError):
             return None
 
+    def in_futex(self) -> bool:
+        """Whether the thread sleeps in futex(2) (the system call's number first in
+        /proc/PID/task/TID/syscall, ~1 µs a pread): a Go M parked idle (notesleep) does."""
+        try:
+            if self._syscall is None:
+                self._syscall = os.open(f"/proc/{self.pid}/task/{self.tid}/syscall", os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(self._syscall, 32, 0).split(b" ", 1)[0] == _FUTEX
+        except OSError:
+            return False
+
     def close(self) -> None:
         self._file.close()
+        if self._syscall is not None:
+            os.close(self._syscall)
+            self._syscall = None
 
 
 class TaskStates:
@@ -381,6 +397,15 @@ class TaskStates:
         except OSError:
             return None
         return f.state()
+
+    def tids(self) -> list[int]:
+        """The threads whose state was read (whose files are open)."""
+        return list(self._files)
+
+    def in_futex(self, tid: int) -> bool:
+        """As :meth:`TaskStat.in_futex`, for a thread whose state was read (False for others)."""
+        f = self._files.get(tid)
+        return f is not None and f.in_futex()
 
     def keep_only(self, tids: Collection[int]) -> None:
         """Close the files of threads not in ``tids`` (exited)."""

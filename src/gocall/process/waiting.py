@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import TargetExited
 from .ptrace import WALL
@@ -222,8 +222,10 @@ def _look(tid: int) -> int | None:
     return status if pid == tid else None
 
 
-def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | None:
-    """Wait for a state change of any of ``tids``: ``(tid, raw status)``, or None on timeout.
+def waitany(tids: list[int], timeout: float | None = None, woken: Callable[[], object] | None = None
+            ) -> tuple[int, int] | None:  # fmt: skip
+    """Wait for a state change of any of ``tids``: ``(tid, raw status)``, or None on timeout, or
+    once ``woken()`` is true (asked before each nap: what else a SIGCHLD may have been for).
 
     Polls each thread with WNOHANG instead of ``waitpid(-1)``, which could reap
     children of ours that are not the target (tests start several targets).
@@ -232,7 +234,13 @@ def waitany(tids: list[int], timeout: float | None = None) -> tuple[int, int] | 
     nap = _Nap()
     while True:
         for tid in tids:
-            if (status := _look(tid)) is not None:
+            try:
+                pid, status = os.waitpid(tid, os.WNOHANG | WALL)
+            except ChildProcessError:
+                raise TargetExited(f"thread {tid} is gone (target exited or was killed)") from None
+            if pid == tid:
                 return tid, status
+        if woken is not None and woken():
+            return None
         if not nap(deadline):
             return None
