@@ -73,6 +73,7 @@ def test_sleeping_worker_is_listed_at_main_worker(goroutines_target) -> None:
     # `go labelled(v)` starts a wrapper the compiler writes (main.main.func1, main.main.gowrap1).
     assert all(g["labels"]["role"] == "db" and _fn(g["start"]).startswith("main.main.") for g in served)  # type: ignore[union-attr]
     assert not any(g["system"] for g in listing) and all(g["user"] for g in listing)
+    assert [g["goid"] for g in listing] == sorted(g["goid"] for g in listing)  # by id, as Delve lists them
 
 
 def test_group_and_label_filters(goroutines_target) -> None:
@@ -89,6 +90,7 @@ def test_group_and_label_filters(goroutines_target) -> None:
     assert sorted(g["labels"]["k"] for g in kw) == ["w", "w"]
     text = _gocall("goroutines", pid, "--group", "label", "k").stdout.splitlines()
     assert text[0].split() == ["COUNT", "LABEL", "K", "GOROUTINES"]
+    assert _gocall("goroutines", pid, "-group", "label", "k").stdout.splitlines()[0] == text[0]  # as in Delve
     counts = {line.split()[1]: int(line.split()[0]) for line in text[1:]}
     assert counts == {"k=v": 3, "k=w": 2, "no": 2}  # "no label k": main and the worker
 

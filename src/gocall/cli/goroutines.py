@@ -118,12 +118,16 @@ def _short(loc: Location | None) -> str:
 
 class _DelveSyntax(click.Command):
     """Takes Delve's two-word filters as they are typed: ``--with userloc main.worker``,
-    ``--group label k``, by joining the kind and its argument into one option value."""
+    ``--group label k``, by joining the kind and its argument into one option value; and
+    Delve's single-dash spelling (``-group userloc``, as the shell's goroutines takes it),
+    which click would otherwise read as the short flags -g -r -o..."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         joined: list[str] = []
         it = iter(args)
         for arg in it:
+            if arg in ("-with", "-without", "-group", "-system"):
+                arg = "-" + arg
             joined.append(arg)
             if arg in ("--with", "--without", "--group"):
                 kind = next(it, None)

@@ -161,8 +161,9 @@ class RuntimeView:
         return self._lister.info(g, self.thread_regs(g) if stop_running else None)
 
     def listing(self, filters: Sequence[Filter] = (), group_by: str | None = None) -> Selection:
-        """Every goroutine's :class:`GoroutineInfo`, filtered and grouped (:func:`gselect.select`)."""
-        return select((self.info(g) for g in self.goroutines()), filters, group_by)
+        """Every goroutine's :class:`GoroutineInfo` by goroutine id (as Delve lists them; allgs
+        order is the runtime's reuse of g structs), filtered and grouped (:func:`gselect.select`)."""
+        return select((self.info(g) for g in sorted(self.goroutines(), key=lambda g: g.goid)), filters, group_by)
 
     def roots(self, g: Goroutine, stop_running: bool = True) -> list[FrameRoots]:
         """How the GC would scan each frame of ``g`` (precise or conservative)."""
