@@ -134,6 +134,7 @@ class CallEngine:
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
         self._preferred_stat: TaskStat | None = None  # its /proc stat file, kept open
+        self._early: Thread | None = None  # the preferred thread, interrupted ahead of hold() (see early)
         self._states = TaskStates(pid)  # every thread's, for _candidate_tids
         self._sysmon_tid: int | None = None  # sysmon's thread once found (0: cannot be, see _sysmon)
         self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
@@ -399,18 +400,41 @@ class CallEngine:
                 raise self._nothing_found(seen, attempts)
             time.sleep(0.0005)
 
-    def _look_preferred(self) -> tuple[Thread, Advanced] | None:
-        """The thread that ran the last call's goroutine, when it still runs one at a safe point:
-        a busy program's goroutine is usually still there, and /proc/PID/task need not be listed."""
-        tid = self._preferred_tid
-        if tid is None:
-            return None
-        # A remembered thread id may since have exited and been reused by another process: it must
-        # still be in ours before it is seized, and after (seized, it cannot exit unnoticed); its
-        # stat file, kept open, is read both times, and fails once that thread is gone. One
-        # asleep in the kernel runs no user code: not seized (waking it costs a mostly sleeping
-        # program's call ~0.2-0.8 ms). (A kept thread failing to stop in Batch.take, once blamed
-        # on this skip, was the batch's SIGCHLD handler dropping a stop: issue 19, call/batch.py.)
+    @contextlib.contextmanager
+    def early(self) -> Iterator[None]:
+        """Interrupt the preferred thread now, for a call the block is sure to make: its stop
+        (~30 µs away, the thread on another CPU) comes while the block works out the call, and
+        :meth:`hold` takes it (:meth:`_look_preferred`). Not taken by the block's end, the
+        thread is stopped and let go as it was. Only where hold() would seize it itself: no
+        batch, lender, goroutine asked for, stop-the-world, or guardian still to fork."""
+        if (self._preferred_tid is None or self._early is not None or self.lender is not None
+                or self._batch is not None or self.goroutine is not None or self.stop_the_world
+                or (self.guard and self.watch is None)):  # fmt: skip
+            yield
+            return
+        with signals_held():
+            stat = self._stat(self._preferred_tid)
+            if stat is not None and stat.state() == b"R" and interrupts.signal is None:
+                thread = Thread(self.pid, stat.tid)
+                try:
+                    thread.seize()
+                    ptrace.interrupt(thread.tid)
+                    self._early = thread
+                except (PtraceError, TargetExited):  # gone, another tracer's: hold() finds a thread as usual
+                    if thread.traced:
+                        thread.detach()
+            try:
+                yield
+            finally:
+                thread, self._early = self._early, None
+                if thread is not None:  # not taken: stopped (the interrupt's) and let go
+                    try:
+                        thread.halt(interrupted=True)
+                    finally:
+                        thread.detach()
+
+    def _stat(self, tid: int) -> TaskStat | None:
+        """Thread ``tid``'s stat file, kept open (see _look_preferred); None once it is gone."""
         stat = self._preferred_stat
         if stat is None or stat.tid != tid:
             if stat is not None:
@@ -420,29 +444,62 @@ class CallEngine:
             except OSError:
                 self._preferred_stat = None
                 return None
-        if stat.state() != b"R" or (got := self._look(tid)) is None:
+        return stat
+
+    def _look_preferred(self) -> tuple[Thread, Advanced] | None:
+        """The thread that ran the last call's goroutine, when it still runs one at a safe point:
+        a busy program's goroutine is usually still there, and /proc/PID/task need not be listed."""
+        tid = self._preferred_tid
+        if tid is None:
+            return None
+        # A remembered thread id may since have exited and been reused by another process: it must
+        # still be in ours before it is seized (its stat file, kept open, fails once that thread is
+        # gone), and after (seized, it cannot exit unnoticed): tgkill's check of its process. One
+        # asleep in the kernel runs no user code: not seized (waking it costs a mostly sleeping
+        # program's call ~0.2-0.8 ms). (A kept thread failing to stop in Batch.take, once blamed
+        # on this skip, was the batch's SIGCHLD handler dropping a stop: issue 19, call/batch.py.)
+        early = self._early
+        if early is not None and early.tid == tid:
+            self._early = None
+        else:
+            early = None
+        stat = self._stat(tid)
+        if stat is None:
+            return None
+        if early is not None:
+            got = self._look(tid, early)
+        elif stat.state() != b"R" or (got := self._look(tid)) is None:
             return None
         thread, regs, verdict = got
-        if verdict.ok and stat.state() is not None:
+        if verdict.ok and ptrace.in_group(self.pid, tid):
             return thread, Advanced(regs, verdict, 0, 0)
         thread.detach()
         return None
 
-    def _look(self, tid: int) -> tuple[Thread, user_regs_struct, safepoint.Verdict] | None:
-        """Seize and stop thread ``tid`` and check it; None if it exited meanwhile."""
-        if interrupts.signal is not None:
-            raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
-        thread = Thread(self.pid, tid)
+    def _look(self, tid: int, early: Thread | None = None
+              ) -> tuple[Thread, user_regs_struct, safepoint.Verdict] | None:
+        """Seize and stop thread ``tid`` and check it; None if it exited meanwhile. ``early``:
+        seized and interrupted already (:meth:`early`), its stop to be waited for."""
+        if early is not None:
+            thread = early
+        else:
+            if interrupts.signal is not None:
+                raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
+            thread = Thread(self.pid, tid)
+            try:
+                thread.seize()
+            except TargetExited:
+                return None  # the thread ended between listing and seizing
+            except PtraceError:  # AttachDenied too
+                if not self._passes_over(tid):
+                    raise
+                return None  # a guardian's (a call left running) or another tracer's (another gocall's batch)
         try:
-            thread.seize()
-        except TargetExited:
-            return None  # the thread ended between listing and seizing
-        except PtraceError:  # AttachDenied too
-            if not self._passes_over(tid):
-                raise
-            return None  # a guardian's (a call left running) or another tracer's (another gocall's batch)
-        try:
-            regs = thread.stop()
+            if early is not None:
+                thread.halt(interrupted=True)
+                if interrupts.signal is not None:
+                    raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
+            regs = ptrace.getregs(tid) if early is not None else thread.stop()
             return thread, regs, safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
         except BaseException:
             thread.detach()

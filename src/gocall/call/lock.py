@@ -47,6 +47,9 @@ class Lock:
     locked_ext: int
     locked_int: int
     g: int  # the interrupted goroutine, whose g.lockedm was 0
+    # m.lockedg .. m.lockedInt as read before the lock: what unlock writes back, unread (empty: a
+    # guardian's copy, guard/watch.py, which has the four fields alone).
+    span: bytes = b""
 
 
 def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
@@ -60,7 +63,7 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
     span = mem.read(m + layout.m_lockedg, layout.m_lockedint + 4 - layout.m_lockedg)
     saved = Lock(m, struct.unpack_from("<Q", span)[0],
                  struct.unpack_from("<I", span, layout.m_lockedext - layout.m_lockedg)[0],
-                 struct.unpack_from("<I", span, layout.m_lockedint - layout.m_lockedg)[0], g)  # fmt: skip
+                 struct.unpack_from("<I", span, layout.m_lockedint - layout.m_lockedg)[0], g, span)  # fmt: skip
     # Written back in one write, as read: m.createstack is set once, when the M is created, and
     # nothing else writes this M's fields while its thread is stopped by us.
     locked = bytearray(span)
@@ -75,10 +78,14 @@ def lock(mem: Memory, layout: Layout, g: int) -> Lock | None:
 def unlock(mem: Memory, layout: Layout, saved: Lock) -> None:
     """Undo :func:`lock` at R12=16: the interrupted goroutine holds it again (debugCallWrap
     gave it back), or never passed it on (refused). Whatever the callee did with LockOSThread
-    is dropped, as Go 1.21 does."""
-    span = bytearray(mem.read(saved.m + layout.m_lockedg, layout.m_lockedint + 4 - layout.m_lockedg))
-    struct.pack_into("<Q", span, 0, saved.lockedg)
-    struct.pack_into("<I", span, layout.m_lockedext - layout.m_lockedg, saved.locked_ext)
-    struct.pack_into("<I", span, layout.m_lockedint - layout.m_lockedg, saved.locked_int)
-    mem.write(saved.m + layout.m_lockedg, bytes(span))
+    is dropped, as Go 1.21 does. The span :func:`lock` read is written back as it was: the
+    m.createstack between the fields is set once, when the M is created."""
+    span = saved.span
+    if not span:
+        read = bytearray(mem.read(saved.m + layout.m_lockedg, layout.m_lockedint + 4 - layout.m_lockedg))
+        struct.pack_into("<Q", read, 0, saved.lockedg)
+        struct.pack_into("<I", read, layout.m_lockedext - layout.m_lockedg, saved.locked_ext)
+        struct.pack_into("<I", read, layout.m_lockedint - layout.m_lockedg, saved.locked_int)
+        span = bytes(read)
+    mem.write(saved.m + layout.m_lockedg, span)
     mem.write_u64(saved.g + layout.g_lockedm, 0)

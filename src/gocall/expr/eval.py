@@ -104,6 +104,11 @@ class Session:
         self.calls = 0
         self.heap = TargetHeap(self.runtime_call, ev.mem.write, ev.pin_support, ev.static_bytes)
 
+    def early(self, engine: CallEngine) -> None:
+        """Interrupt the thread the first call will most likely run on now (call/engine.py
+        ``early``); let go, if not taken, when the session closes."""
+        self._stack.enter_context(engine.early())
+
     def thread(self) -> Held:
         if self.held is None:
             self.held = self._stack.enter_context(self.ev.engine.hold())
@@ -250,6 +255,10 @@ class Evaluator:
         session = Session(self, unsafe, held, scope)
         try:
             try:
+                if held is None and isinstance(tree, Call) and tree in self.call_plans:
+                    # A call worked out before (call_plans): sure to reach the target, whose thread
+                    # is interrupted now, its stop coming while the call is set up (engine.early).
+                    session.early(self.engine)
                 b = Builder(self, session)
                 op = b.assign(tree.target, tree.value) if isinstance(tree, Assign) else b.eval(tree)
                 ev.results = b.results(op)

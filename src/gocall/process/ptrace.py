@@ -165,6 +165,12 @@ def tgkill(pid: int, tid: int, sig: int) -> None:
         raise PtraceError("tgkill", tid, ctypes.get_errno())
 
 
+def in_group(pid: int, tid: int) -> bool:
+    """Whether thread ``tid`` is one of process ``pid``'s now (tgkill(2) with signal 0: the
+    check alone, nothing is sent; one system call where its /proc stat costs a page of text)."""
+    return bool(_libc.tgkill(pid, tid, 0) == 0)
+
+
 def geteventmsg(tid: int) -> int:
     msg = ctypes.c_ulong()
     ptrace(PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(msg))
