@@ -341,6 +341,7 @@ def test_console_script_in_tmux(shared_target, tmp_path: Path) -> None:  # type:
         lines = term.wait_for("\n42\n").splitlines()
         assert any("main.Add(19, 23)" in line for line in lines)
         term.keys("exit", "Enter")
+        term.wait_ended()  # not hung up on its way out (_Tmux.wait_ended)
     finally:
         term.close()
     assert untraced(shared_target.pid)
@@ -374,6 +375,7 @@ def test_multiline_input_ctrl_r_and_colour_in_tmux(shared_target, tmp_path: Path
             assert time.monotonic() < deadline, term.screen()
             time.sleep(0.1)
         term.keys("exit", "Enter")
+        term.wait_ended()  # not hung up on its way out (_Tmux.wait_ended)
     finally:
         term.close()
     assert untraced(shared_target.pid)
@@ -413,6 +415,7 @@ def test_waiting_is_said_on_the_status_line(build_fixture, start_target, go_tool
         assert "waiting for a goroutine" not in screen, screen
         term.wait_for_prompt()
         term.keys("exit", "Enter")
+        term.wait_ended()  # not hung up on its way out (_Tmux.wait_ended)
     finally:
         term.close()
     assert untraced(idle.pid)
