@@ -426,12 +426,12 @@ class CallEngine:
             try:
                 yield
             finally:
-                thread, self._early = self._early, None
-                if thread is not None:  # not taken: stopped (the interrupt's) and let go
+                untaken, self._early = self._early, None
+                if untaken is not None:  # not taken: stopped (the interrupt's) and let go
                     try:
-                        thread.halt(interrupted=True)
+                        untaken.halt(interrupted=True)
                     finally:
-                        thread.detach()
+                        untaken.detach()
 
     def _stat(self, tid: int) -> TaskStat | None:
         """Thread ``tid``'s stat file, kept open (see _look_preferred); None once it is gone."""
@@ -466,9 +466,10 @@ class CallEngine:
         stat = self._stat(tid)
         if stat is None:
             return None
-        if early is not None:
-            got = self._look(tid, early)
-        elif stat.state() != b"R" or (got := self._look(tid)) is None:
+        if early is None and stat.state() != b"R":
+            return None
+        got = self._look(tid, early)
+        if got is None:
             return None
         thread, regs, verdict = got
         if verdict.ok and ptrace.in_group(self.pid, tid):
@@ -495,11 +496,13 @@ class CallEngine:
                     raise
                 return None  # a guardian's (a call left running) or another tracer's (another gocall's batch)
         try:
-            if early is not None:
-                thread.halt(interrupted=True)
+            if early is None:
+                regs = thread.stop()
+            else:
+                thread.halt(interrupted=True)  # the interrupt early() sent
                 if interrupts.signal is not None:
                     raise Interrupted("interrupted while looking for a goroutine; nothing was changed")
-            regs = ptrace.getregs(tid) if early is not None else thread.stop()
+                regs = ptrace.getregs(tid)
             return thread, regs, safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
         except BaseException:
             thread.detach()
