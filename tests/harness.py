@@ -159,7 +159,21 @@ class Target:
 
     @property
     def alive(self) -> bool:
-        """The process has not exited (a ptrace-stopped process counts as alive)."""
+        """The process has not exited (a ptrace-stopped process counts as alive).
+
+        Not ``Popen.poll()`` while it lives: the test process is often the target's tracer too
+        (gocall in-process), and the kernel reports a traced child's ptrace stops to a waitpid
+        of its tracer whatever the flags; poll() would take a stop of the main thread's meant
+        for gocall (a SIGURG one: Popen then says "exited -23") and leave the thread in it.
+        WNOWAIT only looks."""
+        if self.proc.returncode is None:
+            try:
+                seen = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # reaped by gocall: poll() says so
+                pass
+            else:
+                if seen is None or seen.si_code not in (os.CLD_EXITED, os.CLD_KILLED, os.CLD_DUMPED):
+                    return True
         return self.proc.poll() is None
 
     def health(self) -> tuple[int, int]:

@@ -113,18 +113,13 @@ def test_hit_announced_while_idle_then_exit_leaves_nothing(loop, drive, capfd) -
     assert loop.proc.poll() is None
 
 
-def test_calls_at_the_prompt_stay_warm(target, drive, capfd, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Consecutive calls typed at the prompt share a thread kept seized between them (as
-    proc.batch() does), running while the person types, and let go after a while at the prompt."""
-    from gocall.shell import repl
-
-    monkeypatch.setattr(repl, "_KEEP_IDLE", 2.0)
+def test_calls_at_the_prompt_let_their_thread_go(target, drive, capfd, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A line's calls share a thread (proc.batch()), let go a millisecond after the line: nothing
+    stays traced while the person types (sessions 8-10 kept it seized and running until 5 s at
+    the prompt; its stops then waited for a SIGCHLD handler), and the next line's call works."""
     seen: dict[str, object] = {}
     # The threads are looked at once the line has run, not while it runs: a call seizes and
-    # detaches threads as it looks for one (each refused one, then all of them to catch a parked
-    # goroutine), so a look during it could take a thread that was not the one kept ('running':
-    # False), or a moment with none traced for the release ('let go': False, the call then kept
-    # its thread).
+    # detaches threads as it looks for one.
     ran = threading.Semaphore(0)
     run_line = Commands.run
 
@@ -136,28 +131,18 @@ def test_calls_at_the_prompt_stay_warm(target, drive, capfd, monkeypatch) -> Non
 
     monkeypatch.setattr(Commands, "run", run_and_tell)
 
-    def kept_and_running() -> None:
-        seen["first ran"] = ran.acquire(timeout=20)
-        deadline = time.monotonic() + 10
-        seen["kept"] = set(traced_by_us(target.pid))
-        while any(state == "t" for state in traced_by_us(target.pid).values()) and time.monotonic() < deadline:
-            time.sleep(0.002)  # stopped a millisecond after the call at most: never for the person
-        seen["running"] = set(traced_by_us(target.pid)) == seen["kept"]
-
     def let_go() -> None:
-        seen["second ran"] = ran.acquire(timeout=20)
+        seen["ran"] = ran.acquire(timeout=20)
         deadline = time.monotonic() + 10
         while traced_by_us(target.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)  # and nothing seizes a thread again while the person stays at the prompt
+            time.sleep(0.002)
         seen["let go"] = not traced_by_us(target.pid)
+        seen["within"] = time.monotonic() < deadline - 9.5  # half a second: a millisecond, a loaded CI's wake-up
 
     with gocall.attach(target.pid) as proc:
-        drive(proc, [(0.2, "main.Add(1, 2)\r"), (0, kept_and_running), (0, "main.Add(2, 3)\r"), (0, let_go),
-                     (0, "main.Add(3, 4)\r"), (0.3, "exit\r")])
-    assert capfd.readouterr().out.split() == ["3", "5", "7"]
-    assert seen["first ran"] and seen["second ran"], seen
-    assert len(seen["kept"]) == 1 and seen["running"] and seen["let go"], seen  # type: ignore[arg-type]
+        drive(proc, [(0.2, "main.Add(1, 2)\r"), (0, let_go), (0.3, "main.Add(2, 3)\r"), (0.3, "exit\r")])
+    assert capfd.readouterr().out.split() == ["3", "5"]
+    assert seen == {"ran": True, "let go": True, "within": True}, seen
     assert untraced(target.pid)
     target.assert_healthy()
 

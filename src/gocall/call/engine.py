@@ -172,7 +172,7 @@ class CallEngine:
             return
         from .batch import Batch  # only batches need it (and process/alarm.py's timer)
 
-        batch = Batch(self.pid, self.mem, self.layout, self.binary.pclntab, linger)
+        batch = Batch(linger)
         self._batch = batch if batch.active else None
         try:
             yield batch
@@ -345,8 +345,8 @@ class CallEngine:
 
     def _theirs(self) -> list[int]:
         """Threads another tracer holds, passed over while some thread is free: another gocall's
-        batch (a shell at its prompt) keeps one seized between its calls, and seizing that one
-        failed the call ("already traced by"). With every thread held (a debugger attached)
+        batch keeps one between its calls (for its linger), a tool may trace one, and seizing that
+        one failed the call ("already traced by"). With every thread held (a debugger attached)
         none is passed over: the seize gives the one-tracer refusal, which names who holds them."""
         me = os.getpid()
         held = [tid for tid, tracer in tracers(self.pid).items() if tracer != me]
@@ -456,8 +456,7 @@ class CallEngine:
         # still be in ours before it is seized (its stat file, kept open, fails once that thread is
         # gone), and after (seized, it cannot exit unnoticed): tgkill's check of its process. One
         # asleep in the kernel runs no user code: not seized (waking it costs a mostly sleeping
-        # program's call ~0.2-0.8 ms). (A kept thread failing to stop in Batch.take, once blamed
-        # on this skip, was the batch's SIGCHLD handler dropping a stop: issue 19, call/batch.py.)
+        # program's call ~0.2-0.8 ms).
         early = self._early
         if early is not None and early.tid == tid:
             self._early = None

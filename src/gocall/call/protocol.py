@@ -216,7 +216,6 @@ class Injector:
         # must call finish() before releasing the thread (call/engine.py Held).
         self.chain = False
         self._open: Run | None = None
-        self._finishing = False  # the open run was resumed toward R12=16 (let_finish)
         # Go < 1.21: the layout to lock the call's goroutine to this thread with (call/lock.py).
         self.lock_layout: Layout | None = None
         # (tid, registers, XSAVE image or None) the stopped thread has now, when known: as its stop
@@ -270,7 +269,7 @@ class Injector:
     def would_chain(self, frame_size: int) -> bool:
         """Whether :meth:`inject` would start a call with this frame in the run now open."""
         run = self._open
-        return run is not None and not self._finishing and frame_size <= run.capacity and interrupts.signal is None
+        return run is not None and frame_size <= run.capacity and interrupts.signal is None
 
     def _call(self, run: Run, setup: CallSetup) -> Outcome:
         """Start the callee in the run's frame (R12=0, or R12=1 of the previous call) and see it
@@ -310,42 +309,10 @@ class Injector:
         run, self._open = self._open, None
         if run is None:
             return
-        resumed, self._finishing = self._finishing, False
-        while True:
-            if resumed:  # by let_finish: its trap is waited for
-                got = self._resume_and_wait(None, resumed=True)
-                assert got is not None
-                stop, resumed = got.regs, False
-            else:
-                stop = self._continue()
-            if self._finished_at(run, stop):
-                break
+        while not self._finished_at(run, self._continue()):
+            pass
         if interrupts.signal is not None:
             raise Interrupted("interrupted; the call was unwound and the target restored")
-
-    def let_finish(self) -> None:
-        """Resume the open run toward R12=16 without waiting (call/batch.py: at the end of a batch's
-        linger, in a signal handler); :meth:`finish_at` its trap, or :meth:`finish` waits for it."""
-        if self._open is not None and not self._finishing:
-            self._unpark()
-            self._finishing = True  # first: the batch's SIGCHLD handler may see the trap before resume() returns
-            self.thread.resume()
-
-    @property
-    def finishing(self) -> bool:
-        """:meth:`let_finish` resumed the open run: the thread runs toward R12=16."""
-        return self._finishing
-
-    def finish_at(self, stop: user_regs_struct) -> bool:
-        """The thread :meth:`let_finish` resumed stopped at a trap with ``stop``: restored if that
-        is R12=16 (True: the run is over), else resumed on toward it (False). No waiting."""
-        run = self._open
-        assert run is not None and self._finishing
-        if not self._finished_at(run, stop):
-            self.thread.resume()
-            return False
-        self._open, self._finishing = None, False
-        return True
 
     def _finished_at(self, run: Run, stop: user_regs_struct) -> bool:
         """A trap on the way out of ``run``: at R12=16 the thread is restored (True)."""

@@ -42,10 +42,6 @@ from .state import ShellState
 
 _POLL = 0.05  # seconds between looks for hits while idle at the prompt
 _WAIT = 0.003  # seconds each look may wait
-# Seconds at the prompt after which the warm thread (interactive_loop) is let go: a person's
-# next call usually comes sooner, and a seized thread keeps other tracers (another gocall,
-# Delve) out of the process.
-_KEEP_IDLE = 5.0
 # Seconds after the first prompt when the engine loads what a first evaluation needs
 # (Process.warm: ~150 ms once, keys typed meanwhile wait that long) and completion indexes the
 # binary's names (GoCompleter.warm, ~40 ms more on cmd/go): the first call, a stop's first
@@ -56,13 +52,10 @@ _WARM_AFTER = 0.2
 def interactive_loop(state: ShellState, commands: Commands, vi: bool | None) -> int:
     loop = asyncio.new_event_loop()
     try:
-        # Warm calls (proc.batch(), call/batch.py): the last call's thread stays seized between
-        # lines, running (stopped a millisecond at most), so the next call skips seizing and
-        # detaching it; let go after _KEEP_IDLE seconds at the prompt. The program never waits
-        # for the person: the batch hands every signal the thread gets over at once, from its
-        # SIGCHLD handler, which runs while the prompt waits too (prompt_toolkit's signal
-        # handlers set the loop's wake-up fd, so a signal taken by any thread wakes the main
-        # one, where Python runs handlers).
+        # proc.batch() (call/batch.py): a line's calls share one thread and one debugCallV2 run,
+        # let go a millisecond after the line's last call (its timer's handler runs while the
+        # prompt waits: the signal is the main thread's and wakes the loop). The program never
+        # waits for the person, and nothing stays traced while they type.
         with state.proc.batch():
             return loop.run_until_complete(_session(state, commands, vi))
     finally:
@@ -118,7 +111,7 @@ async def _watch(state: ShellState, commands: Commands, session: PromptSession[s
     # A thread stopping on one of our INT3s sends us SIGCHLD: serve it at once (a false
     # condition's thread waits for us), and look every _POLL anyway. The handler only while
     # the prompt is shown (during a command nobody drains the loop's pipe, and a storm of hits
-    # would fill it), chained to the batch's (interactive_loop), which is put back as it was:
+    # would fill it), chained to any handler set before, which is put back as it was:
     # asyncio's add_signal_handler would leave SIG_DFL behind.
     woken = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,19 +124,14 @@ async def _watch(state: ShellState, commands: Commands, session: PromptSession[s
 
     signal.signal(signal.SIGCHLD, on_child)
     busy = False
-    idle_since: float | None = loop.time()
     try:
         while True:
-            if idle_since is not None and loop.time() - idle_since > _KEEP_IDLE:
-                idle_since = None
-                state.proc.release_kept()
             if busy:
                 await asyncio.sleep(0)  # hits keep coming: serve them again at once, keys in between
             else:
                 try:
                     # Not wait_for: in 3.11 it loses a cancel that comes as the event is set,
-                    # and this task then never ends (a hang on leaving the prompt, SIGCHLDs being
-                    # frequent while a warm thread is kept).
+                    # and this task then never ends (a hang on leaving the prompt).
                     async with asyncio.timeout(_POLL):
                         await woken.wait()
                 except TimeoutError:
