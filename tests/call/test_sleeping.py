@@ -198,3 +198,38 @@ def test_a_goroutine_parked_for_ever_is_not_armed_for(build_fixture, start_targe
         sysmon = proc.engine._sysmon()
         assert sysmon in thread_ids(target.pid) and sysmon != target.pid, (sysmon, thread_ids(target.pid))
     assert target.proc.poll() is None, "the target died"
+
+
+@pytest.mark.parametrize("events", [True, False], ids=["perf-events", "debug-registers"])
+def test_after_a_catch_a_running_goroutine_is_taken_once_armed(build_fixture, start_target, events: bool,  # type: ignore[no-untyped-def]
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a call that caught a parked goroutine the next one arms the last points before it
+    looks at any thread (_find_any), and looks only if the walk saw a goroutine running: here
+    three spin in user code (a program that slept at its last call and runs now), so a thread of
+    the armed group is stopped, found at a safe point and taken out of the group for the call;
+    the others are let go, disarmed. The last points are made up: main.IsNeg's entry, never run."""
+    if not events:
+        monkeypatch.setattr(perfbreak, "_refused", errno.EACCES)
+    spin = start_target(build_fixture("breaks"), ["spin", "3"])
+    taken: list[bool] = []
+    take_running = engine.CallEngine._take_running
+
+    def spy(self: engine.CallEngine, group: ThreadGroup):  # type: ignore[no-untyped-def]
+        got = take_running(self, group)
+        taken.append(got is not None)
+        return got
+
+    monkeypatch.setattr(engine.CallEngine, "_take_running", spy)
+    with gocall.attach(spin.pid, timeout=5) as proc:
+        stale = proc.binary.pclntab.func_by_name("main.IsNeg").entry
+        for i in range(20):
+            proc.engine._last_points = None, [stale]
+            proc.engine._preferred_tid = None  # not the last call's thread first: the catch's look
+            assert proc.eval(f"main.Double({i})") == 2 * i
+            assert _in_user_code(proc.engine.last_site), proc.engine.last_site
+            assert set(tracer_pids(spin.pid).values()) == {0}
+        assert taken.count(True) >= 15, taken  # (a spinner caught inside the runtime is waited for)
+        time.sleep(0.1)  # a breakpoint left armed would kill the program at IsNeg... or a stray SIGTRAP
+        assert proc.eval("Calls") > 0
+    assert spin.proc.poll() is None, "the target died: " + spin.stderr()[:200]
+    assert not _perf_fds(), "perf events left open"
