@@ -42,7 +42,7 @@ from ..process.memory import Memory
 from ..process.namespaces import host_tid
 from ..process.permissions import tracers
 from ..process.regs import user_regs_struct
-from ..process.threads import TaskStat, TaskStates, Thread, thread_ids
+from ..process.threads import TaskStates, Thread, thread_ids
 from ..process.waiting import interrupts, signals_held
 from ..runtime import safepoint, sched
 from ..runtime.goroutines import G, Status
@@ -133,9 +133,8 @@ class CallEngine:
         self.observer: waits.Observer | None = None  # told what the engine waits for (call/waits.py)
         self.last_site: Site | None = None
         self._preferred_tid: int | None = None
-        self._preferred_stat: TaskStat | None = None  # its /proc stat file, kept open
         self._early: Thread | None = None  # the preferred thread, interrupted ahead of hold() (see early)
-        self._states = TaskStates(pid)  # every thread's, for _candidate_tids
+        self._states = TaskStates(pid)  # every thread's stat file, kept open (_candidate_tids, _look_preferred)
         self._sysmon_tid: int | None = None  # sysmon's thread once found (0: cannot be, see _sysmon)
         self._batch: Batch | None = None  # call/batch.py: the thread kept between calls
         self._lines: dict[int, tuple[str, int]] = {}  # interrupted PC -> source file and line
@@ -332,9 +331,6 @@ class CallEngine:
         if self.watch is not None:
             self.watch.close()
             self.watch = None
-        if self._preferred_stat is not None:
-            self._preferred_stat.close()
-            self._preferred_stat = None
         self._states.close()
 
     def _guarded(self) -> list[int]:
@@ -421,9 +417,9 @@ class CallEngine:
             yield
             return
         with signals_held():
-            stat = self._stat(self._preferred_tid)
-            if stat is not None and stat.state() == b"R" and interrupts.signal is None:
-                thread = Thread(self.pid, stat.tid)
+            tid = self._preferred_tid
+            if self._states.state(tid) == b"R" and interrupts.signal is None:
+                thread = Thread(self.pid, tid)
                 try:
                     thread.seize()
                     ptrace.interrupt(thread.tid)
@@ -441,19 +437,6 @@ class CallEngine:
                     finally:
                         untaken.detach()
 
-    def _stat(self, tid: int) -> TaskStat | None:
-        """Thread ``tid``'s stat file, kept open (see _look_preferred); None once it is gone."""
-        stat = self._preferred_stat
-        if stat is None or stat.tid != tid:
-            if stat is not None:
-                stat.close()
-            try:
-                stat = self._preferred_stat = TaskStat(self.pid, tid)
-            except OSError:
-                self._preferred_stat = None
-                return None
-        return stat
-
     def _look_preferred(self) -> tuple[Thread, Advanced] | None:
         """The thread that ran the last call's goroutine, when it still runs one at a safe point:
         a busy program's goroutine is usually still there, and /proc/PID/task need not be listed."""
@@ -470,10 +453,10 @@ class CallEngine:
             self._early = None
         else:
             early = None
-        stat = self._stat(tid)
-        if stat is None:
+        state = self._states.state(tid)  # its stat file kept open: one pread
+        if state is None:
             return None
-        if early is None and stat.state() != b"R":
+        if early is None and state != b"R":
             return None
         got = self._look(tid, early)
         if got is None:
@@ -642,7 +625,7 @@ class CallEngine:
                     watch.close()
                     self._watch(watch, group, moved, pcs)
             self._last_points = goid, pcs
-            if look and self.running_skipped and (taken := self._take_running(group)) is not None:
+            if look and self.running_skipped and (taken := self._take_running(group, pcs, deadline)) is not None:
                 return taken
             if self.running_skipped:
                 # A goroutine running (in the runtime: no look found it in user code) has no resume
@@ -693,28 +676,35 @@ class CallEngine:
             watch.close()
             group.detach_all()
 
-    def _take_running(self, group: ThreadGroup) -> tuple[Thread, Advanced] | None:
-        """A thread of the catch's group the kernel has running, stopped at a safe point in user
-        code (the look _find_any's loop makes), taken out of the group; the others stopped for
-        the look are let go on, armed."""
+    def _take_running(self, group: ThreadGroup, pcs: list[int], deadline: float) -> tuple[Thread, Advanced] | None:
+        """A thread of the catch's group the kernel has running, stopped and moved on to a safe
+        point in user code as a look would (_find_any's loop: a goroutine waking up is still in
+        the runtime, a spinning one may be in code without safe points), and taken out of the
+        group; one that cannot be is armed again (at ``pcs``) and let go on."""
         from ..process import breakpoints  # waiting for parked goroutines only
 
         for thread in list(group.threads.values()):
-            if thread.stopped or self._states.state(thread.tid) != b"R":
+            # Running or runnable, or in a stop not collected yet (a signal's: SIGURG preempts a
+            # spinning goroutine every 10 ms); asleep in the kernel, it runs no goroutine now.
+            if thread.stopped or self._states.state(thread.tid) not in (b"R", b"t"):
                 continue
             regs = thread.stop()
-            verdict = safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
-            if not verdict.ok:
+            if (not safepoint.check(regs, self.mem, self.layout, self.binary.pclntab).ok
+                    and where_next(regs, self.mem, self.layout, self.binary.pclntab) is None):  # fmt: skip
+                thread.resume()  # no goroutine of its own on its way to user code (a system thread)
+                continue
+            thread.disarm()
+            found = advance(thread, regs, self.mem, self.layout, self.binary.pclntab,
+                            min(deadline, time.monotonic() + _ADVANCE_SLICE))  # fmt: skip
+            if found is None:
+                breakpoints.set_breakpoints(thread, pcs)  # as the catch's trap path re-arms one
                 thread.resume()
                 continue
-            thread.close_events()
-            if not thread.events_only:
-                breakpoints.set_breakpoints(thread, [])
             group.release(thread)
             group.keep = [thread.tid]
             ptrace.setoptions(thread.tid, 0)  # its future threads are not to be traced (detach_strays)
             self._preferred_tid = thread.tid
-            return thread, Advanced(regs, verdict, 0, 0)
+            return thread, found
         return None
 
     def _seize(self, group: ThreadGroup) -> None:

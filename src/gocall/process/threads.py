@@ -218,6 +218,18 @@ class Thread:
         self.traced = False
         self.stopped = False
 
+    def disarm(self) -> None:
+        """Take this stopped thread's breakpoints off before it runs code of ours (a catch's thread
+        taken by a look, not at a hit: call/engine.py _take_running): as a detach does
+        (:meth:`_disarm`), a hit's SIGTRAP queued behind the stop is taken, and another signal met
+        on the way is kept for the next plain resume. Else that SIGTRAP arrives at the call's
+        first resume, a trap outside debugCallV2 (seen with debug registers)."""
+        self.close_events()
+        if self.hw_armed:
+            pending: list[int] = []
+            self._disarm(pending)
+            self.deferred[:0] = pending
+
     def _disarm(self, pending: list[int]) -> None:
         """Before the detach of a thread that had hardware breakpoints: clear its debug registers,
         and take the SIGTRAP of a hit that is still queued, since both outlive PTRACE_DETACH and
