@@ -18,7 +18,7 @@ import time
 import pytest
 
 import gocall
-from gocall.process import ptrace
+from gocall.process import ptrace, waiting
 from harness import tracer_pids
 
 
@@ -129,6 +129,27 @@ def test_linger_ends_while_another_thread_takes_sigchld(target):  # type: ignore
     target.assert_healthy()
 
 
+def test_linger_ends_inside_signals_helds_own_work(target):  # type: ignore[no-untyped-def]
+    """Python runs a signal handler at any bytecode of the main thread, inside waiting.signals_held
+    too, while it holds its lock (a dry run hung so: the timer fired as a call's hold let its
+    signals go, and the let-go's own signals_held waited on that lock for ever). Here the linger
+    ends while the test holds that lock: the let-go is put off, and done once the lock is free."""
+    with gocall.attach(target.pid) as proc:
+        with proc.batch(linger=0.01) as batch:
+            assert proc.eval("main.Add(1, 2)") == 3
+            with waiting._lock:
+                assert batch.thread is not None
+                time.sleep(0.1)  # the timer's handler runs in the sleep, the lock held
+                assert batch.thread is not None  # put off
+            deadline = time.monotonic() + 10
+            while batch.thread is not None:
+                assert time.monotonic() < deadline, "never let go"
+                time.sleep(0.001)  # the timer's handler runs in the sleeps
+            assert _traced_by_us(target.pid) == []
+            assert proc.eval("main.Add(2, 3)") == 5
+    target.assert_healthy()
+
+
 def test_leaving_through_an_exception_detaches(target):  # type: ignore[no-untyped-def]
     with gocall.attach(target.pid) as proc:
         with pytest.raises(ZeroDivisionError), proc.batch(linger=10.0):
@@ -181,7 +202,7 @@ def test_breakpoints_during_a_batch(target):  # type: ignore[no-untyped-def]
 
 _HOLDER = """
 import os, select, sys, gocall
-from gocall.process import ptrace
+from gocall.process import ptrace, waiting
 pid = int(sys.argv[1])
 with gocall.attach(pid) as proc:  # a thread that runs Go code: the one a call found
     assert proc.eval("main.Add(1, 2)") == 3

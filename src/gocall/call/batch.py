@@ -55,7 +55,6 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -63,13 +62,15 @@ from ..errors import GocallError, Interrupted, TargetExited
 from ..process.alarm import Alarm, free_signal
 from ..process.signals import TERMINATING
 from ..process.threads import Thread
-from ..process.waiting import signals_held
+from ..process.waiting import holding, signals_held
 from .advance import Advanced
 
 if TYPE_CHECKING:
     from .engine import Held
 
 log = logging.getLogger("gocall.call")
+
+_SOON = 0.0005  # s: the timer again, when its signal came inside signals_held's work (_on_alarm)
 
 
 class Batch:
@@ -232,9 +233,12 @@ class Batch:
         run kept open (keep_open), its tracer gone, would run on to the runtime's next INT3 and
         kill the program — then the default action, as if nobody had handled it. Inside
         _on_alarm (Python runs a handler at any bytecode boundary, in another handler's too),
-        once that one is done with the thread."""
-        if self._in_handler:
+        once that one is done with the thread; inside signals_held's own work (see _on_alarm),
+        a moment later, from the timer."""
+        if self._in_handler or holding():
             self._ended = signum
+            if not self._in_handler:
+                self._soon()
             return
         self._end(signum)
 
@@ -246,22 +250,31 @@ class Batch:
             signal.raise_signal(signum)
 
     def _on_alarm(self) -> None:
-        self._as_handler(self._alarm_fired)
-
-    def _as_handler(self, body: Callable[[], None]) -> None:
-        """``body``, a handler's work on the thread: a signal _on_ending gets meanwhile is acted
-        on once it is done."""
+        """The timer: the linger's end (_alarm_fired), or a signal _on_ending left to act on. Not
+        while signals_held is in force or at work: Python runs a handler at any bytecode, inside
+        its lock too (a dry run hung so: the timer fired as a call's hold let its signals go, and
+        release's own signals_held waited for that lock for ever); a moment later then, or, with
+        a call under way, once keep() arms the timer again."""
+        self._armed = False
+        if holding():
+            if not self._busy or self._ended is not None:
+                self._soon()
+            return
         self._in_handler = True
         try:
-            body()
+            self._alarm_fired()
         finally:
             self._in_handler = False
             if (signum := self._ended) is not None:
                 self._ended = None
                 self._end(signum)
 
+    def _soon(self) -> None:
+        if self._alarm is not None:
+            self._armed = True
+            self._alarm.set(_SOON)
+
     def _alarm_fired(self) -> None:
-        self._armed = False
         if self._busy or self.thread is None or self._alarm is None:
             return  # keep() arms it again when the call ends
         left = self._stopped_at + self.linger - time.monotonic()

@@ -93,6 +93,13 @@ def signals_held() -> Iterator[InterruptState]:
                 pthread_sigmask(signal.SIG_SETMASK, _old_mask)
 
 
+def holding() -> bool:
+    """Whether :func:`signals_held` is in force or at work (its lock held: by this thread, when a
+    signal handler runs between two of its bytecodes, which Python allows). A handler must not
+    enter it then: it would wait for ever on that lock (call/batch.py defers its work)."""
+    return _depth > 0 or _lock.locked()
+
+
 class _Nap:
     """Sleep until a SIGCHLD (or a terminating signal) or a short, growing nap ends.
 
