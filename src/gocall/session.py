@@ -192,12 +192,11 @@ class Process:
     def batch(self, linger: float = 0.001) -> AbstractContextManager[object]:
         """Keep the calling thread traced across a burst of calls: ``with proc.batch(): ...``.
 
-        After each call the thread stays stopped for at most ``linger`` seconds, so that the
-        next call skips seizing, interrupting, checking and detaching it; then it runs on,
-        still traced, every signal it gets handed over at once (a seized thread left in a
-        signal stop would hold its P and block the program's next GC). The price: the
-        goroutine the calls run on, and a stop-the-world, may wait up to ``linger`` (plus
-        however late Python runs a signal handler) between calls. Leaving the block, also
+        After each call the thread stays stopped for at most ``linger`` seconds, inside the
+        call's debugCallV2 run, so that the next call starts there (one ptrace stop instead of
+        four); then it is let go, restored as found (the next call looks for a thread again).
+        The price: the goroutine the calls run on, and a stop-the-world, may wait up to
+        ``linger`` (plus however late Python runs a signal handler) between calls. Leaving the block, also
         through an exception, detaches the thread. Only on the main thread (Python runs
         signal handlers there); elsewhere, when every real-time signal already has a handler
         in this process, and for stop-the-world calls, each call seizes and detaches as
