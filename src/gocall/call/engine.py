@@ -589,8 +589,8 @@ class CallEngine:
     def _catch_parked(self, goid: int | None, deadline: float, look: bool = False) -> tuple[Thread, Advanced] | None:
         """Hardware breakpoints on every thread where parked goroutines (or ``goid``) next
         return into user code (watches on idle ones); the first to arrive, advanced to a safe point.
-        ``look``: no thread was looked at before (_find_any): once armed, one running a goroutine
-        the walk saw running is taken if it runs user code (_take_running)."""
+        ``look``: no thread was looked at before (_find_any): once armed, if the walk saw a
+        goroutine running, a running thread is taken, moved on to a safe point (_take_running)."""
         # The last catch's points, if it was for the same goroutines, are armed before the
         # goroutines are walked for this one's: one that wakes up during the walk (~0.1 ms) is
         # caught at its point, where walking first left it that long to run past it unseen.
