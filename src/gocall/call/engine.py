@@ -663,9 +663,7 @@ class CallEngine:
                 found = advance(thread, trap.regs, self.mem, self.layout, self.binary.pclntab,
                                 min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)  # fmt: skip
                 if found is not None:
-                    group.release(thread)
-                    group.keep = [thread.tid]
-                    ptrace.setoptions(thread.tid, 0)  # its future threads are not to be traced (detach_strays)
+                    group.hand_over(thread)
                     return thread, Advanced(found.regs, found.verdict, found.steps, found.hops + 1)
                 # Another goroutine, or ours lost again: step off the breakpoint, re-arm, go on.
                 thread.run_until_trap(step=True)
@@ -700,9 +698,7 @@ class CallEngine:
                 breakpoints.set_breakpoints(thread, pcs)  # as the catch's trap path re-arms one
                 thread.resume()
                 continue
-            group.release(thread)
-            group.keep = [thread.tid]
-            ptrace.setoptions(thread.tid, 0)  # its future threads are not to be traced (detach_strays)
+            group.hand_over(thread)
             self._preferred_tid = thread.tid
             return thread, found
         return None

@@ -179,6 +179,14 @@ class ThreadGroup:
         """Take ``thread`` out of the group (the caller now owns it)."""
         self.threads.pop(thread.tid, None)
 
+    def hand_over(self, thread: Thread) -> None:
+        """``thread``, caught for a call (call/engine.py _catch_parked), out of the group and kept
+        traced by :meth:`detach_all`; the threads it creates from now on are not traced (they
+        would be strays of the group's)."""
+        self.release(thread)
+        self.keep = [thread.tid]
+        ptrace.setoptions(thread.tid, 0)
+
     def detach_all(self) -> None:
         """Disarm and detach every thread, leaving each running from where it is (Thread.detach
         disarms an armed thread and takes a hit's SIGTRAP still queued).
