@@ -39,7 +39,10 @@ when every real-time signal has a handler already, or for stop-the-world calls
 (the other threads are detached after each call).
 
 On leaving the batch, however it is left (exception, Ctrl-C, the target
-exiting), the kept thread is detached with any signal it was holding. A signal
+exiting), the kept thread is detached with any signal it was holding. A target
+killed meanwhile is reaped at the linger's end: until its tracer collects the
+kept thread's exit, its parent cannot wait for it (kernel/exit.c
+delay_group_leader). A signal
 whose default action would end this process (SIGTERM, SIGHUP, ... left at
 SIG_DFL) is handled for the batch's length: between calls the thread is let go
 first, then the default action ends the process as before (an open run whose
