@@ -687,13 +687,13 @@ class CallEngine:
             if thread.stopped or self._states.state(thread.tid) not in (b"R", b"t"):
                 continue
             regs = thread.stop()
-            if (not safepoint.check(regs, self.mem, self.layout, self.binary.pclntab).ok
-                    and where_next(regs, self.mem, self.layout, self.binary.pclntab) is None):  # fmt: skip
+            verdict = safepoint.check(regs, self.mem, self.layout, self.binary.pclntab)
+            if not verdict.ok and where_next(regs, self.mem, self.layout, self.binary.pclntab) is None:
                 thread.resume()  # no goroutine of its own on its way to user code (a system thread)
                 continue
             thread.disarm()
-            found = advance(thread, regs, self.mem, self.layout, self.binary.pclntab,
-                            min(deadline, time.monotonic() + _ADVANCE_SLICE))  # fmt: skip
+            found = Advanced(regs, verdict, 0, 0) if verdict.ok else advance(
+                thread, regs, self.mem, self.layout, self.binary.pclntab, min(deadline, time.monotonic() + _ADVANCE_SLICE))
             if found is None:
                 breakpoints.set_breakpoints(thread, pcs)  # as the catch's trap path re-arms one
                 thread.resume()
