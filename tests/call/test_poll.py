@@ -46,7 +46,7 @@ def test_signal_during_a_polled_wait_unwinds_the_call(target, monkeypatch):  # t
     poll that finds the trap collects it, and the engine unwinds the call (Interrupted). Left
     pending, it would be delivered only as the call's signal mask is restored, after a call
     that went through (Signalled from the handlers installed here)."""
-    monkeypatch.setattr(waiting._Runnable, "cpu_free", lambda self: True)
+    monkeypatch.setattr(waiting._Runnable, "cpu_free", lambda self, extra=0: True)
     main = threading.main_thread().ident
     assert main is not None
     with install(), gocall.attach(target.pid) as proc:

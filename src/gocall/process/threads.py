@@ -16,13 +16,13 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ..errors import ProcessError, PtraceError, TargetExited
-from . import breakpoints, ptrace
+from . import affinity, breakpoints, ptrace
 from .regs import user_regs_struct
-from .waiting import waitpid
+from .waiting import cpu_free, waitpid
 
 log = logging.getLogger("gocall.ptrace")
 
@@ -56,6 +56,10 @@ class Thread:
         self.hw_armed = False
         self.events_only = False  # armed through perf events only, its debug registers untouched (perfbreak.py)
         self.events: list[int] = []  # perf breakpoint events armed on it (process/perfbreak.py), their fds
+        # Its own CPU mask while it is narrowed to gocall's CPU for a polled resume (process/affinity.py),
+        # and who is told of each narrowing and give-back (the guardian's slot, guard/watch.py).
+        self.pinned: frozenset[int] | None = None
+        self.on_pin: Callable[[int, frozenset[int] | None], None] | None = None
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
@@ -106,6 +110,7 @@ class Thread:
         self.stopped = True
 
     def resume(self, sig: int = 0) -> None:
+        self.unpin()
         ptrace.cont(self.tid, sig or self._take_deferred())
         self.stopped = False
 
@@ -118,10 +123,35 @@ class Thread:
         if step:
             ptrace.singlestep(self.tid, 0)
         else:
+            if self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
+                self._pin()
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
         # A single step traps within microseconds: looked for first; a resume's trap is Go code away.
         return self.wait_trap(timeout, step, resumed=not step)
+
+    def _pin(self) -> None:
+        """Narrow this stopped thread to gocall's CPU for the resume and poll to come (see
+        process/affinity.py); told first, so that a kill of gocall at any moment after leaves
+        the guardian its own mask."""
+        found = affinity.narrowable(self.tid)
+        if found is None:
+            return
+        cpu, mask = found
+        if self.on_pin is not None:
+            self.on_pin(self.tid, mask)
+        if affinity.narrow(self.tid, cpu):
+            self.pinned = mask
+        elif self.on_pin is not None:
+            self.on_pin(self.tid, None)
+
+    def unpin(self) -> None:
+        """Its own CPU mask back, if it was narrowed (:meth:`_pin`)."""
+        mask, self.pinned = self.pinned, None
+        if mask is not None:
+            affinity.unpin(self.tid, mask)
+            if self.on_pin is not None:
+                self.on_pin(self.tid, None)
 
     def wait_trap(self, timeout: float | None = None, step: bool = False, resumed: bool = False) -> TrapStop | None:
         """Wait for the running thread's next SIGTRAP (see :meth:`run_until_trap`); None on timeout,
@@ -196,6 +226,7 @@ class Thread:
         deferred ones are sent again, so none is lost.
         """
         self.close_events()
+        self.unpin()
         if not self.traced:
             return
         pending = list(self.deferred)
@@ -300,7 +331,7 @@ class Thread:
         return f"state {state.decode() if state else 'gone'}, kernel wait channel {wchan}"
 
     def _wait(self, timeout: float | None, resumed: bool = False) -> int | None:
-        status = waitpid(self.tid, timeout, resumed)
+        status = waitpid(self.tid, timeout, resumed, None if self.pinned is None else self.unpin)
         if status is not None:
             self._check_exit(status)
         return status

@@ -157,14 +157,22 @@ class _Runnable:
         except (OSError, IndexError, ValueError):
             return None
 
-    def cpu_free(self) -> bool:
+    def cpu_free(self, extra: int = 0) -> bool:
         """Whether every task that wants a CPU has one (gocall and the thread it just resumed
-        included): nothing would run on gocall's CPU if it slept."""
+        included, and ``extra`` more): nothing would run on gocall's CPU if it slept."""
         n = self.count()
-        return n is not None and n <= self.cpus
+        return n is not None and n + extra <= self.cpus
 
 
 _runnable: _Runnable | None = None
+
+
+def cpu_free(extra: int = 0) -> bool:
+    """See :meth:`_Runnable.cpu_free`: before a resume, ``extra=1`` counts the thread resumed."""
+    global _runnable
+    if _runnable is None:
+        _runnable = _Runnable()
+    return _runnable.cpu_free(extra)
 
 
 def _poll(tid: int, timeout: float | None) -> int | None:
@@ -180,10 +188,7 @@ def _poll(tid: int, timeout: float | None) -> int | None:
     needs to reach its trap (329c324, reverted in c8f49d5: pause.py lost 70% of its calls/s);
     and it yields at every look, so a thread woken on gocall's own CPU (the resumed one) runs
     at once. A terminating signal that came meanwhile is collected as a nap would have."""
-    global _runnable
-    if _runnable is None:
-        _runnable = _Runnable()
-    if not _runnable.cpu_free():
+    if not cpu_free():
         return None
     end = time.perf_counter() + (_POLL if timeout is None else min(_POLL, timeout))
     while True:
@@ -196,12 +201,14 @@ def _poll(tid: int, timeout: float | None) -> int | None:
         os.sched_yield()
 
 
-def waitpid(tid: int, timeout: float | None = None, resumed: bool = False) -> int | None:
+def waitpid(tid: int, timeout: float | None = None, resumed: bool = False,
+            before_nap: Callable[[], None] | None = None) -> int | None:  # fmt: skip
     """Wait for a state change of ``tid``; the raw status, or None on timeout. ``resumed``: the
     thread was resumed just now, toward a stop its own code has to reach (a trap of debugCallV2's,
     tens of microseconds away): polled for first while a CPU is free (:func:`_poll`), else napped
     for first, not looked for first (a look that finds nothing is one of the three system calls of
-    each such wait; a SIGCHLD already pending ends the nap at once).
+    each such wait; a SIGCHLD already pending ends the nap at once). ``before_nap`` runs before
+    the first nap (process/affinity.py: a thread narrowed to gocall's CPU gets its mask back).
 
     Must run inside :func:`signals_held`. A terminating signal seen meanwhile is
     recorded in ``interrupts`` and the wait goes on: the caller decides when it
@@ -210,6 +217,8 @@ def waitpid(tid: int, timeout: float | None = None, resumed: bool = False) -> in
     deadline = None if timeout is None else time.monotonic() + timeout
     if resumed and (status := _poll(tid, timeout)) is not None:
         return status
+    if before_nap is not None:
+        before_nap()
     nap = _Nap()
     if resumed:
         nap(deadline)  # whatever ended it, the look below says whether the stop came

@@ -1,0 +1,55 @@
+"""A resumed thread kept on gocall's own CPU while its next stop is polled for.
+
+Why: a thread in a ptrace stop leaves its CPU idle, and on a VM whose idle vCPUs halt (a
+Firecracker guest, haltpoll off) every resume then wakes that vCPU through the hypervisor, which
+the resuming tracer pays inside PTRACE_CONT (15-20 µs on the bench's VM), three times a call; the
+scheduler puts a woken thread back on its previous CPU while that one is idle, so it never comes
+over by itself. Narrowed to the tracer's CPU before the resume, the thread is woken where gocall
+runs, and the poll of process/waiting.py, which yields the CPU at every look, lets it run to its
+trap there: debugCallV2's traps come 10-20 µs after a resume (bench/README, issue 14 session 12:
+an unbatched string call 0.33 -> 0.26 ms, batched 0.10 -> 0.06).
+
+Never wider, never for long: the thread is narrowed only to a CPU its own mask has (a cpuset, a
+taskset of the user's is kept), only while no task waits for a CPU (else it could wait for
+gocall's), and its mask goes back before anything longer than a poll (the poll gives up: a callee
+that runs), before a plain resume and before the detach (process/threads.py). gocall killed
+meanwhile: the guardian puts the mask back (guard/watch.py ``Watch.pinned``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+# os has sched_setaffinity but no sched_getcpu(3) (glibc reads it from the rseq area or the vDSO).
+_sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+_sched_getcpu.argtypes = ()
+
+
+def narrowable(tid: int) -> tuple[int, frozenset[int]] | None:
+    """The CPU gocall runs on and ``tid``'s own mask, when that mask has this CPU and another (a
+    thread of one CPU already is left alone); None also when its mask cannot be read (gone)."""
+    cpu = _sched_getcpu()
+    try:
+        mask = frozenset(os.sched_getaffinity(tid))
+    except OSError:
+        return None
+    return (cpu, mask) if cpu in mask and len(mask) > 1 else None
+
+
+def narrow(tid: int, cpu: int) -> bool:
+    """Narrow stopped ``tid`` to ``cpu`` (:func:`narrowable`); False if not allowed (EPERM: another
+    user's thread and no CAP_SYS_NICE) or gone."""
+    try:
+        os.sched_setaffinity(tid, (cpu,))
+    except OSError:
+        return False
+    return True
+
+
+def unpin(tid: int, mask: frozenset[int]) -> None:
+    """Give ``tid`` its mask back (a thread gone has none to give)."""
+    try:
+        os.sched_setaffinity(tid, mask)
+    except OSError:  # ESRCH; EINVAL: none of its CPUs is online or in its cpuset any more (the kernel keeps the old)
+        pass
