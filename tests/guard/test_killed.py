@@ -26,6 +26,7 @@ bench/guard_window.py kills at random moments of a call loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -37,7 +38,7 @@ import pytest
 
 import gocall
 from gocall.cli.handoff import SWITCH
-from gocall.process.threads import task_state
+from gocall.process.threads import task_state, thread_ids
 from gocall.stops.breakpoint import resolve
 from gocall.toolchain import known_toolchains
 from harness import Target, tracer_pids
@@ -100,6 +101,13 @@ def _restored(target: Target, gocall: subprocess.Popen[str], within: float) -> N
     assert target.alive, target.stderr()
     held = {tid: tracer for tid, tracer in tracer_pids(target.pid).items() if tracer}
     assert not held, {tid: (tracer, task_state(target.pid, tid), task_state(tracer)) for tid, tracer in held.items()}
+    # Every thread has the CPU mask it inherited from here (process/affinity.py: the guardian
+    # gives back a mask gocall had narrowed).
+    masks = {}
+    for tid in thread_ids(target.pid):
+        with contextlib.suppress(ProcessLookupError):
+            masks[tid] = os.sched_getaffinity(tid)
+    assert all(mask == os.sched_getaffinity(0) for mask in masks.values()), masks
     target.assert_healthy()  # the interrupted worker got its goroutine back, registers intact
 
 
@@ -116,6 +124,40 @@ def test_sigkill_at_each_protocol_stop(target, go_toolchain, step, expr):  # typ
     assert p.wait(60) == -9, p.communicate()[1]
     _restored(target, p, 10)
     _no_int3(target, [_tail(target)])  # the guardian put the tail's byte back
+
+
+# _KILLED_AT with a CPU free at every resume (process/waiting.py cpu_free: a quiet machine): gocall
+# kills itself at the first ``step`` its thread is narrowed to gocall's CPU at (process/affinity.py;
+# not when its trap came after the poll gave up), and prints the threads' mask sizes then.
+_KILLED_NARROWED = """
+import os, signal, sys, gocall
+from gocall.process import waiting
+from gocall.process.threads import thread_ids
+waiting._Runnable.cpu_free = lambda self, extra=0: True
+pid, step = int(sys.argv[1]), sys.argv[2]
+def kill(s):
+    sizes = sorted(len(os.sched_getaffinity(t)) for t in thread_ids(pid))
+    if s == step and sizes[0] == 1:
+        print(sizes, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+with gocall.attach(pid, guard=True) as proc:
+    proc.eval("main.Add(1, 2)")
+    proc.engine.protocol_hook = kill
+    for _ in range(50):
+        proc.eval("main.Add(1, 2)")
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to narrow a thread to")
+@pytest.mark.parametrize("step", ["FRAME_READY", "RETURNED"])
+def test_sigkill_with_the_thread_narrowed(target, go_toolchain, step):  # type: ignore[no-untyped-def]
+    """The guardian gives the thread its own CPU mask back (guard/watch.py Watch.pinned)."""
+    p = subprocess.Popen([sys.executable, "-c", _KILLED_NARROWED, str(target.pid), step], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == -9, err
+    assert out.startswith("[1, "), out  # one thread had one CPU when gocall died
+    _restored(target, p, 10)
 
 
 def test_the_tail_int3_is_in_while_a_guarded_session_lives(target, go_toolchain):  # type: ignore[no-untyped-def]

@@ -891,6 +891,8 @@ class Held:
         self._injector.callee_timeout = engine.timeout
         self._injector.leave = engine.leave
         self._injector.watch = engine.watch
+        if engine.watch is not None:
+            thread.on_pin = engine.watch.pinned  # a narrowing of its CPU mask, for the guardian to undo
         self._injector.abandon = engine.abandon
         self._injector.known = (thread.tid, found.regs, xstate)  # the registers its stop read
         self._injector.chain = chain

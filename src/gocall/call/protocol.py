@@ -309,7 +309,7 @@ class Injector:
         run, self._open = self._open, None
         if run is None:
             return
-        while not self._finished_at(run, self._continue()):
+        while not self._finished_at(run, self._continue(narrow=True)):
             pass
         if interrupts.signal is not None:
             raise Interrupted("interrupted; the call was unwound and the target restored")
@@ -347,7 +347,7 @@ class Injector:
         ptrace.setregs(self.thread.tid, r)
         if watch is not None:
             watch.entered()
-        return self._continue()
+        return self._continue(narrow=True)
 
     def _start_callee(self, stop: user_regs_struct, setup: CallSetup, g: int) -> None:
         tid = self.thread.tid
@@ -456,10 +456,12 @@ class Injector:
             ptrace.setregs(self.thread.tid, self._parked)
             self._parked = None
 
-    def _continue(self) -> user_regs_struct:
-        """Resume to the next trap."""
+    def _continue(self, narrow: bool = False) -> user_regs_struct:
+        """Resume to the next trap. ``narrow``: the way there is the runtime's code alone (into
+        debugCallV2 to its first trap; from a callee's return to R12=16: debugCallWrap and
+        debugCallWrap1 start no thread), run on gocall's CPU if one is free (process/affinity.py)."""
         self._unpark()
-        stop = self._resume_and_wait(None)
+        stop = self._resume_and_wait(None, narrow=narrow)
         assert stop is not None
         return stop.regs
 
@@ -470,7 +472,7 @@ class Injector:
         timeout with :attr:`abandon`), which gives the call to a guardian and raises."""
         deadline = None if self.callee_timeout is None else time.monotonic() + self.callee_timeout
         told_late = told_interrupt = False
-        stop = self._resume_and_wait(_CALLEE_SLICE)
+        stop = self._resume_and_wait(_CALLEE_SLICE, narrow=True, may_clone=True)
         while stop is None:
             late = deadline is not None and time.monotonic() >= deadline
             leave = self.leave if self.others is None else None  # stop-the-world calls wait
@@ -509,10 +511,14 @@ class Injector:
             unlock(self.mem, self.lock_layout, run.locked)
         self._restore(stop, run.regs, run.xstate)
 
-    def _resume_and_wait(self, timeout: float | None, resumed: bool = False) -> TrapStop | None:
+    def _resume_and_wait(self, timeout: float | None, resumed: bool = False, narrow: bool = False,
+                         may_clone: bool = False) -> TrapStop | None:  # fmt: skip
+        """To the next trap; ``narrow``, ``may_clone``: see Thread.run_until_trap."""
         others = self.others
         if others is None:
-            return self.thread.wait_trap(timeout) if resumed else self.thread.run_until_trap(timeout)
+            if resumed:
+                return self.thread.wait_trap(timeout)
+            return self.thread.run_until_trap(timeout, narrow=narrow, may_clone=may_clone)
         if not resumed:
             others.resume_all()
             others.lend(self.thread)

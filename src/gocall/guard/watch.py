@@ -106,7 +106,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from ..errors import GocallError, ProcessError, PtraceError
-from ..process import ptrace
+from ..process import affinity, ptrace
 from ..process.memory import Memory
 from ..process.regs import user_regs_struct
 from ..process.permissions import tracers
@@ -152,7 +152,11 @@ _XSTATE = _PARKED + _REGS
 _BREAKS = _XSTATE + 16384
 _BREAK = struct.Struct("<QQ")
 _MAX_BREAKS = 4096
-_SIZE = _BREAKS + 8 + _MAX_BREAKS * _BREAK.size
+# Then the thread narrowed to gocall's CPU for a polled resume (process/affinity.py), if any: its
+# tid (0: none) and its own mask, CPUs 0-1023 as in a cpu_set_t, for the guardian to give back.
+_PIN = _BREAKS + 8 + _MAX_BREAKS * _BREAK.size
+_PIN_MASK = struct.Struct("<16Q")
+_SIZE = _PIN + 8 + _PIN_MASK.size
 _STOP_TIMEOUT = 5.0
 _CLOSED = b"."
 _GWAITING, _GSCAN = 4, 0x1000  # runtime/runtime2.go: the interrupted goroutine while the call runs
@@ -261,6 +265,20 @@ class Watch:
         self._breaks = n + 1
         struct.pack_into("<Q", self.slot, _BREAKS, n + 1)  # after the entry: the table is whole at any moment
 
+    def pinned(self, tid: int, mask: frozenset[int] | None) -> None:
+        """``tid`` is about to be narrowed to gocall's CPU, ``mask`` its own (process/threads.py
+        ``Thread.on_pin``); None: it has its mask back. The tid is written after the mask: the
+        record is whole at any moment."""
+        if mask is None:
+            struct.pack_into("<Q", self.slot, _PIN, 0)
+            return
+        words = [0] * 16
+        for cpu in mask:
+            if cpu < 1024:
+                words[cpu >> 6] |= 1 << (cpu & 63)
+        _PIN_MASK.pack_into(self.slot, _PIN + 8, *words)
+        struct.pack_into("<Q", self.slot, _PIN, tid)
+
     def idle(self) -> None:
         """No run is open (the thread is restored, or a handover guardian's)."""
         self.slot[0:8] = b"\0" * 8
@@ -298,9 +316,10 @@ def guarded_by_parent(slot: mmap.mmap) -> None:
 
 def open_run(slot: mmap.mmap) -> int | None:
     """The target's pid if a run is open in ``slot`` (its gocall ended mid-call), or the net its
-    session put in is still there (it was killed), else None."""
+    session put in is still there (it was killed), or a thread is narrowed to its CPU, else None."""
     head = _HEAD.unpack_from(slot, 0)
-    return head[1] if head[0] or head[_NET_AT // 8] or _breakpoints(slot) else None
+    pinned = struct.unpack_from("<Q", slot, _PIN)[0]
+    return head[1] if head[0] or head[_NET_AT // 8] or _breakpoints(slot) or pinned else None
 
 
 def _breakpoints(slot: mmap.mmap) -> dict[int, int]:
@@ -345,8 +364,19 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     # The tail's byte back, then the other threads after the run's; the net out before they run again.
     with contextlib.suppress(GocallError, OSError):
         _put_back(mem, breaks)
+    _unpin(slot)
     with contextlib.suppress(GocallError, OSError):
         _sweep(pid, tid if state else 0, guardian.net, mem, bool(net), breaks)
+
+
+def _unpin(slot: mmap.mmap) -> None:
+    """A thread gocall had narrowed to its CPU when it died (:meth:`Watch.pinned`) gets its own
+    mask back: after the rescue, whose own narrowing ends with the mask it found."""
+    (tid,) = struct.unpack_from("<Q", slot, _PIN)
+    if tid:
+        words = _PIN_MASK.unpack_from(slot, _PIN + 8)
+        affinity.unpin(tid, frozenset(i << 6 | b for i, w in enumerate(words) for b in range(64) if w >> b & 1))
+        struct.pack_into("<Q", slot, _PIN, 0)
 
 
 def _fork(slot: mmap.mmap, guardian: Guardian, session: int) -> int:

@@ -6,14 +6,21 @@ the resuming tracer pays inside PTRACE_CONT (15-20 µs on the bench's VM), three
 scheduler puts a woken thread back on its previous CPU while that one is idle, so it never comes
 over by itself. Narrowed to the tracer's CPU before the resume, the thread is woken where gocall
 runs, and the poll of process/waiting.py, which yields the CPU at every look, lets it run to its
-trap there: debugCallV2's traps come 10-20 µs after a resume (bench/README, issue 14 session 12:
-an unbatched string call 0.33 -> 0.26 ms, batched 0.10 -> 0.06).
+trap there: debugCallV2's traps come 10-20 µs after a resume (bench/README, issue 14 session 12).
+
+A thread created by the narrowed one inherits its mask. The runtime's own steps (into debugCallV2
+to its first trap, from a callee's return to R12=16) start none: debugCallWrap and debugCallWrap1
+use newproc1 and globrunqput, no wakep. A callee may (a goroutine readied, an M started): it runs
+narrowed only with PTRACE_O_TRACECLONE on, so that such a thread stops before its first
+instruction and is let go with the mask it would have inherited (process/threads.py
+``Thread._watch_clones``); a thread whose options are not gocall's alone (a group's, a launched
+program's) runs its callee with its own mask.
 
 Never wider, never for long: the thread is narrowed only to a CPU its own mask has (a cpuset, a
 taskset of the user's is kept), only while no task waits for a CPU (else it could wait for
-gocall's), and its mask goes back before anything longer than a poll (the poll gives up: a callee
-that runs), before a plain resume and before the detach (process/threads.py). gocall killed
-meanwhile: the guardian puts the mask back (guard/watch.py ``Watch.pinned``).
+gocall's), and its mask goes back before anything longer than a poll (the poll gives up: a long
+callee), before a plain resume and before the detach. gocall killed meanwhile: the guardian puts
+the mask back (guard/watch.py ``Watch.pinned``).
 """
 
 from __future__ import annotations

@@ -167,13 +167,13 @@ class ThreadGroup:
     def lend(self, thread: Thread) -> None:
         """The call's thread (stopped, about to run) waited for with the group's (call/protocol.py);
         the threads it creates meanwhile are traced, as a Go 1.19 callee may move onto a new M."""
-        ptrace.setoptions(thread.tid, ptrace.PTRACE_O_TRACECLONE)
+        thread.set_options(ptrace.PTRACE_O_TRACECLONE)
         self.threads[thread.tid] = thread
 
     def took_back(self, thread: Thread) -> None:
         """The call's thread, stopped at the protocol's trap: between calls the threads it would
         create are not the group's to trace (they would run untraced after detach_strays)."""
-        ptrace.setoptions(thread.tid, 0)
+        thread.set_options(0)
 
     def release(self, thread: Thread) -> None:
         """Take ``thread`` out of the group (the caller now owns it)."""
@@ -185,7 +185,7 @@ class ThreadGroup:
         would be strays of the group's)."""
         self.release(thread)
         self.keep = [thread.tid]
-        ptrace.setoptions(thread.tid, 0)
+        thread.set_options(0)
 
     def detach_all(self) -> None:
         """Disarm and detach every thread, leaving each running from where it is (Thread.detach

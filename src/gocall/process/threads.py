@@ -56,15 +56,21 @@ class Thread:
         self.hw_armed = False
         self.events_only = False  # armed through perf events only, its debug registers untouched (perfbreak.py)
         self.events: list[int] = []  # perf breakpoint events armed on it (process/perfbreak.py), their fds
+        # Its ptrace options as set through this object (None: not known, e.g. auto-attached).
+        self.options: int | None = None
         # Its own CPU mask while it is narrowed to gocall's CPU for a polled resume (process/affinity.py),
         # and who is told of each narrowing and give-back (the guardian's slot, guard/watch.py).
         self.pinned: frozenset[int] | None = None
         self.on_pin: Callable[[int, frozenset[int] | None], None] | None = None
+        # Set while PTRACE_O_TRACECLONE is on for a callee run narrowed (:meth:`_watch_clones`): the
+        # mask a thread it creates gets before it is let go, its creator's own.
+        self.let_go: frozenset[int] | None = None
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
 
     def seize(self, options: int = 0) -> None:
+        self.options = None
         try:
             ptrace.seize(self.tid, options)
         except PtraceError as e:
@@ -81,6 +87,13 @@ class Thread:
                 raise attach_error(self.pid, e.errno, self.tid) from None
             raise
         self.traced = True
+        self.options = options
+
+    def set_options(self, options: int) -> None:
+        """PTRACE_SETOPTIONS on this stopped thread (the threads it creates from now on are
+        another's to let go: :attr:`let_go` ends)."""
+        ptrace.setoptions(self.tid, options)
+        self.options, self.let_go = options, None
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> user_regs_struct:
         """PTRACE_INTERRUPT the running thread and wait until it is stopped; its registers."""
@@ -114,17 +127,27 @@ class Thread:
         ptrace.cont(self.tid, sig or self._take_deferred())
         self.stopped = False
 
-    def run_until_trap(self, timeout: float | None = None, step: bool = False) -> TrapStop | None:
+    def run_until_trap(self, timeout: float | None = None, step: bool = False, narrow: bool = False,
+                       may_clone: bool = False) -> TrapStop | None:  # fmt: skip
         """Resume (or single-step) and wait for the next SIGTRAP; None if ``timeout`` passed.
 
         Other signals are passed through to the thread as they arrive, except while
-        single-stepping, where they are deferred to the next plain resume.
+        single-stepping, where they are deferred to the next plain resume. ``narrow``: a trap
+        expected within microseconds, run to on gocall's CPU while a CPU is free
+        (process/affinity.py); ``may_clone``: the code on the way may start a thread (a callee),
+        which would inherit the narrowed mask: narrowed only with the threads it creates
+        watched for (:meth:`_watch_clones`). Without ``narrow`` it has its own mask for the resume.
         """
         if step:
             ptrace.singlestep(self.tid, 0)
         else:
-            if self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
-                self._pin()
+            if not narrow:
+                self.unpin()
+            else:
+                if self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
+                    self._pin()
+                if may_clone and self.pinned is not None and not self._watch_clones():
+                    self.unpin()
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
         # A single step traps within microseconds: looked for first; a resume's trap is Go code away.
@@ -144,6 +167,19 @@ class Thread:
             self.pinned = mask
         elif self.on_pin is not None:
             self.on_pin(self.tid, None)
+
+    def _watch_clones(self) -> bool:
+        """PTRACE_O_TRACECLONE on, for a narrowed thread about to run a callee: a thread it
+        creates stops before its first instruction and is let go with :attr:`let_go`, the mask
+        it would have inherited (:meth:`_clone_event`). False when this thread's options are
+        not known to be ours alone (a group's, a launched program's: left as they are)."""
+        if self.let_go is not None:
+            return True
+        if self.options != 0:
+            return False
+        self.set_options(ptrace.PTRACE_O_TRACECLONE)
+        self.let_go = self.pinned
+        return True
 
     def unpin(self) -> None:
         """Its own CPU mask back, if it was narrowed (:meth:`_pin`)."""
@@ -197,12 +233,30 @@ class Thread:
         return None
 
     def _clone_event(self, status: int, step: bool = False) -> bool:
-        """A PTRACE_EVENT_CLONE stop: note the new thread and let this one go on."""
+        """A PTRACE_EVENT_CLONE stop: note the new thread (or let it go, :meth:`_watch_clones`)
+        and let this one go on."""
         if (status >> 16) != ptrace.PTRACE_EVENT_CLONE:
             return False
-        self.cloned.append(ptrace.geteventmsg(self.tid))
+        tid = ptrace.geteventmsg(self.tid)
+        if self.let_go is not None:
+            self._let_go(tid, self.let_go)
+        else:
+            self.cloned.append(tid)
         (ptrace.singlestep if step else ptrace.cont)(self.tid, 0)
         return True
+
+    def _let_go(self, tid: int, mask: frozenset[int]) -> None:
+        """A thread created by this one while it ran a callee narrowed (:meth:`_watch_clones`):
+        traced from its creation, it stops before its first instruction; it gets ``mask`` and
+        goes, as if never traced."""
+        child = Thread(self.pid, tid)
+        child.traced = True
+        status = child._wait_asked(_STOP_TIMEOUT)
+        child.stopped = True
+        if not child._is_event_stop(status):
+            child.deferred.append(os.WSTOPSIG(status))  # a signal sent to it already: handed over
+        affinity.unpin(tid, mask)
+        child.detach()
 
     def _ours(self, sig: int) -> bool:
         """A SIGTRAP caused by our single steps or hardware breakpoints (not for the program)."""
@@ -248,6 +302,7 @@ class Thread:
             self.reap()
         self.traced = False
         self.stopped = False
+        self.options, self.let_go = None, None  # the kernel drops a tracee's options with it
 
     def disarm(self) -> None:
         """Take this stopped thread's breakpoints off before it runs code of ours (a catch's thread

@@ -334,7 +334,7 @@ class Tracee:
         """``t``'s ptrace options as every thread of ours has them, after the call engine set its
         own (call/protocol.py leaves a thread without PTRACE_O_TRACECLONE between calls: a thread it
         then created would run untraced, and die of the first INT3 of ours it met)."""
-        ptrace.setoptions(t.tid, self.options)
+        t.set_options(self.options)
 
     # -- ending ---------------------------------------------------------------------
 
