@@ -14,7 +14,7 @@ import time
 import pytest
 
 import gocall
-from gocall.process import waiting
+from gocall.process import affinity, ptrace, waiting
 from gocall.process.threads import thread_ids
 
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to narrow a thread to")
@@ -81,6 +81,28 @@ def test_threads_a_narrowed_callee_starts_get_their_creators_own_mask(target, qu
     after = _masks(target.pid)
     assert len(after) > len(before)  # the callee did start threads
     assert set(after.values()) == {mask}, after
+    target.assert_healthy()
+
+
+def test_a_narrowed_thread_is_let_go_on_its_other_cpus(target, quiet, monkeypatch):  # type: ignore[no-untyped-def]
+    """The detach of a narrowed thread: on its CPUs but gocall's (Thread._away: let go on gocall's
+    CPU, a thread that runs on would take it before gocall returns), its own mask back just after."""
+    mask = _one_mask(target.pid)
+    seen: list[tuple[int, frozenset[int], frozenset[int]]] = []
+    detach = ptrace.detach
+
+    def detached(tid: int, sig: int = 0) -> None:
+        seen.append((tid, frozenset(os.sched_getaffinity(tid)), frozenset({affinity.current_cpu()})))
+        detach(tid, sig)
+
+    monkeypatch.setattr(ptrace, "detach", detached)
+    with gocall.attach(target.pid) as proc:
+        for i in range(5):
+            assert proc.eval(f"main.Add({i}, 1)") == i + 1
+    away = [(at_detach, cpu) for _, at_detach, cpu in seen if at_detach != mask]
+    assert len(away) >= len(seen) // 2, seen  # not when the last trap came after the poll gave up
+    assert all(at_detach == mask - cpu for at_detach, cpu in away), seen
+    assert _one_mask(target.pid) == mask
     target.assert_healthy()
 
 

@@ -27,16 +27,22 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Collection
 
 # os has sched_setaffinity but no sched_getcpu(3) (glibc reads it from the rseq area or the vDSO).
 _sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
 _sched_getcpu.argtypes = ()
 
 
+def current_cpu() -> int:
+    """The CPU gocall runs on (now)."""
+    return int(_sched_getcpu())
+
+
 def narrowable(tid: int) -> tuple[int, frozenset[int]] | None:
     """The CPU gocall runs on and ``tid``'s own mask, when that mask has this CPU and another (a
     thread of one CPU already is left alone); None also when its mask cannot be read (gone)."""
-    cpu = _sched_getcpu()
+    cpu = current_cpu()
     try:
         mask = frozenset(os.sched_getaffinity(tid))
     except OSError:
@@ -44,11 +50,11 @@ def narrowable(tid: int) -> tuple[int, frozenset[int]] | None:
     return (cpu, mask) if cpu in mask and len(mask) > 1 else None
 
 
-def narrow(tid: int, cpu: int) -> bool:
-    """Narrow stopped ``tid`` to ``cpu`` (:func:`narrowable`); False if not allowed (EPERM: another
-    user's thread and no CAP_SYS_NICE) or gone."""
+def narrow(tid: int, cpus: Collection[int]) -> bool:
+    """Narrow stopped ``tid`` to ``cpus``, a part of its own mask (:func:`narrowable`); False if
+    not allowed (EPERM: another user's thread and no CAP_SYS_NICE) or gone."""
     try:
-        os.sched_setaffinity(tid, (cpu,))
+        os.sched_setaffinity(tid, cpus)
     except OSError:
         return False
     return True

@@ -163,7 +163,7 @@ class Thread:
         cpu, mask = found
         if self.on_pin is not None:
             self.on_pin(self.tid, mask)
-        if affinity.narrow(self.tid, cpu):
+        if affinity.narrow(self.tid, (cpu,)):
             self.pinned = mask
         elif self.on_pin is not None:
             self.on_pin(self.tid, None)
@@ -280,9 +280,10 @@ class Thread:
         deferred ones are sent again, so none is lost.
         """
         self.close_events()
-        self.unpin()
         if not self.traced:
+            self.unpin()
             return
+        own = self._away() if self.stopped else None
         pending = list(self.deferred)
         self.deferred.clear()
         try:
@@ -300,9 +301,30 @@ class Thread:
             if isinstance(e, PtraceError) and e.errno != 3:  # ESRCH: the thread is gone
                 raise
             self.reap()
+        finally:
+            if own is not None:
+                affinity.unpin(self.tid, own)
+                if self.on_pin is not None:
+                    self.on_pin(self.tid, None)
         self.traced = False
         self.stopped = False
         self.options, self.let_go = None, None  # the kernel drops a tracee's options with it
+
+    def _away(self) -> frozenset[int] | None:
+        """A thread narrowed to gocall's CPU (:meth:`_pin`), about to be detached: narrowed to its
+        other CPUs instead, given its own mask back just after the detach (returned); else None,
+        its mask back now. Why: let go on gocall's CPU, a thread that runs on (a sleepy program's
+        ~0.1 ms burst after the wake-up it was caught at) took that CPU before gocall returned,
+        and the detach cost 114-157 µs instead of ~20 (bench/README, issue 14 sessions 11, 12)."""
+        own = self.pinned
+        if own is None:
+            return None
+        others = own - {affinity.current_cpu()}
+        if not others or not affinity.narrow(self.tid, others):
+            self.unpin()
+            return None
+        self.pinned = None  # the guardian's record (on_pin) stays until it has its mask back
+        return own
 
     def disarm(self) -> None:
         """Take this stopped thread's breakpoints off before it runs code of ours (a catch's thread
