@@ -152,8 +152,8 @@ _XSTATE = _PARKED + _REGS
 _BREAKS = _XSTATE + 16384
 _BREAK = struct.Struct("<QQ")
 _MAX_BREAKS = 4096
-# Then the thread narrowed to gocall's CPU for a polled resume (process/affinity.py), if any: its
-# tid (0: none) and its own mask, CPUs 0-1023 as in a cpu_set_t, for the guardian to give back.
+# Then the thread whose CPU mask gocall has narrowed (process/affinity.py), if any: its tid (0:
+# none) and its own mask, CPUs 0-1023 as in a cpu_set_t, for the guardian to give back.
 _PIN = _BREAKS + 8 + _MAX_BREAKS * _BREAK.size
 _PIN_MASK = struct.Struct("<16Q")
 _SIZE = _PIN + 8 + _PIN_MASK.size
@@ -266,9 +266,9 @@ class Watch:
         struct.pack_into("<Q", self.slot, _BREAKS, n + 1)  # after the entry: the table is whole at any moment
 
     def pinned(self, tid: int, mask: frozenset[int] | None) -> None:
-        """``tid`` is about to be narrowed to gocall's CPU, ``mask`` its own (process/threads.py
-        ``Thread.on_pin``); None: it has its mask back. The tid is written after the mask: the
-        record is whole at any moment."""
+        """``tid`` is about to be narrowed (to gocall's CPU for the protocol's steps, or to the
+        others for its detach), ``mask`` its own (process/threads.py ``Thread.on_pin``); None: it
+        has its mask back. The tid is written after the mask: the record is whole at any moment."""
         if mask is None:
             struct.pack_into("<Q", self.slot, _PIN, 0)
             return
