@@ -14,7 +14,7 @@ import time
 import pytest
 
 import gocall
-from gocall.process import affinity, ptrace, waiting
+from gocall.process import ptrace, waiting
 from gocall.process.threads import thread_ids
 
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to narrow a thread to")
@@ -39,8 +39,11 @@ def _masks(pid: int) -> dict[int, frozenset[int]]:
 
 @pytest.fixture
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every resume finds a CPU free: the narrowing is taken at each step it may be."""
+    """Every resume finds a CPU free: the narrowing is taken at each step it may be; and a trap is
+    polled for up to 50 ms, so that on a loaded machine (CI's) the thread is still narrowed when
+    it comes (a callee that runs longer, main.Sleep, still gets its mask back)."""
     monkeypatch.setattr(waiting._Runnable, "cpu_free", lambda self, extra=0: True)
+    monkeypatch.setattr(waiting, "_POLL", 0.05)
 
 
 def test_a_call_runs_narrowed_and_every_thread_keeps_its_mask(target, quiet):  # type: ignore[no-untyped-def]
@@ -88,20 +91,22 @@ def test_a_narrowed_thread_is_let_go_on_its_other_cpus(target, quiet, monkeypatc
     """The detach of a narrowed thread: on its CPUs but gocall's (Thread._away: let go on gocall's
     CPU, a thread that runs on would take it before gocall returns), its own mask back just after."""
     mask = _one_mask(target.pid)
-    seen: list[tuple[int, frozenset[int], frozenset[int]]] = []
+    seen: list[frozenset[int]] = []
     detach = ptrace.detach
 
     def detached(tid: int, sig: int = 0) -> None:
-        seen.append((tid, frozenset(os.sched_getaffinity(tid)), frozenset({affinity.current_cpu()})))
+        seen.append(frozenset(os.sched_getaffinity(tid)))
         detach(tid, sig)
 
     monkeypatch.setattr(ptrace, "detach", detached)
     with gocall.attach(target.pid) as proc:
         for i in range(5):
             assert proc.eval(f"main.Add({i}, 1)") == i + 1
-    away = [(at_detach, cpu) for _, at_detach, cpu in seen if at_detach != mask]
+    away = [at_detach for at_detach in seen if at_detach != mask]
     assert len(away) >= len(seen) // 2, seen  # not when the last trap came after the poll gave up
-    assert all(at_detach == mask - cpu for at_detach, cpu in away), seen
+    # Its CPUs but the one gocall ran on then (which the wrapper cannot read race-free: gocall
+    # may have moved since).
+    assert all(at_detach < mask and len(at_detach) == len(mask) - 1 for at_detach in away), seen
     assert _one_mask(target.pid) == mask
     target.assert_healthy()
 
@@ -121,12 +126,15 @@ def test_a_mask_of_one_cpu_is_left_alone(target, quiet):  # type: ignore[no-unty
 
 def test_a_long_callee_runs_with_its_threads_own_mask(target, quiet):  # type: ignore[no-untyped-def]
     """A callee that runs longer than the poll (main.Sleep) gets its thread's own mask back:
-    sampled from another thread between 100 and 250 ms into a 300 ms call, no thread is narrowed."""
+    sampled from another thread from 100 to 250 ms after the callee started (the poll gives up at
+    50 ms here), in a 300 ms call, no thread is narrowed."""
     mask = _one_mask(target.pid)
     samples: list[dict[int, frozenset[int]]] = []
-    done = threading.Event()
+    started, done = threading.Event(), threading.Event()
 
     def sample() -> None:
+        if not started.wait(30):
+            return
         time.sleep(0.1)
         end = time.monotonic() + 0.15
         while time.monotonic() < end and not done.is_set():
@@ -134,12 +142,15 @@ def test_a_long_callee_runs_with_its_threads_own_mask(target, quiet):  # type: i
             time.sleep(0.01)
 
     with gocall.attach(target.pid) as proc:
+        assert proc.eval("main.Add(1, 2)") == 3  # the session's first call, its set-up, before the timing
+        proc.engine.protocol_hook = lambda step: started.set() if step == "FRAME_READY" else None
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
             assert proc.eval("main.Sleep(300)") == 300
         finally:
             done.set()
+            started.set()
             sampler.join()
     assert samples
     for masks in samples:
