@@ -120,6 +120,10 @@ def _stop(thread: Thread) -> user_regs_struct | None:
         if event == ptrace.PTRACE_EVENT_STOP:
             thread.stopped = True
             return None
+        if event == ptrace.PTRACE_EVENT_CLONE:  # a thread the callee started (Thread._watch_clones): let go
+            thread.on_status(status)
+            ptrace.interrupt(tid)  # the clone's stop cleared the interrupt (Thread.halt)
+            continue
         if not event and sig == signal.SIGTRAP:
             thread.stopped = True
             return ptrace.getregs(tid)

@@ -342,6 +342,9 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     state, pid, tid, g, capacity, has_lock, m, lockedg, ext, internal, xlen, fn, net, locked_g = _HEAD.unpack_from(slot, 0)
     if not pid:
         return
+    # First: a narrowed thread that runs on (the rescue runs it, or the net lets it out) starts
+    # threads with its mask. Those a callee started between gocall's death and now keep it.
+    _unpin(slot)
     mem = guardian.injector.mem = Memory(pid)  # a guardian's own: gocall's was closed with its other files
     breaks = _breakpoints(slot)
     # The tail's INT3 (Watch.tail) stays in while the run is seen through: its thread, let go at
@@ -364,14 +367,14 @@ def see_through(slot: mmap.mmap, guardian: Guardian) -> None:
     # The tail's byte back, then the other threads after the run's; the net out before they run again.
     with contextlib.suppress(GocallError, OSError):
         _put_back(mem, breaks)
-    _unpin(slot)
     with contextlib.suppress(GocallError, OSError):
         _sweep(pid, tid if state else 0, guardian.net, mem, bool(net), breaks)
 
 
 def _unpin(slot: mmap.mmap) -> None:
-    """A thread gocall had narrowed to its CPU when it died (:meth:`Watch.pinned`) gets its own
-    mask back: after the rescue, whose own narrowing ends with the mask it found."""
+    """A thread whose CPU mask gocall had narrowed when it died (:meth:`Watch.pinned`) gets its
+    own back (the rescue narrows nothing: its thread's options are not gocall's, and it steps no
+    run with ``narrow``)."""
     (tid,) = struct.unpack_from("<Q", slot, _PIN)
     if tid:
         words = _PIN_MASK.unpack_from(slot, _PIN + 8)

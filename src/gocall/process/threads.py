@@ -70,7 +70,7 @@ class Thread:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
 
     def seize(self, options: int = 0) -> None:
-        self.options = None
+        self.options, self.let_go = None, None
         try:
             ptrace.seize(self.tid, options)
         except PtraceError as e:
@@ -290,6 +290,9 @@ class Thread:
             if not self.stopped:
                 ptrace.interrupt(self.tid)
                 status = self._wait_asked(_STOP_TIMEOUT)
+                while self._clone_event(status):  # a thread it created meanwhile: asked again (see halt)
+                    ptrace.interrupt(self.tid)
+                    status = self._wait_asked(_STOP_TIMEOUT)
                 if not self._is_event_stop(status) and not self._ours(os.WSTOPSIG(status)):
                     pending.insert(0, os.WSTOPSIG(status))
             if self.hw_armed:
