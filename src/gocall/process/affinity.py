@@ -20,7 +20,10 @@ Never wider, never for long: the thread is narrowed only to a CPU its own mask h
 taskset of the user's is kept), only while no task waits for a CPU (else it could wait for
 gocall's), and its mask goes back before anything longer than a poll (the poll gives up: a long
 callee), before a plain resume and before the detach. gocall killed meanwhile: the guardian puts
-the mask back (guard/watch.py ``Watch.pinned``).
+the mask back first thing (guard/watch.py ``Watch.pinned``). Not covered: a thread a narrowed
+callee starts between gocall's death and that (a kill within a callee's first poll, ~60 µs, and
+a new M within the guardian's ~1 ms wake-up), or whose creation gocall had seen and not let go
+yet, keeps gocall's CPU as its mask.
 """
 
 from __future__ import annotations
