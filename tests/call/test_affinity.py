@@ -87,9 +87,10 @@ def test_threads_a_narrowed_callee_starts_get_their_creators_own_mask(target, qu
     target.assert_healthy()
 
 
-def test_a_narrowed_thread_is_let_go_on_its_other_cpus(target, quiet, monkeypatch):  # type: ignore[no-untyped-def]
-    """The detach of a narrowed thread: on its CPUs but gocall's (Thread._away: let go on gocall's
-    CPU, a thread that runs on would take it before gocall returns), its own mask back just after."""
+def test_a_narrowed_thread_has_its_own_mask_at_its_detach(target, quiet, monkeypatch):  # type: ignore[no-untyped-def]
+    """Given back before the detach, never after: let go untraced, a thread that starts another
+    (a pending preemption SIGURG makes it schedule at once) would hand it a narrowed mask that
+    nothing gives back (tried, bench/README issue 14 session 12)."""
     mask = _one_mask(target.pid)
     seen: list[frozenset[int]] = []
     detach = ptrace.detach
@@ -102,11 +103,7 @@ def test_a_narrowed_thread_is_let_go_on_its_other_cpus(target, quiet, monkeypatc
     with gocall.attach(target.pid) as proc:
         for i in range(5):
             assert proc.eval(f"main.Add({i}, 1)") == i + 1
-    away = [at_detach for at_detach in seen if at_detach != mask]
-    assert len(away) >= len(seen) // 2, seen  # not when the last trap came after the poll gave up
-    # Its CPUs but the one gocall ran on then (which the wrapper cannot read race-free: gocall
-    # may have moved since).
-    assert all(at_detach < mask and len(at_detach) == len(mask) - 1 for at_detach in away), seen
+    assert seen and set(seen) == {mask}, seen
     assert _one_mask(target.pid) == mask
     target.assert_healthy()
 

@@ -457,9 +457,9 @@ class Injector:
             self._parked = None
 
     def _continue(self, narrow: bool = False) -> user_regs_struct:
-        """Resume to the next trap. ``narrow``: the way there is the runtime's code alone (into
-        debugCallV2 to its first trap; from a callee's return to R12=16: debugCallWrap and
-        debugCallWrap1 start no thread), run on gocall's CPU if one is free (process/affinity.py)."""
+        """Resume to the next trap. ``narrow``: a protocol step of ours (into debugCallV2 to its
+        first trap, from a callee's return to R12=16), run on gocall's CPU if one is free
+        (process/affinity.py); not a guardian's way through a run of someone else's."""
         self._unpark()
         stop = self._resume_and_wait(None, narrow=narrow)
         assert stop is not None
@@ -472,7 +472,7 @@ class Injector:
         timeout with :attr:`abandon`), which gives the call to a guardian and raises."""
         deadline = None if self.callee_timeout is None else time.monotonic() + self.callee_timeout
         told_late = told_interrupt = False
-        stop = self._resume_and_wait(_CALLEE_SLICE, narrow=True, may_clone=True)
+        stop = self._resume_and_wait(_CALLEE_SLICE, narrow=True)
         while stop is None:
             late = deadline is not None and time.monotonic() >= deadline
             leave = self.leave if self.others is None else None  # stop-the-world calls wait
@@ -511,14 +511,14 @@ class Injector:
             unlock(self.mem, self.lock_layout, run.locked)
         self._restore(stop, run.regs, run.xstate)
 
-    def _resume_and_wait(self, timeout: float | None, resumed: bool = False, narrow: bool = False,
-                         may_clone: bool = False) -> TrapStop | None:  # fmt: skip
-        """To the next trap; ``narrow``, ``may_clone``: see Thread.run_until_trap."""
+    def _resume_and_wait(self, timeout: float | None, resumed: bool = False, narrow: bool = False
+                         ) -> TrapStop | None:  # fmt: skip
+        """To the next trap; ``narrow``: see Thread.run_until_trap."""
         others = self.others
         if others is None:
             if resumed:
                 return self.thread.wait_trap(timeout)
-            return self.thread.run_until_trap(timeout, narrow=narrow, may_clone=may_clone)
+            return self.thread.run_until_trap(timeout, narrow=narrow)
         if not resumed:
             others.resume_all()
             others.lend(self.thread)

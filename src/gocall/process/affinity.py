@@ -8,22 +8,22 @@ over by itself. Narrowed to the tracer's CPU before the resume, the thread is wo
 runs, and the poll of process/waiting.py, which yields the CPU at every look, lets it run to its
 trap there: debugCallV2's traps come 10-20 µs after a resume (bench/README, issue 14 session 12).
 
-A thread created by the narrowed one inherits its mask. The runtime's own steps (into debugCallV2
-to its first trap, from a callee's return to R12=16) start none: debugCallWrap and debugCallWrap1
-use newproc1 and globrunqput, no wakep. A callee may (a goroutine readied, an M started): it runs
-narrowed only with PTRACE_O_TRACECLONE on, so that such a thread stops before its first
-instruction and is let go with the mask it would have inherited (process/threads.py
-``Thread._watch_clones``); a thread whose options are not gocall's alone (a group's, a launched
-program's) runs its callee with its own mask.
+A thread created by the narrowed one inherits its mask, and any step may create one: a callee
+(a goroutine readied, an M started), and the runtime's own way into debugCallV2 too (its newproc1
+may allocate a g, the allocation start a GC, and the GC start its workers and Ms: seen at a
+program's first call, the kill tests' new M on one CPU). So a thread runs narrowed only with
+PTRACE_O_TRACECLONE on: a thread it creates stops before its first instruction and is let go
+with the mask it would have inherited (process/threads.py ``Thread._watch_clones``); a thread
+whose options are not gocall's alone (a group's, a launched program's) is not narrowed.
 
 Never wider, never for long: the thread is narrowed only to a CPU its own mask has (a cpuset, a
 taskset of the user's is kept), only while no task waits for a CPU (else it could wait for
 gocall's), and its mask goes back before anything longer than a poll (the poll gives up: a long
 callee), before a plain resume and before the detach. gocall killed meanwhile: the guardian puts
-the mask back first thing (guard/watch.py ``Watch.pinned``). Not covered: a thread a narrowed
-callee starts between gocall's death and that (a kill within a callee's first poll, ~60 µs, and
-a new M within the guardian's ~1 ms wake-up), or whose creation gocall had seen and not let go
-yet, keeps gocall's CPU as its mask.
+the mask back first thing (guard/watch.py ``Watch.pinned``). Not covered: a thread the narrowed
+one starts between gocall's death and that (a kill within a step's poll, ~60 µs, and a new M
+within the guardian's ~1 ms wake-up), or whose creation gocall had seen and not let go yet,
+keeps gocall's CPU as its mask.
 """
 
 from __future__ import annotations

@@ -62,8 +62,8 @@ class Thread:
         # and who is told of each narrowing and give-back (the guardian's slot, guard/watch.py).
         self.pinned: frozenset[int] | None = None
         self.on_pin: Callable[[int, frozenset[int] | None], None] | None = None
-        # Set while PTRACE_O_TRACECLONE is on for a callee run narrowed (:meth:`_watch_clones`): the
-        # mask a thread it creates gets before it is let go, its creator's own.
+        # Set while PTRACE_O_TRACECLONE is on for narrowed runs (:meth:`_watch_clones`): the mask a
+        # thread it creates gets before it is let go, its creator's own.
         self.let_go: frozenset[int] | None = None
 
     def __repr__(self) -> str:
@@ -127,27 +127,25 @@ class Thread:
         ptrace.cont(self.tid, sig or self._take_deferred())
         self.stopped = False
 
-    def run_until_trap(self, timeout: float | None = None, step: bool = False, narrow: bool = False,
-                       may_clone: bool = False) -> TrapStop | None:  # fmt: skip
+    def run_until_trap(self, timeout: float | None = None, step: bool = False, narrow: bool = False
+                       ) -> TrapStop | None:  # fmt: skip
         """Resume (or single-step) and wait for the next SIGTRAP; None if ``timeout`` passed.
 
         Other signals are passed through to the thread as they arrive, except while
         single-stepping, where they are deferred to the next plain resume. ``narrow``: a trap
-        expected within microseconds, run to on gocall's CPU while a CPU is free
-        (process/affinity.py); ``may_clone``: the code on the way may start a thread (a callee),
-        which would inherit the narrowed mask: narrowed only with the threads it creates
-        watched for (:meth:`_watch_clones`). Without ``narrow`` it has its own mask for the resume.
+        expected within microseconds (a protocol step), run to on gocall's CPU while a CPU is
+        free (process/affinity.py), the threads it creates meanwhile watched for
+        (:meth:`_watch_clones`); without, it has its own mask for the resume.
         """
         if step:
             ptrace.singlestep(self.tid, 0)
         else:
-            if not narrow:
+            if not narrow or (self.let_go is None and self.options != 0):  # options not gocall's alone
                 self.unpin()
-            else:
-                if self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
-                    self._pin()
-                if may_clone and self.pinned is not None and not self._watch_clones():
-                    self.unpin()
+            elif self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
+                self._pin()
+                if self.pinned is not None:
+                    self._watch_clones()
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
         # A single step traps within microseconds: looked for first; a resume's trap is Go code away.
@@ -168,18 +166,13 @@ class Thread:
         elif self.on_pin is not None:
             self.on_pin(self.tid, None)
 
-    def _watch_clones(self) -> bool:
-        """PTRACE_O_TRACECLONE on, for a narrowed thread about to run a callee: a thread it
-        creates stops before its first instruction and is let go with :attr:`let_go`, the mask
-        it would have inherited (:meth:`_clone_event`). False when this thread's options are
-        not known to be ours alone (a group's, a launched program's: left as they are)."""
-        if self.let_go is not None:
-            return True
-        if self.options != 0:
-            return False
-        self.set_options(ptrace.PTRACE_O_TRACECLONE)
-        self.let_go = self.pinned
-        return True
+    def _watch_clones(self) -> None:
+        """PTRACE_O_TRACECLONE on, for a thread just narrowed (its options gocall's alone, 0): a
+        thread it creates stops before its first instruction and is let go with :attr:`let_go`,
+        the mask it would have inherited (:meth:`_clone_event`). Once per seize."""
+        if self.let_go is None:
+            self.set_options(ptrace.PTRACE_O_TRACECLONE)
+            self.let_go = self.pinned
 
     def unpin(self) -> None:
         """Its own CPU mask back, if it was narrowed (:meth:`_pin`)."""
@@ -246,7 +239,7 @@ class Thread:
         return True
 
     def _let_go(self, tid: int, mask: frozenset[int]) -> None:
-        """A thread created by this one while it ran a callee narrowed (:meth:`_watch_clones`):
+        """A thread created by this one since it was narrowed (:meth:`_watch_clones`):
         traced from its creation, it stops before its first instruction; it gets ``mask`` and
         goes, as if never traced."""
         child = Thread(self.pid, tid)
@@ -280,10 +273,9 @@ class Thread:
         deferred ones are sent again, so none is lost.
         """
         self.close_events()
+        self.unpin()
         if not self.traced:
-            self.unpin()
             return
-        own = self._away() if self.stopped else None
         pending = list(self.deferred)
         self.deferred.clear()
         try:
@@ -304,30 +296,9 @@ class Thread:
             if isinstance(e, PtraceError) and e.errno != 3:  # ESRCH: the thread is gone
                 raise
             self.reap()
-        finally:
-            if own is not None:
-                affinity.unpin(self.tid, own)
-                if self.on_pin is not None:
-                    self.on_pin(self.tid, None)
         self.traced = False
         self.stopped = False
         self.options, self.let_go = None, None  # the kernel drops a tracee's options with it
-
-    def _away(self) -> frozenset[int] | None:
-        """A thread narrowed to gocall's CPU (:meth:`_pin`), about to be detached: narrowed to its
-        other CPUs instead, given its own mask back just after the detach (returned); else None,
-        its mask back now. Why: let go on gocall's CPU, a thread that runs on (a sleepy program's
-        ~0.1 ms burst after the wake-up it was caught at) took that CPU before gocall returned,
-        and the detach cost 114-157 µs instead of ~20 (bench/README, issue 14 sessions 11, 12)."""
-        own = self.pinned
-        if own is None:
-            return None
-        others = own - {affinity.current_cpu()}
-        if not others or not affinity.narrow(self.tid, others):
-            self.unpin()
-            return None
-        self.pinned = None  # the guardian's record (on_pin) stays until it has its mask back
-        return own
 
     def disarm(self) -> None:
         """Take this stopped thread's breakpoints off before it runs code of ours (a catch's thread
