@@ -14,8 +14,9 @@ import time
 import pytest
 
 import gocall
-from gocall.process import ptrace, waiting
+from gocall.process import affinity, ptrace, waiting
 from gocall.process.threads import thread_ids
+from harness import main_parked
 
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to narrow a thread to")
 
@@ -106,6 +107,42 @@ def test_a_narrowed_thread_has_its_own_mask_at_its_detach(target, quiet, monkeyp
     assert seen and set(seen) == {mask}, seen
     assert _one_mask(target.pid) == mask
     target.assert_healthy()
+
+
+def test_a_woken_threads_last_step_runs_on_its_other_cpus(build_fixture, start_target, quiet,  # type: ignore[no-untyped-def]
+                                                          monkeypatch):
+    """A thread caught at its return from a park (a sleepy program's) runs on as soon as it is let
+    go: its last step (R12=1 to R12=16) runs on its CPUs but gocall's, so that the detach wakes it
+    there, not on gocall's CPU before gocall returns; at the detach it has its own mask back."""
+    sleeper = start_target(build_fixture("breaks"), ["loop", "5"])
+    mask = _one_mask(sleeper.pid)
+    at_restore: list[dict[int, frozenset[int]]] = []
+    at_detach: list[frozenset[int]] = []
+    detach = ptrace.detach
+
+    def detached(tid: int, sig: int = 0) -> None:
+        at_detach.append(frozenset(os.sched_getaffinity(tid)))
+        detach(tid, sig)
+
+    monkeypatch.setattr(ptrace, "detach", detached)
+    woken = 0
+    with gocall.attach(sleeper.pid, timeout=5) as proc:
+        main_parked(proc)
+        for i in range(30):
+            at_restore.clear()
+            proc.engine.protocol_hook = lambda step: at_restore.append(
+                {**_masks(sleeper.pid), 0: frozenset({affinity.current_cpu()})}) if step == "RESTORE" else None
+            assert proc.eval(f"main.Double({i})") == 2 * i
+            site = proc.engine.last_site
+            if site is not None and site.hops >= 1 and at_restore:  # caught at a return into user code
+                gocalls = at_restore[0].pop(0)  # the CPU gocall ran on then
+                away = [m for m in at_restore[0].values() if m != mask]
+                if away:
+                    woken += 1
+                    assert away == [mask - gocalls], at_restore  # its CPUs but gocall's
+    assert woken, "no call caught a woken thread narrowed"
+    assert set(at_detach) <= {mask}, at_detach  # its own mask at every detach
+    assert _one_mask(sleeper.pid) == mask
 
 
 def test_a_mask_of_one_cpu_is_left_alone(target, quiet):  # type: ignore[no-untyped-def]

@@ -664,6 +664,7 @@ class CallEngine:
                                 min(deadline, time.monotonic() + _ADVANCE_SLICE), goid)  # fmt: skip
                 if found is not None:
                     group.hand_over(thread)
+                    thread.woken = True
                     return thread, Advanced(found.regs, found.verdict, found.steps, found.hops + 1)
                 # Another goroutine, or ours lost again: step off the breakpoint, re-arm, go on.
                 thread.run_until_trap(step=True)

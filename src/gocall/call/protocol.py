@@ -309,7 +309,7 @@ class Injector:
         run, self._open = self._open, None
         if run is None:
             return
-        while not self._finished_at(run, self._continue(narrow=True)):
+        while not self._finished_at(run, self._continue(narrow=True, away=True)):
             pass
         if interrupts.signal is not None:
             raise Interrupted("interrupted; the call was unwound and the target restored")
@@ -456,12 +456,13 @@ class Injector:
             ptrace.setregs(self.thread.tid, self._parked)
             self._parked = None
 
-    def _continue(self, narrow: bool = False) -> user_regs_struct:
+    def _continue(self, narrow: bool = False, away: bool = False) -> user_regs_struct:
         """Resume to the next trap. ``narrow``: a protocol step of ours (into debugCallV2 to its
         first trap, from a callee's return to R12=16), run on gocall's CPU if one is free
-        (process/affinity.py); not a guardian's way through a run of someone else's."""
+        (process/affinity.py); not a guardian's way through a run of someone else's. ``away``:
+        the run's last step (see Thread.run_until_trap)."""
         self._unpark()
-        stop = self._resume_and_wait(None, narrow=narrow)
+        stop = self._resume_and_wait(None, narrow=narrow, away=away)
         assert stop is not None
         return stop.regs
 
@@ -511,14 +512,14 @@ class Injector:
             unlock(self.mem, self.lock_layout, run.locked)
         self._restore(stop, run.regs, run.xstate)
 
-    def _resume_and_wait(self, timeout: float | None, resumed: bool = False, narrow: bool = False
-                         ) -> TrapStop | None:  # fmt: skip
-        """To the next trap; ``narrow``: see Thread.run_until_trap."""
+    def _resume_and_wait(self, timeout: float | None, resumed: bool = False, narrow: bool = False,
+                         away: bool = False) -> TrapStop | None:  # fmt: skip
+        """To the next trap; ``narrow``, ``away``: see Thread.run_until_trap."""
         others = self.others
         if others is None:
             if resumed:
                 return self.thread.wait_trap(timeout)
-            return self.thread.run_until_trap(timeout, narrow=narrow)
+            return self.thread.run_until_trap(timeout, narrow=narrow, away=away)
         if not resumed:
             others.resume_all()
             others.lend(self.thread)

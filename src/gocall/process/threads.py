@@ -65,6 +65,9 @@ class Thread:
         # Set while PTRACE_O_TRACECLONE is on for narrowed runs (:meth:`_watch_clones`): the mask a
         # thread it creates gets before it is let go, its creator's own.
         self.let_go: frozenset[int] | None = None
+        # Caught at its return from a park (call/engine.py _catch_parked): let go, it runs on at
+        # once (a sleepy program's burst), so its last step runs away from gocall's CPU (``away``).
+        self.woken = False
 
     def __repr__(self) -> str:
         return f"Thread({self.tid}, traced={self.traced}, stopped={self.stopped})"
@@ -127,25 +130,33 @@ class Thread:
         ptrace.cont(self.tid, sig or self._take_deferred())
         self.stopped = False
 
-    def run_until_trap(self, timeout: float | None = None, step: bool = False, narrow: bool = False
-                       ) -> TrapStop | None:  # fmt: skip
+    def run_until_trap(self, timeout: float | None = None, step: bool = False, narrow: bool = False,
+                       away: bool = False) -> TrapStop | None:  # fmt: skip
         """Resume (or single-step) and wait for the next SIGTRAP; None if ``timeout`` passed.
 
         Other signals are passed through to the thread as they arrive, except while
         single-stepping, where they are deferred to the next plain resume. ``narrow``: a trap
         expected within microseconds (a protocol step), run to on gocall's CPU while a CPU is
         free (process/affinity.py), the threads it creates meanwhile watched for
-        (:meth:`_watch_clones`); without, it has its own mask for the resume.
+        (:meth:`_watch_clones`); without, it has its own mask for the resume. ``away``: the last
+        step of a :attr:`woken` thread, run on its other CPUs instead: stopped there, it is woken
+        there by the detach (its previous CPU, idle), not on gocall's, where its burst ran before
+        gocall returned (DETACH 114-157 µs, bench/README issue 14 sessions 11 and 12).
         """
         if step:
             ptrace.singlestep(self.tid, 0)
         else:
             if not narrow or (self.let_go is None and self.options != 0):  # options not gocall's alone
                 self.unpin()
-            elif self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
-                self._pin()
-                if self.pinned is not None:
-                    self._watch_clones()
+            else:
+                if self.pinned is None and cpu_free(1):  # polled for if it stays so (process/waiting.py)
+                    self._pin()
+                    if self.pinned is not None:
+                        self._watch_clones()
+                if away and self.woken and self.pinned is not None:
+                    others = self.pinned - {affinity.current_cpu()}
+                    if others:
+                        affinity.narrow(self.tid, others)
             ptrace.cont(self.tid, self._take_deferred())
         self.stopped = False
         # A single step traps within microseconds: looked for first; a resume's trap is Go code away.
@@ -299,6 +310,7 @@ class Thread:
         self.traced = False
         self.stopped = False
         self.options, self.let_go = None, None  # the kernel drops a tracee's options with it
+        self.woken = False
 
     def disarm(self) -> None:
         """Take this stopped thread's breakpoints off before it runs code of ours (a catch's thread
