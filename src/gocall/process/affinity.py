@@ -16,6 +16,11 @@ PTRACE_O_TRACECLONE on: a thread it creates stops before its first instruction a
 with the mask it would have inherited (process/threads.py ``Thread._watch_clones``); a thread
 whose options are not gocall's alone (a group's, a launched program's) is not narrowed.
 
+A thread caught at its return from a park (a sleepy program's) runs on as soon as it is let go;
+woken on gocall's CPU by the detach, it took that CPU before gocall returned (0.1 ms). Its run's
+last step runs on its other CPUs instead, its own mask back while it is stopped there, so that the
+detach wakes it on that idle CPU (process/threads.py ``Thread.woken``).
+
 Never wider, never for long: the thread is narrowed only to a CPU its own mask has (a cpuset, a
 taskset of the user's is kept), only while no task waits for a CPU (else it could wait for
 gocall's), and its mask goes back before anything longer than a poll (the poll gives up: a long
