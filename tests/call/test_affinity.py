@@ -39,6 +39,20 @@ def _masks(pid: int) -> dict[int, frozenset[int]]:
 
 
 @pytest.fixture
+def at_detach(monkeypatch: pytest.MonkeyPatch) -> list[frozenset[int]]:
+    """The CPU mask each thread gocall detaches has at its PTRACE_DETACH, in order."""
+    seen: list[frozenset[int]] = []
+    detach = ptrace.detach
+
+    def detached(tid: int, sig: int = 0) -> None:
+        seen.append(frozenset(os.sched_getaffinity(tid)))
+        detach(tid, sig)
+
+    monkeypatch.setattr(ptrace, "detach", detached)
+    return seen
+
+
+@pytest.fixture
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every resume finds a CPU free: the narrowing is taken at each step it may be; and a trap is
     polled for up to 50 ms, so that on a loaded machine (CI's) the thread is still narrowed when
@@ -88,43 +102,27 @@ def test_threads_a_narrowed_callee_starts_get_their_creators_own_mask(target, qu
     target.assert_healthy()
 
 
-def test_a_narrowed_thread_has_its_own_mask_at_its_detach(target, quiet, monkeypatch):  # type: ignore[no-untyped-def]
+def test_a_narrowed_thread_has_its_own_mask_at_its_detach(target, quiet, at_detach):  # type: ignore[no-untyped-def]
     """Given back before the detach, never after: let go untraced, a thread that starts another
     (a pending preemption SIGURG makes it schedule at once) would hand it a narrowed mask that
     nothing gives back (tried, bench/README issue 14 session 12)."""
     mask = _one_mask(target.pid)
-    seen: list[frozenset[int]] = []
-    detach = ptrace.detach
-
-    def detached(tid: int, sig: int = 0) -> None:
-        seen.append(frozenset(os.sched_getaffinity(tid)))
-        detach(tid, sig)
-
-    monkeypatch.setattr(ptrace, "detach", detached)
     with gocall.attach(target.pid) as proc:
         for i in range(5):
             assert proc.eval(f"main.Add({i}, 1)") == i + 1
-    assert seen and set(seen) == {mask}, seen
+    assert at_detach and set(at_detach) == {mask}, at_detach
     assert _one_mask(target.pid) == mask
     target.assert_healthy()
 
 
 def test_a_woken_threads_last_step_runs_on_its_other_cpus(build_fixture, start_target, quiet,  # type: ignore[no-untyped-def]
-                                                          monkeypatch):
+                                                          at_detach):
     """A thread caught at its return from a park (a sleepy program's) runs on as soon as it is let
     go: its last step (R12=1 to R12=16) runs on its CPUs but gocall's, so that the detach wakes it
     there, not on gocall's CPU before gocall returns; at the detach it has its own mask back."""
     sleeper = start_target(build_fixture("breaks"), ["loop", "5"])
     mask = _one_mask(sleeper.pid)
     at_restore: list[dict[int, frozenset[int]]] = []
-    at_detach: list[frozenset[int]] = []
-    detach = ptrace.detach
-
-    def detached(tid: int, sig: int = 0) -> None:
-        at_detach.append(frozenset(os.sched_getaffinity(tid)))
-        detach(tid, sig)
-
-    monkeypatch.setattr(ptrace, "detach", detached)
     woken = 0
     with gocall.attach(sleeper.pid, timeout=5) as proc:
         main_parked(proc)
