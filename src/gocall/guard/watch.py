@@ -267,7 +267,7 @@ class Watch:
 
     def pinned(self, tid: int, mask: frozenset[int] | None) -> None:
         """``tid`` is about to be narrowed (to gocall's CPU for the protocol's steps, or to the
-        others for its detach), ``mask`` its own (process/threads.py ``Thread.on_pin``); None: it
+        others for a woken thread's last step), ``mask`` its own (process/threads.py ``Thread.on_pin``); None: it
         has its mask back. The tid is written after the mask: the record is whole at any moment."""
         if mask is None:
             struct.pack_into("<Q", self.slot, _PIN, 0)
